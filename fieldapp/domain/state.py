@@ -1,0 +1,251 @@
+"""A visit's state: a fold over its events.
+
+`apply` is strict (an illegal move raises IllegalTransition) and is what the engine uses for
+the events it is about to record. `fold` is what every reader uses: it merges, orders by event
+id and applies, setting aside (never dropping silently) an event that cannot follow the others,
+as happens when both phones of a pair record the same step. Phone and hub fold the same events
+with this code, so both always agree on a visit's state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from fieldapp.domain.events import Event, EventError, EventType, merge
+from fieldapp.domain.lifecycle import IllegalTransition, Phase, next_phase
+
+
+@dataclass(frozen=True, slots=True)
+class Staff:
+    staff_id: str
+    name: str
+    safeguarding_trained: bool = False
+    knows_family: bool = False  # works with the child or family regularly
+    mobile: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "staff_id": self.staff_id,
+            "name": self.name,
+            "safeguarding_trained": self.safeguarding_trained,
+            "knows_family": self.knows_family,
+            "mobile": self.mobile,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Staff:
+        return cls(
+            staff_id=str(data.get("staff_id", "")),
+            name=str(data.get("name", "")),
+            safeguarding_trained=bool(data.get("safeguarding_trained", False)),
+            knows_family=bool(data.get("knows_family", False)),
+            mobile=str(data.get("mobile", "")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Authorisation:
+    step: str
+    by: str
+    role: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """Something that happened at a time, with what was said about it."""
+
+    at: datetime
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUp:
+    follow_up_id: str
+    kind: str
+    text: str
+    created_at: datetime
+    done_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VisitState:
+    visit_id: str = ""
+    phase: Phase = Phase.NEW
+    plan: Mapping[str, Any] = field(default_factory=dict)
+    staff: tuple[Staff, ...] = ()
+    risk: Mapping[str, Any] | None = None
+    authorisations: tuple[Authorisation, ...] = ()
+    sign_out: Mark | None = None
+    check_ins: tuple[Mark, ...] = ()
+    arrived: Mark | None = None
+    wait: Mark | None = None  # detail: reason ("no_answer" | "running_late")
+    note_left: Mark | None = None
+    answered_by: str | None = None
+    checklist: Mapping[str, str] = field(default_factory=dict)  # item id -> latest answer
+    entered: Mark | None = None
+    doorstep: Mark | None = None
+    upstairs: tuple[Mark, ...] = ()
+    concerns: tuple[Mark, ...] = ()
+    alerts: tuple[Mark, ...] = ()  # safe phrase used, emergency calls: detail["type"]
+    outcome: Mark | None = None
+    cancelled: Mark | None = None
+    left: Mark | None = None
+    returned: Mark | None = None
+    debriefed: Mark | None = None
+    follow_ups: Mapping[str, FollowUp] = field(default_factory=dict)
+    set_aside: tuple[tuple[str, str], ...] = ()  # (event id, why) for events that could not apply
+    event_ids: frozenset[str] = frozenset()
+
+    @property
+    def visit_started(self) -> Mark | None:
+        """When the conversation began: on entering, or on the doorstep."""
+        return self.entered or self.doorstep
+
+    def authorised_steps(self) -> frozenset[str]:
+        return frozenset(a.step for a in self.authorisations)
+
+
+def apply(state: VisitState, event: Event) -> VisitState:
+    """The state after `event`; raises IllegalTransition when the table forbids the move."""
+    if state.visit_id and event.visit_id != state.visit_id:
+        raise EventError(f"event {event.id} belongs to another visit")
+    if event.id in state.event_ids:
+        return state
+    phase = next_phase(state.phase, event.type)
+    updated = _FACTS[event.type](state, event)
+    return replace(
+        updated, visit_id=event.visit_id, phase=phase, event_ids=state.event_ids | {event.id}
+    )
+
+
+def fold(*histories: Iterable[Event]) -> VisitState:
+    """Merge one or more event lists for a visit and fold them, in event-id order."""
+    state = VisitState()
+    for event in merge(*histories):
+        try:
+            state = apply(state, event)
+        except IllegalTransition as error:
+            state = replace(
+                state,
+                set_aside=(*state.set_aside, (event.id, str(error))),
+                event_ids=state.event_ids | {event.id},
+            )
+    return state
+
+
+def _mark(event: Event) -> Mark:
+    return Mark(at=event.at, detail=dict(event.payload))
+
+
+def _planned(state: VisitState, event: Event) -> VisitState:
+    staff = tuple(
+        Staff.from_dict(member)
+        for member in event.payload.get("staff", ())
+        if isinstance(member, Mapping)
+    )
+    return replace(state, plan=dict(event.payload), staff=staff)
+
+
+def _risk_assessed(state: VisitState, event: Event) -> VisitState:
+    # A new assessment voids earlier sign-offs: the lifecycle sends the visit back to PLANNED.
+    return replace(state, risk=dict(event.payload), authorisations=())
+
+
+def _authorised(state: VisitState, event: Event) -> VisitState:
+    p = event.payload
+    record = Authorisation(
+        step=str(p.get("step", "")), by=str(p.get("by", "")), role=str(p.get("role", "")),
+        at=event.at,
+    )
+    return replace(state, authorisations=(*state.authorisations, record))
+
+
+def _door_answered(state: VisitState, event: Event) -> VisitState:
+    return replace(state, answered_by=str(event.payload.get("by", "")))
+
+
+def _checklist_answered(state: VisitState, event: Event) -> VisitState:
+    item = str(event.payload.get("item", ""))
+    answer = str(event.payload.get("answer", ""))
+    return replace(state, checklist={**state.checklist, item: answer})
+
+
+def _follow_up_created(state: VisitState, event: Event) -> VisitState:
+    p = event.payload
+    follow_up = FollowUp(
+        follow_up_id=str(p.get("follow_up_id", event.id)), kind=str(p.get("kind", "")),
+        text=str(p.get("text", "")), created_at=event.at,
+    )
+    return replace(state, follow_ups={**state.follow_ups, follow_up.follow_up_id: follow_up})
+
+
+def _follow_up_done(state: VisitState, event: Event) -> VisitState:
+    follow_up_id = str(event.payload.get("follow_up_id", ""))
+    known = state.follow_ups.get(follow_up_id)
+    if known is None or known.done_at is not None:
+        return state
+    done = replace(known, done_at=event.at)
+    return replace(state, follow_ups={**state.follow_ups, follow_up_id: done})
+
+
+_Fact = Callable[[VisitState, Event], VisitState]
+
+
+def _set(name: str) -> _Fact:
+    def setter(state: VisitState, event: Event) -> VisitState:
+        changes: dict[str, Any] = {name: _mark(event)}
+        return replace(state, **changes)
+
+    return setter
+
+
+def _append(name: str) -> _Fact:
+    def appender(state: VisitState, event: Event) -> VisitState:
+        changes: dict[str, Any] = {name: (*getattr(state, name), _mark(event))}
+        return replace(state, **changes)
+
+    return appender
+
+
+def _alert(state: VisitState, event: Event) -> VisitState:
+    alert = Mark(at=event.at, detail={"type": event.type.value, **event.payload})
+    return replace(state, alerts=(*state.alerts, alert))
+
+
+def _wait(state: VisitState, event: Event) -> VisitState:
+    reason = "no_answer" if event.type is EventType.NO_ANSWER else "running_late"
+    if state.wait is not None and state.wait.detail.get("reason") == reason:
+        return state  # knocking again does not restart the clock
+    return replace(state, wait=Mark(at=event.at, detail={"reason": reason, **event.payload}))
+
+
+_FACTS: dict[EventType, _Fact] = {
+    EventType.PLANNED: _planned,
+    EventType.RISK_ASSESSED: _risk_assessed,
+    EventType.AUTHORISED: _authorised,
+    EventType.SIGNED_OUT: _set("sign_out"),
+    EventType.CHECKED_IN: _append("check_ins"),
+    EventType.ARRIVED: _set("arrived"),
+    EventType.NO_ANSWER: _wait,
+    EventType.WAIT_STARTED: _wait,
+    EventType.NOT_AT_HOME_NOTE_LEFT: _set("note_left"),
+    EventType.DOOR_ANSWERED: _door_answered,
+    EventType.CHECKLIST_ANSWERED: _checklist_answered,
+    EventType.ENTERED: _set("entered"),
+    EventType.DOORSTEP_ONLY: _set("doorstep"),
+    EventType.CANCELLED: _set("cancelled"),
+    EventType.UPSTAIRS: _append("upstairs"),
+    EventType.CONCERN_RAISED: _append("concerns"),
+    EventType.SAFE_PHRASE_USED: _alert,
+    EventType.EMERGENCY_CALL: _alert,
+    EventType.OUTCOME_RECORDED: _set("outcome"),
+    EventType.LEFT: _set("left"),
+    EventType.RETURNED: _set("returned"),
+    EventType.DEBRIEFED: _set("debriefed"),
+    EventType.FOLLOW_UP_CREATED: _follow_up_created,
+    EventType.FOLLOW_UP_DONE: _follow_up_done,
+}

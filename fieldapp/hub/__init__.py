@@ -1,0 +1,1 @@
+"""The school side: database, console, CLI and exports (the hub issue)."""

@@ -1,0 +1,1 @@
+"""The phone's repository: visits, events and the outbox (the encrypted-store issue)."""

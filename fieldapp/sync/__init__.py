@@ -1,0 +1,1 @@
+"""Wire protocol, the phone's sync client and the hub's sync API (the hub and sync issues)."""

@@ -54,6 +54,7 @@ class SignOut:
     vehicles: tuple[str, ...] = ()  # registrations, or "on foot"
     told: tuple[str, ...] = ()  # who was told: "reception", "dsl", ...
     expected_leave: datetime | None = None  # when they expect to leave the home
+    expected_arrival: datetime | None = None  # when they expect to arrive there
     safe_phrase_reminded: bool = False
     lone_alert_checked: bool = False  # the lone-worker alarm is charged and working
     roles_clarified: bool = False

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 from fieldapp.domain import commands as c
+from fieldapp.domain.facts import checklist_items, required_steps
 from fieldapp.domain.policy import NoteRule, RiskEffect
-from fieldapp.domain.rules import checklist_items, required_steps
 from fieldapp.domain.simulate import SimulatedVisit
 from fieldapp.domain.state import Staff
 
@@ -46,9 +46,11 @@ def _before_leaving(visit: SimulatedVisit, announced: bool = True) -> Iterator[S
     for step in required_steps(visit.state, pack):
         yield f"Authorised: {step.label}", 5, c.Authorise(step.id, "A. Senior", step.roles[0])
     yield "Signed out", 10, c.SignOut(
-        expected_return=visit.now + timedelta(hours=2), vehicles=("AB12 CDE",),
-        told=pack.sign_out.tell, safe_phrase_reminded=True, lone_alert_checked=True,
-        roles_clarified=True,
+        expected_return=visit.now + timedelta(hours=2),
+        expected_arrival=visit.now + timedelta(minutes=30),
+        expected_leave=visit.now + timedelta(hours=1, minutes=30), vehicles=("AB12 CDE",),
+        told=tuple(who.split("|")[0] for who in pack.sign_out.tell), safe_phrase_reminded=True,
+        lone_alert_checked=True, roles_clarified=True,
     )
     if pack.sign_out.check_in_calls:
         yield "Phoned the office on the way", 15, c.CheckIn("nearly there")
@@ -85,11 +87,11 @@ def no_answer(visit: SimulatedVisit) -> Iterator[Step]:
     yield from _before_leaving(visit)
     yield "Knocked: no answer", 1, c.NoAnswer()
     limit = visit.pack.wait.no_answer_minutes
-    if visit.pack.not_at_home.note is not NoteRule.NONE:
-        yield "Posted the Not-at-Home note", limit or 5, c.LeaveNote()
-        yield "Left the home", 1, c.Leave()
-    else:
-        yield "Left the home", limit or 10, c.Leave()
+    if limit is not None:  # the school's wait limit runs out: the visit is cancelled
+        yield f"Waited {limit} minutes: cancelled", limit, c.Cancel("nobody came to the door")
+    elif visit.pack.not_at_home.note is not NoteRule.NONE:
+        yield "Posted the Not-at-Home note", 5, c.LeaveNote()
+    yield "Left the home", 1, c.Leave()
     yield from _home_again(visit)
 
 

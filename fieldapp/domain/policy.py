@@ -94,6 +94,8 @@ WHO_ANSWERS: Final = ("parent", "delegated_adult", "unsupervised_child", "siblin
 CONCERN_KINDS: Final = ("child_alone", "immediate_danger", "disclosure", "staff_unsafe",
                         "threatened", "other")
 CONDITIONS: Final = ("always", "separate_cars", "unannounced", "announced", "first_visit")
+SIGN_OUT_RECORDS: Final = ("address", "time", "expected_return", "arrival_estimate",
+                            "departure_estimate", "vehicle", "emergency_number", "mobile")
 AFTER_WHEN: Final = ("always", "not_returning_directly", "concern", "not_at_home", "cancelled",
                      "entered")
 FOLLOW_UP_WHEN: Final = ("not_at_home", "cancelled", "actions", "agreement_broken",
@@ -197,7 +199,7 @@ class HoursRule:
 
 @dataclass(frozen=True, slots=True)
 class SignOut:
-    tell: tuple[str, ...]
+    tell: tuple[str, ...]  # who must be told; "dsl|slt" means either
     record: tuple[str, ...]
     remind_safe_phrase: bool
     check_in_calls: bool  # phone the office before arriving and when leaving
@@ -526,7 +528,7 @@ class _Reader:
             sign_out=self.need("sign_out").sign_out(),
             wait=self.need("wait").wait(),
             not_at_home=self.need("not_at_home").not_at_home(),
-            door=self.need("door").keyed_rules(WHO_ANSWERS, require_all=True),
+            door=self.need("door").door(),
             checklist=self.checklist(),
             inside=self.need("inside").inside(),
             concerns=self.need("concerns").keyed_rules(CONCERN_KINDS, require_all=True),
@@ -618,8 +620,7 @@ class _Reader:
     def sign_out(self) -> SignOut:
         return SignOut(
             tell=self.texts("tell"),
-            record=self.texts("record", ("address", "time", "expected_return", "vehicle",
-                                         "emergency_number", "mobile", "arrival_estimate")),
+            record=self.texts("record", SIGN_OUT_RECORDS),
             remind_safe_phrase=self.flag("remind_safe_phrase"),
             check_in_calls=self.flag("check_in_calls"),
             cite=self.must_cite(),
@@ -646,6 +647,14 @@ class _Reader:
                 raise self.fail(key, f"one of {', '.join(allowed)}")
         wanted = allowed if require_all else tuple(key for key in allowed if key in self.data)
         return {key: self.need(key).rule() for key in wanted}
+
+    def door(self) -> Mapping[str, Rule]:
+        rules = self.keyed_rules(WHO_ANSWERS, require_all=True)
+        for who in WHO_ANSWERS[2:]:  # a child, a sibling, a stranger: never plain "continue"
+            if rules[who].then == (Then.CONTINUE,):
+                raise self.fail(f"{who}.then", "a consequence: staff may not carry on with "
+                                "anyone but a parent or a delegated adult")
+        return rules
 
     def checklist(self) -> tuple[ChecklistItem, ...]:
         items = self.tables("checklist")

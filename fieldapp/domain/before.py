@@ -1,0 +1,277 @@
+"""Rules before leaving school: planning, the risk assessment, authorisation, sign-out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fieldapp.domain import commands as c
+from fieldapp.domain.events import EventType
+from fieldapp.domain.facts import is_evening, must_text, required_steps
+from fieldapp.domain.findings import Decision, Draft, Finding, Kind, finding, refused
+from fieldapp.domain.lifecycle import Phase
+from fieldapp.domain.policy import (
+    Hours,
+    Pack,
+    RiskEffect,
+)
+from fieldapp.domain.state import VisitState
+
+E = EventType
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def plan(state: VisitState, cmd: c.Plan, pack: Pack, now: datetime) -> Decision:
+    for value, what in ((cmd.child_ref, "the pupil reference"), (cmd.address, "the address"),
+                        (cmd.purpose, "the purpose of the visit")):
+        must_text(value, what)
+    if cmd.scheduled_at.tzinfo is None:
+        raise c.CommandError("the visit time must carry its UTC offset")
+    ids = [member.staff_id for member in cmd.staff]
+    if not ids or len(set(ids)) != len(ids) or not all(ids):
+        raise c.CommandError("the visiting staff must be listed, each once")
+    refusals: list[Finding] = []
+    findings: list[Finding] = []
+    pair = pack.pair
+    if len(cmd.staff) < pair.min_staff:
+        because = f"{len(cmd.staff)} of the {pair.min_staff} staff the policy asks for"
+        if pair.strict or not cmd.lone_reason.strip():
+            say = ("Add a second member of staff." if pair.strict else
+                   "Add a second member of staff, or record why that is not possible.")
+            refusals.append(finding(Kind.REFUSAL, "pair_required", say, because, pack, pair.cite))
+        else:
+            findings.append(finding(Kind.WARNING, "fewer_staff", "Visiting with fewer staff "
+                                    f"than usual: {cmd.lone_reason.strip()}", because, pack,
+                                    pair.cite))
+    if pair.safeguarding_trained and not any(m.safeguarding_trained for m in cmd.staff):
+        refusals.append(finding(Kind.REFUSAL, "safeguarding_trained_required",
+                                "Include a member of staff trained in safeguarding.",
+                                "nobody visiting is safeguarding-trained", pack,
+                                pair.safeguarding_trained))
+    if pair.knows_family and not any(m.knows_family for m in cmd.staff):
+        refusals.append(finding(Kind.REFUSAL, "knows_family_required",
+                                "Include a member of staff who works with the child or family.",
+                                "nobody visiting works with this family regularly", pack,
+                                pair.knows_family))
+    if not cmd.announced:
+        refusals.extend(_notice_refusals(cmd, pack))
+    evening = is_evening(cmd.scheduled_at, pack)
+    if evening:
+        refusals.extend(_evening(pack, findings))
+    if pack.safe_phrase.cite and not pack.safe_phrase.phrase and not cmd.safe_phrase.strip():
+        refusals.append(finding(Kind.REFUSAL, "safe_phrase_required",
+                                "Agree a safe word or phrase between you, and note it here.",
+                                "the pair has no agreed safe word", pack, pack.safe_phrase.cite))
+    if refusals:
+        return refused(*refusals)
+    payload = {
+        "pack_id": pack.id, "child_ref": cmd.child_ref.strip(), "child_name": cmd.child_name,
+        "address": cmd.address.strip(), "purpose": cmd.purpose.strip(),
+        "scheduled_at": cmd.scheduled_at.isoformat(),
+        "staff": [member.to_dict() for member in cmd.staff], "announced": cmd.announced,
+        "notice_exception": cmd.notice_exception, "first_visit": cmd.first_visit,
+        "lone_reason": cmd.lone_reason.strip(), "evening": evening,
+        "extended_duration_agreed_by": cmd.extended_duration_agreed_by.strip(),
+        "safe_phrase": cmd.safe_phrase.strip() or pack.safe_phrase.phrase,
+    }
+    if pack.risk.questions:
+        findings.append(Finding(Kind.STEP, "assess_risk", "Complete the risk assessment.",
+                                "needed before the visit is authorised", pack.school, ""))
+    return Decision(drafts=(Draft(E.PLANNED, payload),), findings=tuple(findings))
+
+
+def _notice_refusals(cmd: c.Plan, pack: Pack) -> list[Finding]:
+    notice = pack.notice
+    allowed = {e.id: e for e in notice.exceptions}
+    if not allowed:
+        cite = notice.entry_requires_appointment or notice.cite
+        return [finding(Kind.REFUSAL, "appointment_required",
+                        "Make an appointment with the parents first.",
+                        "this school's visits are by appointment", pack, cite)]
+    if cmd.notice_exception not in allowed:
+        options = "; ".join(e.label for e in notice.exceptions)
+        return [finding(Kind.REFUSAL, "notice_required",
+                        f"Tell the parents in advance, unless this is one of: {options}.",
+                        "an unannounced visit must be one of the policy's exceptions", pack,
+                        notice.cite)]
+    return []
+
+
+def _evening(pack: Pack, findings: list[Finding]) -> list[Finding]:
+    hours = pack.hours
+    if hours.cite is None:
+        return []
+    because = f"the visit is after {hours.evening_from:%H:%M} or before {hours.day_from:%H:%M}"
+    if hours.evening is Hours.NEVER:
+        return [finding(Kind.REFUSAL, "no_evening_visits", "Choose a time during the day.",
+                        because, pack, hours.cite)]
+    if hours.evening is Hours.NEEDS_APPROVAL:
+        roles = ", ".join(hours.approval_roles)
+        findings.append(finding(Kind.STEP, "evening_needs_approval",
+                                f"This visit needs approval for outside working hours ({roles}).",
+                                because, pack, hours.cite))
+    else:
+        findings.append(finding(Kind.WARNING, "evening_advised_against",
+                                "Evening visits are strongly advised against: choose a day time "
+                                "if you can.", because, pack, hours.cite))
+    return []
+
+
+def assess_risk(state: VisitState, cmd: c.AssessRisk, pack: Pack, now: datetime) -> Decision:
+    risk = pack.risk
+    known = {q.id for q in risk.questions}
+    unknown = sorted(set(cmd.answers) - known)
+    if unknown:
+        raise c.CommandError(f"unknown risk questions: {', '.join(unknown)}")
+    missing = [q for q in risk.questions if q.id not in cmd.answers]
+    if missing:
+        raise c.CommandError("answer every risk question: "
+                             + "; ".join(q.text for q in missing))
+    refusals: list[Finding] = []
+    mitigate = False
+    for question in risk.questions:
+        answer = cmd.answers[question.id]
+        effect = question.if_yes if answer else question.if_no
+        because = f"'{question.text}' answered {'yes' if answer else 'no'}"
+        if effect is RiskEffect.BLOCK:
+            refusals.append(finding(Kind.REFUSAL, "visit_must_not_happen",
+                                    "Do not make this visit: use other means of contact.",
+                                    because, pack, question.cite))
+        elif effect is RiskEffect.REFUSE:
+            refusals.append(finding(Kind.REFUSAL, "risk_assessment_incomplete",
+                                    "Put this right before the risk assessment can be completed.",
+                                    because, pack, question.cite))
+        elif effect is RiskEffect.MITIGATE:
+            mitigate = True
+    if mitigate and not cmd.mitigations.strip():
+        assert risk.mitigations_cite is not None
+        refusals.append(finding(Kind.REFUSAL, "mitigations_required",
+                                "List the actions you have taken or will take to reduce the risk.",
+                                "a risk question was answered yes", pack, risk.mitigations_cite))
+    if risk.levels:
+        assert risk.levels_cite is not None
+        if cmd.level not in risk.levels:
+            raise c.CommandError(f"choose a risk level: {', '.join(risk.levels)}")
+        floor = risk.first_visit_min
+        if (state.plan.get("first_visit") and floor is not None
+                and risk.levels.index(cmd.level) < risk.levels.index(floor)):
+            refusals.append(finding(Kind.REFUSAL, "first_visit_risk_level",
+                                    f"Rate a first visit at least {floor}.",
+                                    f"a first visit was rated {cmd.level}", pack, risk.levels_cite))
+    if refusals:
+        return refused(*refusals)
+    findings = [Finding(Kind.STEP, "authorise", f"Get this visit signed off: {s.label}.",
+                        "needed before sign-out", pack.school, "")
+                for s in required_steps(state, pack)]
+    if state.phase is Phase.AUTHORISED:
+        findings.insert(0, Finding(Kind.WARNING, "authorise_again",
+                                   "The new risk assessment needs a fresh authorisation.",
+                                   "the risk assessment changed after it was signed off",
+                                   pack.school, ""))
+    payload = {"answers": dict(cmd.answers), "level": cmd.level,
+               "mitigations": cmd.mitigations.strip()}
+    return Decision(drafts=(Draft(E.RISK_ASSESSED, payload),), findings=tuple(findings))
+
+
+def authorise(state: VisitState, cmd: c.Authorise, pack: Pack, now: datetime) -> Decision:
+    must_text(cmd.by, "the name of who authorised the visit")
+    steps = {s.id: s for s in required_steps(state, pack)}
+    step = steps.get(cmd.step)
+    if step is None:
+        raise c.CommandError(f"no such authorisation step: {cmd.step!r}; "
+                             f"this visit needs {', '.join(steps)}")
+    if pack.risk.questions and state.risk is None:
+        return refused(finding(Kind.REFUSAL, "risk_assessment_first",
+                               "Complete the risk assessment before the visit is authorised.",
+                               "there is no risk assessment yet", pack, step.cite))
+    if cmd.role not in step.roles:
+        return refused(finding(Kind.REFUSAL, "may_not_authorise",
+                               f"Ask one of: {', '.join(step.roles)}.",
+                               f"a {cmd.role or 'member of staff'} cannot give this sign-off",
+                               pack, step.cite))
+    if step.id in state.authorised_steps():
+        raise c.CommandError(f"'{step.label}' is already signed off")
+    payload = {"step": step.id, "by": cmd.by.strip(), "role": cmd.role}
+    remaining = [s for s in steps.values()
+                 if s.id not in state.authorised_steps() and s.id != step.id]
+    findings = tuple(Finding(Kind.STEP, "authorise", f"Still needed: {s.label}.",
+                             "needed before sign-out", pack.school, "") for s in remaining)
+    return Decision(drafts=(Draft(E.AUTHORISED, payload),), findings=findings)
+
+
+def sign_out(state: VisitState, cmd: c.SignOut, pack: Pack, now: datetime) -> Decision:
+    if cmd.expected_return.tzinfo is None:
+        raise c.CommandError("the expected return time must carry its UTC offset")
+    if cmd.expected_return <= now:
+        raise c.CommandError("the expected return time must be in the future")
+    if cmd.expected_leave is not None and not now < cmd.expected_leave <= cmd.expected_return:
+        raise c.CommandError("the time you expect to leave the home must be before your return")
+    if cmd.expected_arrival is not None and not now <= cmd.expected_arrival <= (
+            cmd.expected_leave or cmd.expected_return):
+        raise c.CommandError("the time you expect to arrive must come before you leave")
+    refusals: list[Finding] = []
+    done = state.authorised_steps()
+    for step in required_steps(state, pack):
+        if step.id not in done:
+            refusals.append(finding(Kind.REFUSAL, "not_authorised",
+                                    f"Do not leave yet: {step.label}.",
+                                    "the visit is not fully authorised", pack, step.cite))
+    out = pack.sign_out
+    missing = [who.replace("|", " or ") for who in out.tell
+               if not set(who.split("|")) & set(cmd.told)]
+    if missing:
+        refusals.append(finding(Kind.REFUSAL, "tell_before_leaving",
+                                f"Tell {', '.join(missing)} who you are visiting and when you "
+                                "will be back.", "not everyone the policy names has been told",
+                                pack, out.cite))
+    if "vehicle" in out.record and not cmd.vehicles:
+        refusals.append(finding(Kind.REFUSAL, "vehicle_required",
+                                "Record the vehicle you are using (or 'on foot').",
+                                "the office needs the vehicle details", pack, out.cite))
+    for record, given, what in (("arrival_estimate", cmd.expected_arrival, "arrive at"),
+                                ("departure_estimate", cmd.expected_leave, "leave")):
+        if record in out.record and given is None:
+            refusals.append(finding(Kind.REFUSAL, f"{record}_required",
+                                    f"Give the office the time you expect to {what} the home.",
+                                    f"the policy asks for your {record.replace('_', ' ')}",
+                                    pack, out.cite))
+    pair = pack.pair
+    if pair.same_car and len(cmd.vehicles) > 1:
+        refusals.append(finding(Kind.REFUSAL, "same_car", "Travel together in one car.",
+                                "the pair are using more than one vehicle", pack, pair.same_car))
+    if pair.lone_alert_device and not cmd.lone_alert_checked:
+        refusals.append(finding(Kind.REFUSAL, "lone_alert_device",
+                                "Check the lone-worker alarm is charged and working, and take it.",
+                                "the alarm has not been checked", pack, pair.lone_alert_device))
+    if pair.roles_clarified and not cmd.roles_clarified:
+        refusals.append(finding(Kind.REFUSAL, "roles_not_clarified",
+                                "Agree who leads and who takes notes before you go.",
+                                "the pair's roles are not agreed", pack, pair.roles_clarified))
+    if out.remind_safe_phrase and not cmd.safe_phrase_reminded:
+        phrase = state.plan.get("safe_phrase", "")
+        refusals.append(finding(Kind.REFUSAL, "remind_safe_phrase",
+                                f"Remind reception of the safe phrase: \"{phrase}\".",
+                                "reception must know the phrase before you leave", pack, out.cite))
+    hours = pack.hours
+    if hours.evening is Hours.NEVER and hours.cite and (
+            is_evening(now, pack) or is_evening(cmd.expected_return, pack)):
+        refusals.append(finding(Kind.REFUSAL, "no_evening_visits",
+                                "Do not set out: the visit would run into the evening.",
+                                "no home visits take place in the evening", pack, hours.cite))
+    if refusals:
+        return refused(*refusals)
+    payload = {
+        "expected_return": cmd.expected_return.isoformat(),
+        "expected_leave": _iso(cmd.expected_leave),
+        "expected_arrival": _iso(cmd.expected_arrival), "vehicles": list(cmd.vehicles),
+        "told": list(cmd.told), "safe_phrase_reminded": cmd.safe_phrase_reminded,
+        "lone_alert_checked": cmd.lone_alert_checked, "roles_clarified": cmd.roles_clarified,
+    }
+    findings: list[Finding] = []
+    if out.check_in_calls:
+        findings.append(finding(Kind.STEP, "check_in_before_arriving",
+                                "Phone the office before you arrive at the property.",
+                                "the office keeps track of where you are", pack, out.cite))
+    return Decision(drafts=(Draft(E.SIGNED_OUT, payload),), findings=tuple(findings))

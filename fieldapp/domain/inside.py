@@ -1,0 +1,118 @@
+"""Rules during the visit: upstairs and bedrooms, concerns, the safe phrase, 999, the outcome."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fieldapp.domain import commands as c
+from fieldapp.domain.events import EventType
+from fieldapp.domain.facts import must_text, rule_findings, safe_phrase
+from fieldapp.domain.findings import Decision, Draft, Finding, Kind, finding, refused
+from fieldapp.domain.policy import (
+    CONCERN_KINDS,
+    Bedroom,
+    Cite,
+    Pack,
+    Upstairs,
+)
+from fieldapp.domain.state import VisitState
+
+E = EventType
+
+
+def go_upstairs(state: VisitState, cmd: c.GoUpstairs, pack: Pack, now: datetime) -> Decision:
+    inside = pack.inside
+    refusals = []
+    if inside.upstairs is not Upstairs.NO_RULE:
+        assert inside.upstairs_cite is not None
+        cite: Cite = inside.upstairs_cite
+        if not cmd.with_responsible_adult:
+            refusals.append(finding(Kind.REFUSAL, "upstairs_needs_adult",
+                                    "Do not go upstairs unless a responsible adult goes with you.",
+                                    "no responsible adult is going with you", pack, cite))
+        if (inside.upstairs is Upstairs.PAIR_WITH_RESPONSIBLE_ADULT and not cmd.both_staff):
+            refusals.append(finding(Kind.REFUSAL, "upstairs_in_pairs",
+                                    "Do not go upstairs on your own: go as a pair.",
+                                    "only one of you is going", pack, cite))
+        if not cmd.safe_and_necessary:
+            refusals.append(finding(Kind.REFUSAL, "upstairs_only_if_needed",
+                                    "Go upstairs only if it is completely safe and necessary.",
+                                    "it is not both safe and necessary", pack, cite))
+    if refusals:
+        return refused(*refusals)
+    payload = {"room": "upstairs", "with_responsible_adult": cmd.with_responsible_adult,
+               "both_staff": cmd.both_staff}
+    return Decision(drafts=(Draft(E.UPSTAIRS, payload),))
+
+
+def enter_bedroom(state: VisitState, cmd: c.EnterBedroom, pack: Pack, now: datetime) -> Decision:
+    inside = pack.inside
+    cite = inside.bedroom_cite
+    if inside.bedroom is Bedroom.NEVER:
+        assert cite is not None
+        return refused(finding(Kind.REFUSAL, "never_childs_bedroom",
+                               "Do not enter a child's bedroom.",
+                               "the policy never allows it", pack, cite))
+    findings: list[Finding] = []
+    if inside.bedroom is Bedroom.DOORWAY_ADULT_FIRST:
+        assert cite is not None
+        if not (cmd.adult_goes_first and cmd.doorway_only and cmd.both_staff):
+            return refused(finding(Kind.REFUSAL, "bedroom_doorway_only",
+                                   "Stand in the doorway, both of you, and let the responsible "
+                                   "adult go in first.", "that is the only way to a child's "
+                                   "bedroom", pack, cite))
+        findings.append(finding(Kind.INSTRUCTION, "bedroom_doorway",
+                                "Stay in the doorway together; the adult goes first.",
+                                "at a child's bedroom", pack, cite))
+    payload = {"room": "bedroom_doorway" if cmd.doorway_only else "bedroom",
+               "adult_goes_first": cmd.adult_goes_first, "both_staff": cmd.both_staff}
+    return Decision(drafts=(Draft(E.UPSTAIRS, payload),), findings=tuple(findings))
+
+
+def raise_concern(state: VisitState, cmd: c.RaiseConcern, pack: Pack, now: datetime) -> Decision:
+    if cmd.kind not in CONCERN_KINDS:
+        raise c.CommandError(f"kind of concern: one of {', '.join(CONCERN_KINDS)}")
+    rule = pack.concerns[cmd.kind]
+    findings = rule_findings(rule, f"concern raised: {cmd.kind.replace('_', ' ')}", pack)
+    return Decision(drafts=(Draft(E.CONCERN_RAISED, {"kind": cmd.kind, "note": cmd.note}),),
+                    findings=findings)
+
+
+def use_safe_phrase(state: VisitState, cmd: c.UseSafePhrase, pack: Pack, now: datetime) -> Decision:
+    phrase = safe_phrase(state, pack)
+    phone = pack.contacts.reception_phone
+    say = f"Calling reception{f' on {phone}' if phone else ''}. Say: \"{phrase}\"" if phrase \
+        else f"Calling reception{f' on {phone}' if phone else ''}: say you need help."
+    findings: tuple[Finding, ...] = (Finding(Kind.INSTRUCTION, "say_safe_phrase", say,
+                                             "you used the safe phrase", pack.school, ""),)
+    if pack.safe_phrase.cite is not None:
+        findings = (finding(Kind.INSTRUCTION, "say_safe_phrase", say, "you used the safe phrase",
+                            pack, pack.safe_phrase.cite),)
+    payload = {"phrase": phrase, "reception_phone": phone}
+    return Decision(drafts=(Draft(E.SAFE_PHRASE_USED, payload),), findings=findings)
+
+
+def emergency_call(state: VisitState, cmd: c.EmergencyCall, pack: Pack, now: datetime) -> Decision:
+    number = pack.contacts.emergency
+    return Decision(drafts=(Draft(E.EMERGENCY_CALL, {"number": number}),),
+                    findings=(Finding(Kind.INSTRUCTION, "call_999", f"Calling {number}.",
+                                      "emergency call", pack.school, ""),))
+
+
+def record_outcome(state: VisitState, cmd: c.RecordOutcome, pack: Pack, now: datetime) -> Decision:
+    if state.visit_started is None:
+        raise c.CommandError("there is no outcome to record: the visit did not take place")
+    must_text(cmd.summary, "what happened on the visit")
+    rule = pack.outcome
+    missing_owner = [a.what for a in cmd.actions if not a.by_whom.strip()]
+    if rule.actions_need_owner and missing_owner:
+        assert rule.cite is not None
+        return refused(finding(Kind.REFUSAL, "actions_need_owner",
+                               "Say who will carry out each action.",
+                               f"no one is named for: {'; '.join(missing_owner)}", pack, rule.cite))
+    payload = {
+        "child_seen": cmd.child_seen, "summary": cmd.summary.strip(),
+        "agreements": list(cmd.agreements),
+        "actions": [{"what": a.what, "by_whom": a.by_whom} for a in cmd.actions],
+    }
+    return Decision(drafts=(Draft(E.OUTCOME_RECORDED, payload),))

@@ -198,6 +198,9 @@ def authorise(state: VisitState, cmd: c.Authorise, pack: Pack, now: datetime) ->
                  if s.id not in state.authorised_steps() and s.id != step.id]
     findings = tuple(Finding(Kind.STEP, "authorise", f"Still needed: {s.label}.",
                              "needed before sign-out", pack.school, "") for s in remaining)
+    if not remaining:  # fully authorised: what to tick before leaving
+        findings = tuple(finding(Kind.STEP, f"check_{check.id}", check.text, "before you leave",
+                                 pack, check.cite) for check in pack.sign_out.checks)
     return Decision(drafts=(Draft(E.AUTHORISED, payload),), findings=findings)
 
 
@@ -241,14 +244,10 @@ def sign_out(state: VisitState, cmd: c.SignOut, pack: Pack, now: datetime) -> De
     if pair.same_car and len(cmd.vehicles) > 1:
         refusals.append(finding(Kind.REFUSAL, "same_car", "Travel together in one car.",
                                 "the pair are using more than one vehicle", pack, pair.same_car))
-    if pair.lone_alert_device and not cmd.lone_alert_checked:
-        refusals.append(finding(Kind.REFUSAL, "lone_alert_device",
-                                "Check the lone-worker alarm is charged and working, and take it.",
-                                "the alarm has not been checked", pack, pair.lone_alert_device))
-    if pair.roles_clarified and not cmd.roles_clarified:
-        refusals.append(finding(Kind.REFUSAL, "roles_not_clarified",
-                                "Agree who leads and who takes notes before you go.",
-                                "the pair's roles are not agreed", pack, pair.roles_clarified))
+    for check in out.checks:
+        if check.id not in cmd.checks:
+            refusals.append(finding(Kind.REFUSAL, f"check_{check.id}", check.text,
+                                    "not ticked before leaving", pack, check.cite))
     if out.remind_safe_phrase and not cmd.safe_phrase_reminded:
         phrase = state.plan.get("safe_phrase", "")
         refusals.append(finding(Kind.REFUSAL, "remind_safe_phrase",
@@ -267,7 +266,7 @@ def sign_out(state: VisitState, cmd: c.SignOut, pack: Pack, now: datetime) -> De
         "expected_leave": _iso(cmd.expected_leave),
         "expected_arrival": _iso(cmd.expected_arrival), "vehicles": list(cmd.vehicles),
         "told": list(cmd.told), "safe_phrase_reminded": cmd.safe_phrase_reminded,
-        "lone_alert_checked": cmd.lone_alert_checked, "roles_clarified": cmd.roles_clarified,
+        "checks": list(cmd.checks),
     }
     findings: list[Finding] = []
     if out.check_in_calls:

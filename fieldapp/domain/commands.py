@@ -56,8 +56,7 @@ class SignOut:
     expected_leave: datetime | None = None  # when they expect to leave the home
     expected_arrival: datetime | None = None  # when they expect to arrive there
     safe_phrase_reminded: bool = False
-    lone_alert_checked: bool = False  # the lone-worker alarm is charged and working
-    roles_clarified: bool = False
+    checks: tuple[str, ...] = ()  # the pack's sign-out checks that staff ticked
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,7 +50,7 @@ def _before_leaving(visit: SimulatedVisit, announced: bool = True) -> Iterator[S
         expected_arrival=visit.now + timedelta(minutes=30),
         expected_leave=visit.now + timedelta(hours=1, minutes=30), vehicles=("AB12 CDE",),
         told=tuple(who.split("|")[0] for who in pack.sign_out.tell), safe_phrase_reminded=True,
-        lone_alert_checked=True, roles_clarified=True,
+        checks=tuple(check.id for check in pack.sign_out.checks),
     )
     if pack.sign_out.check_in_calls:
         yield "Phoned the office on the way", 15, c.CheckIn("nearly there")

@@ -9,6 +9,7 @@ docs/policy-packs.md.
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -166,8 +167,6 @@ class Pair:
     safeguarding_trained: Cite | None  # at least one visitor safeguarding-trained
     knows_family: Cite | None  # at least one visitor works with the child or family
     same_car: Cite | None
-    lone_alert_device: Cite | None
-    roles_clarified: Cite | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,11 +197,21 @@ class HoursRule:
 
 
 @dataclass(frozen=True, slots=True)
+class Check:
+    """Something staff tick before leaving school: "The lone-worker alarm is charged"."""
+
+    id: str
+    text: str
+    cite: Cite
+
+
+@dataclass(frozen=True, slots=True)
 class SignOut:
     tell: tuple[str, ...]  # who must be told; "dsl|slt" means either
     record: tuple[str, ...]
     remind_safe_phrase: bool
     check_in_calls: bool  # phone the office before arriving and when leaving
+    checks: tuple[Check, ...]
     cite: Cite
 
 
@@ -382,7 +391,7 @@ class _Reader:
     def reject_unknown_keys(self) -> None:
         for key in self.data:
             if key not in self.read:
-                raise self.fail(key, "no such field here (a misspelling?)")
+                raise self.fail(key, "a known field (is it misspelt?)")
 
     def _where(self, key: str) -> str:
         return f"{self.path}.{key}" if self.path else key
@@ -394,7 +403,9 @@ class _Reader:
         self.read.add(key)
         if key not in self.data:
             if default is _REQUIRED:
-                raise self.fail(key, expected + " (missing)")
+                near = difflib.get_close_matches(key, [str(k) for k in self.data], n=1)
+                hint = f"; is '{near[0]}' a misspelling?" if near else ""
+                raise self.fail(key, f"{expected} (missing{hint})")
             return default
         value = self.data[key]
         if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
@@ -577,8 +588,6 @@ class _Reader:
             safeguarding_trained=self.cite("safeguarding_trained", optional=True),
             knows_family=self.cite("knows_family", optional=True),
             same_car=self.cite("same_car", optional=True),
-            lone_alert_device=self.cite("lone_alert_device", optional=True),
-            roles_clarified=self.cite("roles_clarified", optional=True),
         )
 
     def risk(self) -> Risk:
@@ -623,8 +632,15 @@ class _Reader:
             record=self.texts("record", SIGN_OUT_RECORDS),
             remind_safe_phrase=self.flag("remind_safe_phrase"),
             check_in_calls=self.flag("check_in_calls"),
+            checks=self.checks(),
             cite=self.must_cite(),
         )
+
+    def checks(self) -> tuple[Check, ...]:
+        items = self.tables("checks")
+        self.ids_unique("checks", items)
+        return tuple(Check(id=i.text("id"), text=i.text("text"), cite=i.must_cite())
+                     for i in items)
 
     def wait(self) -> Wait:
         return Wait(

@@ -105,7 +105,7 @@ def test_holy_cross_needs_both_the_weekly_list_and_the_senior_managers_signature
             break
         visit.do(command, after_minutes=minutes)
     refused = visit.do(c.SignOut(expected_return=T0 + timedelta(hours=3), vehicles=("AB1",),
-                                 lone_alert_checked=True))
+                                 checks=("lone_alert_device", "mobile_phone")))
     assert refused.codes() == ("not_authorised",)
     assert "Senior Manager on duty" in refused.refusals[0].say
     assert "prior to leaving" in refused.refusals[0].quote

@@ -36,8 +36,8 @@ def menu(pack: Pack, state: VisitState, now: object) -> list[c.Command]:
     ret = T0 + timedelta(hours=5)
     told = tuple(who.split("|")[0] for who in pack.sign_out.tell)
     ticked = {"expected_leave": T0 + timedelta(hours=4), "safe_phrase_reminded": True,
-              "expected_arrival": T0 + timedelta(hours=1), "lone_alert_checked": True,
-              "roles_clarified": True}
+              "expected_arrival": T0 + timedelta(hours=1),
+              "checks": tuple(check.id for check in pack.sign_out.checks)}
     commands: list[c.Command] = [
         plan, c.Plan("UPN-1", "Sam", "1 Road", "welfare", T0 + timedelta(hours=1), PAIR,
                      announced=False, notice_exception=exception, safe_phrase="x"),

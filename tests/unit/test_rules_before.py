@@ -295,7 +295,7 @@ def test_unannounced_visits_follow_their_own_sign_off(uplands: Pack) -> None:
 
 def sign_out(**changes: object) -> c.SignOut:
     base = c.SignOut(expected_return=T0 + timedelta(hours=3), vehicles=("AB12 CDE",),
-                     told=("safeguarding_team",), roles_clarified=True)
+                     told=("safeguarding_team",), checks=("roles_clarified", "mobile_phone"))
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
@@ -339,19 +339,19 @@ def test_sign_out_times_must_make_sense(uplands: Pack) -> None:
 def test_sign_out_insists_on_everything_the_policy_asks(uplands: Pack) -> None:
     pack = replace(
         uplands,
-        pair=replace(uplands.pair, same_car=CITE, lone_alert_device=CITE),
+        pair=replace(uplands.pair, same_car=CITE),
         sign_out=replace(uplands.sign_out, tell=("reception", "dsl"),
                          record=("vehicle",), remind_safe_phrase=True),
     )
     visit = walk(pack, until=c.SignOut)
     decision = visit.do(c.SignOut(expected_return=T0 + timedelta(hours=3),
                                   vehicles=("AB12 CDE", "XY34 ZZZ"), told=("reception",)))
-    assert set(decision.codes()) == {"tell_before_leaving", "same_car", "lone_alert_device",
-                                     "roles_not_clarified", "remind_safe_phrase"}
+    assert set(decision.codes()) == {"tell_before_leaving", "same_car", "check_roles_clarified",
+                                     "check_mobile_phone", "remind_safe_phrase"}
     assert "Tell dsl" in decision.refusals[0].say
     no_vehicle = visit.do(c.SignOut(expected_return=T0 + timedelta(hours=3),
                                     told=("reception", "dsl"), safe_phrase_reminded=True,
-                                    lone_alert_checked=True, roles_clarified=True))
+                                    checks=("roles_clarified", "mobile_phone")))
     assert no_vehicle.codes() == ("vehicle_required",)
 
 

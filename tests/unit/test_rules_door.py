@@ -39,7 +39,7 @@ def with_arrival_check(pack: Pack) -> Pack:
 
 def two_cars(visit_pack: Pack) -> object:
     return c.SignOut(expected_return=T0.replace(hour=12), vehicles=("AB12 CDE", "XY34 ZZZ"),
-                     told=visit_pack.sign_out.tell, roles_clarified=True)
+                     told=visit_pack.sign_out.tell, checks=("roles_clarified", "mobile_phone"))
 
 
 def test_separate_cars_mean_both_staff_present_before_knocking(uplands: Pack) -> None:

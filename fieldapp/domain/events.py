@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -17,6 +17,7 @@ FORMAT = 1  # version of an event's stored and wire form
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _ID_LENGTH = 26
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class EventType(StrEnum):
@@ -81,7 +82,7 @@ class Event:
         """Rebuild an event from its stored or wire form; anything malformed is an EventError."""
         if not isinstance(data, Mapping):
             raise EventError("event: expected an object")
-        if data.get("v") != FORMAT:
+        if type(data.get("v")) is not int or data.get("v") != FORMAT:
             raise EventError(f"event: unsupported format version {data.get('v')!r}")
         event_id = data.get("id")
         if not isinstance(event_id, str) or not is_event_id(event_id):
@@ -140,7 +141,7 @@ def new_event_id(at: datetime, entropy: bytes) -> str:
         raise EventError("event time must be timezone-aware")
     if len(entropy) != 10:
         raise EventError("an event id needs exactly 10 bytes of entropy")
-    millis = int(at.timestamp() * 1000)
+    millis = (at - _EPOCH) // timedelta(milliseconds=1)  # exact: no float rounding
     if not 0 <= millis < 1 << 48:
         raise EventError("event time out of range")
     number = (millis << 80) | int.from_bytes(entropy, "big")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import time
 from enum import StrEnum
 from importlib import resources
@@ -356,6 +356,8 @@ def load_pack(pack: str | Path) -> Pack:
             text = path.read_text(encoding="utf-8")
         except OSError as error:
             raise PackError(path.name, "file", f"a readable file ({error.strerror})") from None
+        except UnicodeDecodeError:
+            raise PackError(path.name, "file", "text saved as UTF-8") from None
         return parse_pack(text, source=path.name)
     if pack not in pack_ids():
         raise PackError(f"{pack}.toml", "pack", f"one of {', '.join(pack_ids())}")
@@ -403,7 +405,8 @@ class _Reader:
         self.read.add(key)
         if key not in self.data:
             if default is _REQUIRED:
-                near = difflib.get_close_matches(key, [str(k) for k in self.data], n=1)
+                strays = [k for k in self.data if k not in _FIELD_NAMES]
+                near = difflib.get_close_matches(key, strays, n=1)
                 hint = f"; is '{near[0]}' a misspelling?" if near else ""
                 raise self.fail(key, f"{expected} (missing{hint})")
             return default
@@ -462,6 +465,10 @@ class _Reader:
         return readers
 
     def clock(self, key: str, default: str) -> time:
+        if isinstance(self.data.get(key), time):  # TOML's own time of day: 18:00:00
+            self.read.add(key)
+            clock: time = self.data[key]
+            return clock
         value = self.text(key, default)
         try:
             return time.fromisoformat(value)
@@ -744,8 +751,12 @@ class _Reader:
             when = item.choice("when", FOLLOW_UP_WHEN)
             threshold = item.number("threshold_percent", optional=True)
             period = item.number("period_months", optional=True)
-            if when == "attendance_below" and (threshold is None or period is None):
-                raise item.fail("threshold_percent", "a threshold and period_months")
+            if when == "attendance_below":
+                for key, value in (("threshold_percent", threshold), ("period_months", period)):
+                    if value is None:
+                        raise item.fail(key, "a number, for an attendance_below follow-up")
+                if threshold is not None and threshold > 100:
+                    raise item.fail("threshold_percent", f"a percentage, got {threshold}")
             rules.append(FollowUpRule(id=item.text("id"), when=when, text=item.text("text"),
                                       threshold_percent=threshold, period_months=period,
                                       cite=item.must_cite()))
@@ -753,3 +764,13 @@ class _Reader:
 
 
 _REQUIRED: Final = object()
+# Every field name the format knows, so a misspelling hint never points at a real field.
+_FIELD_NAMES: Final = frozenset(
+    f.name for cls in (Pack, Contacts, Authorisation, Step, Exception_, Notice, Pair, Question,
+                       Risk, HoursRule, SignOut, Check, Wait, NotAtHome, ChecklistItem, Inside,
+                       Duration, Overdue, SafePhrase, OutcomeRule, AfterStep, FollowUpRule, Rule,
+                       Cite)
+    for f in fields(cls)
+) | {"format", "steps", "unannounced_steps", "exceptions", "questions", "levels_cite",
+     "mitigations_cite", "checklist", "answers", "reminders", "cancel", "reason_to", "text",
+     "then", "say", "ask", "when"}

@@ -40,8 +40,8 @@ class Staff:
         return cls(
             staff_id=str(data.get("staff_id", "")),
             name=str(data.get("name", "")),
-            safeguarding_trained=bool(data.get("safeguarding_trained", False)),
-            knows_family=bool(data.get("knows_family", False)),
+            safeguarding_trained=data.get("safeguarding_trained") is True,
+            knows_family=data.get("knows_family") is True,
             mobile=str(data.get("mobile", "")),
         )
 
@@ -142,9 +142,10 @@ def _mark(event: Event) -> Mark:
 
 
 def _planned(state: VisitState, event: Event) -> VisitState:
+    listed = event.payload.get("staff")
     staff = tuple(
         Staff.from_dict(member)
-        for member in event.payload.get("staff", ())
+        for member in (listed if isinstance(listed, list | tuple) else ())
         if isinstance(member, Mapping)
     )
     return replace(state, plan=dict(event.payload), staff=staff)
@@ -212,7 +213,7 @@ def _append(name: str) -> _Fact:
 
 
 def _alert(state: VisitState, event: Event) -> VisitState:
-    alert = Mark(at=event.at, detail={"type": event.type.value, **event.payload})
+    alert = Mark(at=event.at, detail={**event.payload, "type": event.type.value})
     return replace(state, alerts=(*state.alerts, alert))
 
 
@@ -220,7 +221,7 @@ def _wait(state: VisitState, event: Event) -> VisitState:
     reason = "no_answer" if event.type is EventType.NO_ANSWER else "running_late"
     if state.wait is not None and state.wait.detail.get("reason") == reason:
         return state  # knocking again does not restart the clock
-    return replace(state, wait=Mark(at=event.at, detail={"reason": reason, **event.payload}))
+    return replace(state, wait=Mark(at=event.at, detail={**event.payload, "reason": reason}))
 
 
 _FACTS: dict[EventType, _Fact] = {

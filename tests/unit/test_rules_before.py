@@ -384,3 +384,51 @@ def test_a_notice_exception_label_is_shown_to_staff(uplands: Pack) -> None:
     pack = replace(uplands, notice=replace(uplands.notice, exceptions=(extra,)))
     decision = decide(SimulatedVisit(pack, T0).state, plan(announced=False), pack, T0)
     assert "Child missing education" in decision.refusals[0].say
+
+
+def test_a_school_without_risk_questions_authorises_straight_from_the_plan(
+    uplands: Pack,
+) -> None:
+    pack = replace(uplands, risk=replace(uplands.risk, questions=()))
+    visit = SimulatedVisit(pack, T0)
+    assert visit.do(plan()).findings == ()
+    decision = visit.do(c.Authorise("safeguarding_lead", "Mrs W", "safeguarding_lead"))
+    assert decision.codes() == ("check_roles_clarified", "check_mobile_phone")
+    assert decision.findings[0].say == "Agree each person's role: who leads, who takes notes."
+
+
+def test_arrival_and_departure_estimates_where_the_office_needs_them(uplands: Pack) -> None:
+    pack = replace(uplands, sign_out=replace(
+        uplands.sign_out, record=("arrival_estimate", "departure_estimate")))
+    visit = walk(pack, until=c.SignOut)
+    missing = visit.do(sign_out())
+    assert missing.codes() == ("arrival_estimate_required", "departure_estimate_required")
+    assert missing.refusals[0].say == "Give the office the time you expect to arrive at the home."
+    with pytest.raises(c.CommandError, match="arrive must come before you leave"):
+        visit.do(sign_out(expected_arrival=T0 + timedelta(hours=2),
+                          expected_leave=T0 + timedelta(hours=1)))
+    assert visit.do(sign_out(expected_arrival=T0 + timedelta(minutes=30),
+                             expected_leave=T0 + timedelta(hours=1))).accepted
+    assert visit.state.sign_out is not None
+    assert visit.state.sign_out.detail["expected_arrival"] == (
+        T0 + timedelta(minutes=30)).isoformat()
+
+
+def test_either_of_two_people_may_be_told_where_the_policy_says_either(uplands: Pack) -> None:
+    pack = replace(uplands, sign_out=replace(uplands.sign_out, tell=("dsl|slt", "reception")))
+    visit = walk(pack, until=c.SignOut)
+    refused = visit.do(sign_out(told=("reception",)))
+    assert refused.refusals[0].say.startswith("Tell dsl or slt who you are visiting")
+    assert visit.do(sign_out(told=("slt", "reception"))).accepted
+
+
+def test_events_recorded_in_the_same_millisecond_still_sort_in_order(uplands: Pack) -> None:
+    from fieldapp.domain.events import Author
+    from fieldapp.domain.rules import stamp
+
+    visit = walk(uplands, until=c.Leave)
+    decision = decide(visit.state, c.Leave(), uplands, visit.now)
+    last = max(visit.state.event_ids)
+    same = bytes(10)  # an entropy source that repeats itself
+    events = stamp(visit.state, decision, "visit-1", Author("s", "d"), T0, lambda: same)
+    assert events[0].id > last and events[0].at == T0

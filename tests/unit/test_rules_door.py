@@ -313,3 +313,32 @@ def test_engine_refusals_change_nothing(uplands: Pack) -> None:
     decision = decide(visit.state, c.Enter(), uplands, visit.now)
     assert not decision.accepted and decision.drafts == ()
     assert visit.state == before
+
+
+def test_a_usual_length_without_a_maximum(uplands: Pack) -> None:
+    pack = replace(uplands, duration=Duration(15, None, "", CITE))
+    visit = walk(pack, until=c.Enter)
+    assert visit.do(c.Enter()).findings[-1].say == "This visit should take about 15 minutes."
+
+
+@pytest.mark.parametrize(("condition", "announced", "first_visit", "asked"), [
+    ("unannounced", False, True, True), ("unannounced", True, True, False),
+    ("announced", True, True, True), ("announced", False, True, False),
+    ("first_visit", True, True, True), ("first_visit", True, False, False),
+])
+def test_conditional_doorstep_checks_apply_only_to_their_visits(
+    uplands: Pack, condition: str, announced: bool, first_visit: bool, asked: bool
+) -> None:
+    item = replace(uplands.checklist[0], id="extra", applies_if=condition)
+    pack = replace(uplands, checklist=(*uplands.checklist, item))
+
+    def journey(visit):  # type: ignore[no-untyped-def]
+        for label, minutes, command in let_in(visit):
+            if isinstance(command, c.Plan):
+                command = replace(command, announced=announced, first_visit=first_visit,
+                                  notice_exception="" if announced else "emergency_safeguarding")
+            yield label, minutes, command
+
+    visit = walk(pack, until=c.DoorAnswered, journey=journey)
+    told = visit.do(c.DoorAnswered("parent"))
+    assert ("ask_extra" in told.codes()) is asked

@@ -265,3 +265,17 @@ def test_an_optional_note_is_not_nagged_about_on_leaving(uplands: Pack) -> None:
     pack = replace(uplands, not_at_home=replace(uplands.not_at_home, note=NoteRule.OPTIONAL))
     visit = walk(pack, until=c.LeaveNote, journey=no_answer)
     assert visit.do(c.Leave()).codes() == ()
+
+
+def test_a_broken_agreement_brings_the_policys_follow_ups(uplands: Pack) -> None:
+    from fieldapp.domain.after import agreement_broken_findings
+
+    rules = (FollowUpRule("letter", "agreement_broken", "Send a reminder letter.", None, None,
+                          CITE),
+             FollowUpRule("visit", "agreement_broken", "Arrange a follow-up visit.", None, None,
+                          CITE))
+    pack = replace(uplands, follow_ups=(*uplands.follow_ups, *rules))
+    found = agreement_broken_findings(pack)
+    assert [f.say for f in found] == ["Send a reminder letter.", "Arrange a follow-up visit."]
+    assert found[0].because == "the agreement made on the visit was not kept"
+    assert agreement_broken_findings(uplands) == ()

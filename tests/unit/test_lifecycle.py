@@ -1,0 +1,288 @@
+"""The visit lifecycle table, read as the journeys staff make and the moves it forbids."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from fieldapp.domain.events import EventType as E
+from fieldapp.domain.lifecycle import (
+    FINISHED,
+    ON_SITE,
+    OUT,
+    TRANSITIONS,
+    IllegalTransition,
+    Phase,
+    allowed,
+    next_phase,
+)
+
+P = Phase
+
+HELP = (E.SAFE_PHRASE_USED, E.EMERGENCY_CALL, E.CONCERN_RAISED, E.CHECKED_IN)
+FOLLOW_UPS = frozenset({E.FOLLOW_UP_CREATED, E.FOLLOW_UP_DONE})
+AT_THE_ADDRESS = (P.ARRIVED, P.WAITING, P.AT_DOOR, P.INSIDE, P.DOORSTEP, P.NOT_AT_HOME,
+                  P.CALLED_OFF)
+
+
+def walk(*events: E, start: Phase = P.NEW) -> list[Phase]:
+    """The phase after each event, in turn."""
+    phases, phase = [], start
+    for event in events:
+        phase = next_phase(phase, event)
+        phases.append(phase)
+    return phases
+
+
+def reachable(start: Phase) -> set[Phase]:
+    seen, todo = {start}, [start]
+    while todo:
+        phase = todo.pop()
+        for event in allowed(phase):
+            after = next_phase(phase, event)
+            if after not in seen:
+                seen.add(after)
+                todo.append(after)
+    return seen
+
+
+# --- illegal moves ---------------------------------------------------------------------------
+
+
+def test_arriving_before_signing_out_names_the_event_and_the_phase() -> None:
+    with pytest.raises(IllegalTransition) as error:
+        next_phase(P.AUTHORISED, E.ARRIVED)
+    assert str(error.value) == "cannot record 'arrived' while the visit is 'authorised'"
+    assert error.value.event is E.ARRIVED
+    assert error.value.phase is P.AUTHORISED
+
+
+def test_an_illegal_move_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="cannot record 'entered' while the visit is 'arrived'"):
+        next_phase(P.ARRIVED, E.ENTERED)
+
+
+ILLEGAL = [
+    (phase, event)
+    for phase, event in itertools.product(Phase, E)
+    if (phase, event) not in TRANSITIONS
+]
+
+
+@pytest.mark.parametrize(("phase", "event"), ILLEGAL,
+                         ids=[f"{event.value}-in-{phase.value}" for phase, event in ILLEGAL])
+def test_every_move_not_in_the_table_is_refused(phase: Phase, event: E) -> None:
+    with pytest.raises(IllegalTransition) as error:
+        next_phase(phase, event)
+    assert (error.value.event, error.value.phase) == (event, phase)
+    assert f"'{event.value}'" in str(error.value)
+    assert f"'{phase.value}'" in str(error.value)
+
+
+def test_every_move_in_the_table_goes_where_the_table_says() -> None:
+    for (phase, event), after in TRANSITIONS.items():
+        assert next_phase(phase, event) is after
+
+
+# --- allowed ---------------------------------------------------------------------------------
+
+
+def test_a_new_visit_can_only_be_planned() -> None:
+    assert allowed(P.NEW) == {E.PLANNED}
+
+
+def test_a_planned_visit_can_be_assessed_authorised_or_cancelled() -> None:
+    assert allowed(P.PLANNED) == {E.RISK_ASSESSED, E.AUTHORISED, E.CANCELLED}
+
+
+def test_allowed_lists_exactly_the_events_the_table_accepts() -> None:
+    for phase in Phase:
+        accepted = {event for event in E if (phase, event) in TRANSITIONS}
+        assert allowed(phase) == accepted, phase
+
+
+def test_every_phase_allows_something() -> None:
+    assert all(allowed(phase) for phase in Phase)
+
+
+# --- journeys, top to bottom -----------------------------------------------------------------
+
+
+def test_a_visit_inside_the_home_goes_from_plan_to_debrief() -> None:
+    assert walk(
+        E.PLANNED, E.RISK_ASSESSED, E.AUTHORISED, E.SIGNED_OUT, E.ARRIVED, E.DOOR_ANSWERED,
+        E.CHECKLIST_ANSWERED, E.ENTERED, E.UPSTAIRS, E.OUTCOME_RECORDED, E.LEFT, E.RETURNED,
+        E.DEBRIEFED,
+    ) == [
+        P.PLANNED, P.PLANNED, P.AUTHORISED, P.SIGNED_OUT, P.ARRIVED, P.AT_DOOR, P.AT_DOOR,
+        P.INSIDE, P.INSIDE, P.INSIDE, P.LEFT, P.RETURNED, P.DEBRIEFED,
+    ]
+
+
+def test_a_visit_held_on_the_doorstep() -> None:
+    assert walk(E.DOOR_ANSWERED, E.CHECKLIST_ANSWERED, E.DOORSTEP_ONLY, E.CHECKLIST_ANSWERED,
+                E.OUTCOME_RECORDED, E.LEFT, start=P.ARRIVED) == [
+        P.AT_DOOR, P.AT_DOOR, P.DOORSTEP, P.DOORSTEP, P.DOORSTEP, P.LEFT,
+    ]
+
+
+def test_staff_inside_can_step_back_out_to_finish_on_the_doorstep() -> None:
+    assert next_phase(P.INSIDE, E.DOORSTEP_ONLY) is P.DOORSTEP
+
+
+def test_nobody_answers_staff_wait_leave_the_note_and_go() -> None:
+    assert walk(E.NO_ANSWER, E.NO_ANSWER, E.NOT_AT_HOME_NOTE_LEFT, E.LEFT, E.RETURNED,
+                start=P.ARRIVED) == [
+        P.WAITING, P.WAITING, P.NOT_AT_HOME, P.LEFT, P.RETURNED,
+    ]
+
+
+def test_a_parent_running_late_turns_up_and_answers_the_door() -> None:
+    assert walk(E.WAIT_STARTED, E.NO_ANSWER, E.DOOR_ANSWERED, start=P.ARRIVED) == [
+        P.WAITING, P.WAITING, P.AT_DOOR,
+    ]
+
+
+def test_checklist_questions_can_be_answered_before_knocking() -> None:
+    assert next_phase(P.ARRIVED, E.CHECKLIST_ANSWERED) is P.ARRIVED
+
+
+def test_someone_else_coming_to_the_door_keeps_the_visit_at_the_door() -> None:
+    assert next_phase(P.AT_DOOR, E.DOOR_ANSWERED) is P.AT_DOOR
+
+
+def test_a_second_authorisation_keeps_the_visit_authorised() -> None:
+    assert walk(E.AUTHORISED, E.AUTHORISED, start=P.PLANNED) == [P.AUTHORISED, P.AUTHORISED]
+
+
+def test_a_new_risk_assessment_after_authorisation_needs_a_fresh_authorisation() -> None:
+    assert next_phase(P.AUTHORISED, E.RISK_ASSESSED) is P.PLANNED
+    with pytest.raises(IllegalTransition):
+        next_phase(P.PLANNED, E.SIGNED_OUT)
+
+
+def test_a_visit_cannot_be_signed_out_before_it_is_authorised() -> None:
+    with pytest.raises(IllegalTransition, match="'signed_out' while the visit is 'planned'"):
+        next_phase(P.PLANNED, E.SIGNED_OUT)
+
+
+def test_a_visit_is_planned_only_once() -> None:
+    with pytest.raises(IllegalTransition, match="'planned' while the visit is 'planned'"):
+        next_phase(P.PLANNED, E.PLANNED)
+
+
+def test_staff_cannot_go_in_before_the_door_is_answered() -> None:
+    for phase in (P.ARRIVED, P.WAITING):
+        with pytest.raises(IllegalTransition):
+            next_phase(phase, E.ENTERED)
+
+
+def test_going_upstairs_is_only_recorded_inside() -> None:
+    assert {phase for phase in Phase if (phase, E.UPSTAIRS) in TRANSITIONS} == {P.INSIDE}
+
+
+def test_an_outcome_is_recorded_only_once_the_visit_has_taken_place() -> None:
+    phases = {phase for phase in Phase if (phase, E.OUTCOME_RECORDED) in TRANSITIONS}
+    assert phases == {P.INSIDE, P.DOORSTEP, P.LEFT, P.RETURNED}
+
+
+# --- cancelling ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("phase", [P.PLANNED, P.AUTHORISED])
+def test_cancelling_before_anyone_leaves_school_ends_the_visit(phase: Phase) -> None:
+    assert next_phase(phase, E.CANCELLED) is P.CANCELLED
+
+
+def test_a_visit_cancelled_before_leaving_only_takes_follow_ups() -> None:
+    assert allowed(P.CANCELLED) == FOLLOW_UPS
+    assert reachable(P.CANCELLED) == {P.CANCELLED}
+
+
+@pytest.mark.parametrize("phase", [P.SIGNED_OUT, P.ARRIVED, P.WAITING, P.AT_DOOR, P.INSIDE,
+                                   P.DOORSTEP])
+def test_calling_off_a_visit_once_out_still_leaves_staff_to_get_away(phase: Phase) -> None:
+    assert next_phase(phase, E.CANCELLED) is P.CALLED_OFF
+    assert next_phase(P.CALLED_OFF, E.LEFT) is P.LEFT
+
+
+def test_a_called_off_visit_cannot_record_a_return_before_leaving() -> None:
+    with pytest.raises(IllegalTransition, match="'returned' while the visit is 'called_off'"):
+        next_phase(P.CALLED_OFF, E.RETURNED)
+
+
+# --- leaving and help ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("phase", AT_THE_ADDRESS)
+def test_leaving_is_possible_from_every_phase_at_the_address(phase: Phase) -> None:
+    assert next_phase(phase, E.LEFT) is P.LEFT
+
+
+def test_the_on_site_phases_are_those_at_the_address() -> None:
+    assert set(ON_SITE) == set(AT_THE_ADDRESS)
+
+
+@pytest.mark.parametrize("phase", [P.NEW, P.PLANNED, P.AUTHORISED, P.SIGNED_OUT, P.LEFT,
+                                   P.RETURNED, P.DEBRIEFED, P.CANCELLED])
+def test_leaving_is_not_recorded_away_from_the_address(phase: Phase) -> None:
+    with pytest.raises(IllegalTransition):
+        next_phase(phase, E.LEFT)
+
+
+@pytest.mark.parametrize(("phase", "event"), list(itertools.product(OUT, HELP)),
+                         ids=[f"{e.value}-in-{p.value}" for p, e in itertools.product(OUT, HELP)])
+def test_staff_can_call_for_help_or_raise_a_concern_whenever_they_are_out(
+    phase: Phase, event: E
+) -> None:
+    assert next_phase(phase, event) is phase
+
+
+def test_out_means_from_signing_out_until_back() -> None:
+    assert set(OUT) == {P.SIGNED_OUT, *AT_THE_ADDRESS, P.LEFT}
+
+
+@pytest.mark.parametrize("phase", [P.NEW, P.PLANNED, P.AUTHORISED, P.RETURNED, P.DEBRIEFED,
+                                   P.CANCELLED])
+def test_safe_phrase_and_emergency_calls_are_only_for_staff_who_are_out(phase: Phase) -> None:
+    for event in (E.SAFE_PHRASE_USED, E.EMERGENCY_CALL, E.CHECKED_IN):
+        with pytest.raises(IllegalTransition):
+            next_phase(phase, event)
+
+
+def test_a_concern_can_still_be_raised_after_getting_back() -> None:
+    assert next_phase(P.RETURNED, E.CONCERN_RAISED) is P.RETURNED
+    assert next_phase(P.DEBRIEFED, E.CONCERN_RAISED) is P.DEBRIEFED
+
+
+@pytest.mark.parametrize("phase", OUT)
+def test_staff_who_are_out_can_always_get_back(phase: Phase) -> None:
+    assert P.RETURNED in reachable(phase)
+
+
+# --- after the visit -------------------------------------------------------------------------
+
+
+def test_the_return_is_recorded_only_after_leaving() -> None:
+    assert {phase for phase in Phase if (phase, E.RETURNED) in TRANSITIONS} == {P.LEFT}
+
+
+def test_nothing_but_concerns_and_follow_ups_can_be_recorded_after_the_debrief() -> None:
+    assert allowed(P.DEBRIEFED) == {E.CONCERN_RAISED} | FOLLOW_UPS
+
+
+@pytest.mark.parametrize("phase", FINISHED)
+def test_follow_ups_are_created_and_done_once_the_visit_is_over(phase: Phase) -> None:
+    assert next_phase(phase, E.FOLLOW_UP_CREATED) is phase
+    assert next_phase(phase, E.FOLLOW_UP_DONE) is phase
+
+
+@pytest.mark.parametrize("phase", [p for p in Phase if p not in FINISHED])
+def test_follow_ups_wait_until_the_visit_is_over(phase: Phase) -> None:
+    with pytest.raises(IllegalTransition):
+        next_phase(phase, E.FOLLOW_UP_CREATED)
+
+
+def test_every_phase_can_be_reached_from_a_new_visit() -> None:
+    assert reachable(P.NEW) == set(Phase)

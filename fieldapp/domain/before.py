@@ -136,11 +136,11 @@ def assess_risk(state: VisitState, cmd: c.AssessRisk, pack: Pack, now: datetime)
         effect = question.if_yes if answer else question.if_no
         because = f"'{question.text}' answered {'yes' if answer else 'no'}"
         if effect is RiskEffect.BLOCK:
-            refusals.append(finding(Kind.REFUSAL, "visit_must_not_happen",
+            refusals.append(finding(Kind.REFUSAL, "visit_must_not_happen", question.say or
                                     "Do not make this visit: use other means of contact.",
                                     because, pack, question.cite))
         elif effect is RiskEffect.REFUSE:
-            refusals.append(finding(Kind.REFUSAL, "risk_assessment_incomplete",
+            refusals.append(finding(Kind.REFUSAL, "risk_assessment_incomplete", question.say or
                                     "Put this right before the risk assessment can be completed.",
                                     because, pack, question.cite))
         elif effect is RiskEffect.MITIGATE:

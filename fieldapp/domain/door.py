@@ -116,11 +116,12 @@ def running_late(
         return refused(*refusals)
     wait = pack.wait
     findings: list[Finding] = []
-    if wait.late_parent_minutes is not None and wait.cite is not None:
+    cite = wait.limit_cite(late=True)
+    if wait.late_parent_minutes is not None and cite is not None:
         findings.append(finding(Kind.INSTRUCTION, "late_wait_limit",
                                 f"Do not go in until the parent arrives. Wait at most "
                                 f"{wait.late_parent_minutes} minutes, then cancel the visit.",
-                                "the parent is running late", pack, wait.cite))
+                                "the parent is running late", pack, cite))
     return Decision(drafts=(Draft(E.WAIT_STARTED),), findings=tuple(findings))
 
 

@@ -38,6 +38,7 @@ class Then(StrEnum):
     CONTINUE = "continue"
     SHOW_ID = "show_id"  # put your ID right first
     WAIT_FOR_ADULT = "wait_for_adult"  # speak only to ask for the parent
+    PUT_RIGHT = "put_right"  # put it right before going on (both of you here, parked safely)
     DO_NOT_ENTER = "do_not_enter"  # no visit with this person, inside or at the door
     DOORSTEP_ONLY = "doorstep_only"
     RESCHEDULE = "reschedule"
@@ -51,11 +52,11 @@ class Then(StrEnum):
 
 # Consequences that keep staff out of the home, and those that also stop a doorstep visit.
 BLOCKS_ENTRY: Final = frozenset({
-    Then.SHOW_ID, Then.WAIT_FOR_ADULT, Then.DO_NOT_ENTER, Then.DOORSTEP_ONLY, Then.RESCHEDULE,
-    Then.CANCEL, Then.LEAVE,
+    Then.SHOW_ID, Then.WAIT_FOR_ADULT, Then.PUT_RIGHT, Then.DO_NOT_ENTER, Then.DOORSTEP_ONLY,
+    Then.RESCHEDULE, Then.CANCEL, Then.LEAVE,
 })
 BLOCKS_DOORSTEP: Final = frozenset({
-    Then.SHOW_ID, Then.WAIT_FOR_ADULT, Then.RESCHEDULE, Then.CANCEL, Then.LEAVE,
+    Then.SHOW_ID, Then.WAIT_FOR_ADULT, Then.PUT_RIGHT, Then.RESCHEDULE, Then.CANCEL, Then.LEAVE,
 })
 
 
@@ -176,6 +177,7 @@ class Question:
     if_yes: RiskEffect
     if_no: RiskEffect
     cite: Cite
+    say: str = ""  # what to do when the answer refuses or blocks, if the policy says
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +222,11 @@ class Wait:
     no_answer_minutes: int | None
     late_parent_minutes: int | None
     call_via_school: Cite | None
-    cite: Cite | None
+    cite: Cite | None  # for the no-answer limit
+    late_cite: Cite | None  # for the late-parent limit, where the policy says it elsewhere
+
+    def limit_cite(self, late: bool) -> Cite | None:
+        return (self.late_cite or self.cite) if late else self.cite
 
 
 @dataclass(frozen=True, slots=True)
@@ -604,7 +610,8 @@ class _Reader:
         questions = tuple(
             Question(id=q.text("id"), text=q.text("text"),
                      if_yes=RiskEffect(q.choice("if_yes", effects, "ok")),
-                     if_no=RiskEffect(q.choice("if_no", effects, "ok")), cite=q.must_cite())
+                     if_no=RiskEffect(q.choice("if_no", effects, "ok")), cite=q.must_cite(),
+                     say=q.text("say", ""))
             for q in items
         )
         levels = self.texts("levels")
@@ -650,12 +657,18 @@ class _Reader:
                      for i in items)
 
     def wait(self) -> Wait:
-        return Wait(
+        wait = Wait(
             no_answer_minutes=self.number("no_answer_minutes", optional=True),
             late_parent_minutes=self.number("late_parent_minutes", optional=True),
             call_via_school=self.cite("call_via_school", optional=True),
             cite=self.cite(optional=True),
+            late_cite=self.cite("late_cite", optional=True),
         )
+        if wait.no_answer_minutes is not None and wait.cite is None:
+            raise self.fail("cite", "a citation for the no-answer wait limit")
+        if wait.late_parent_minutes is not None and wait.limit_cite(late=True) is None:
+            raise self.fail("late_cite", "a citation for the late-parent wait limit")
+        return wait
 
     def not_at_home(self) -> NotAtHome:
         note = NoteRule(self.choice("note", tuple(n.value for n in NoteRule)))

@@ -41,14 +41,16 @@ def wait_clock(state: VisitState, pack: Pack, now: datetime) -> Clock | None:
 
 def wait_findings(state: VisitState, pack: Pack, now: datetime) -> tuple[Finding, ...]:
     clock = wait_clock(state, pack, now)
-    if clock is None or clock.remaining is None or clock.remaining > timedelta(0):
+    if clock is None or clock.limit is None or clock.elapsed < clock.limit:
         return ()
-    assert pack.wait.cite is not None
-    minutes = int(clock.limit.total_seconds() // 60) if clock.limit else 0
+    assert state.wait is not None
+    cite = pack.wait.limit_cite(late=state.wait.detail.get("reason") == "running_late")
+    assert cite is not None  # the loader insists on a cite for every limit
+    minutes = int(clock.limit.total_seconds() // 60)
     return (finding(Kind.INSTRUCTION, "wait_limit_reached",
                     "The wait is over: cancel the visit and leave.",
                     f"you have waited {minutes} minutes, the most the policy allows",
-                    pack, pack.wait.cite),)
+                    pack, cite),)
 
 
 def visit_clock(state: VisitState, pack: Pack, now: datetime) -> Clock | None:

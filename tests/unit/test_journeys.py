@@ -56,7 +56,8 @@ LET_IN = {
     "uplands-junior": {
         "Authorised: Home Visit Form signed by the Safeguarding Lead or a member of the "
         "Safeguarding Team": "",
-        "Went in": "Designated Safeguarding Team. | Do not carry money.",
+        "Went in": "Designated Safeguarding Team. | Explain that you may need to take notes "
+                   "during the meeting.",
         "Back at school": "Hand the completed Home Visit Form to the safeguarding team",
     },
     "hart-hill-nursery": {
@@ -93,8 +94,8 @@ def test_journey_1_planned_visit_let_in_tells_staff_their_schools_steps(pack_id:
         assert expected in said(told[label]), (label, said(told[label]))
     assert visit.state.entered is not None and visit.state.outcome is not None
     assert visit.state.outcome.detail["actions"][0]["by_whom"] == "Ann Patel"
-    assert list(visit.state.follow_ups) == (
-        ["visit-1/actions"] if any(r.when == "actions" for r in visit.pack.follow_ups) else [])
+    assert list(visit.state.follow_ups) == [
+        f"visit-1/{r.id}" for r in visit.pack.follow_ups if r.when == "actions"]
 
 
 def test_holy_cross_needs_both_the_weekly_list_and_the_senior_managers_signature() -> None:
@@ -105,7 +106,9 @@ def test_holy_cross_needs_both_the_weekly_list_and_the_senior_managers_signature
             break
         visit.do(command, after_minutes=minutes)
     refused = visit.do(c.SignOut(expected_return=T0 + timedelta(hours=3), vehicles=("AB1",),
-                                 checks=("lone_alert_device", "mobile_phone")))
+                                 checks=("lone_alert_device", "mobile_phone",
+                                         "appointment_confirmed", "vehicle_insured",
+                                         "not_unwell")))
     assert refused.codes() == ("not_authorised",)
     assert "Senior Manager on duty" in refused.refusals[0].say
     assert "prior to leaving" in refused.refusals[0].quote
@@ -162,7 +165,7 @@ def test_uplands_note_carries_the_school_number() -> None:
     assert "01902 558870" in visit.state.note_left.detail["text"]
 
 
-def test_holy_cross_wait_runs_out_at_20_minutes_and_the_reason_goes_to_the_head() -> None:
+def test_holy_cross_wait_runs_out_at_20_minutes_and_no_written_reason_is_asked() -> None:
     visit = SimulatedVisit(load_pack("holy-cross-primary"), T0)
     for _label, minutes, command in no_answer(visit):
         if isinstance(command, c.Cancel):
@@ -175,7 +178,11 @@ def test_holy_cross_wait_runs_out_at_20_minutes_and_the_reason_goes_to_the_head(
     assert over.say == "The wait is over: cancel the visit and leave."
     assert "wait no longer than 20 minutes" in over.quote
     cancelled = visit.do(c.Cancel("nobody came"))
-    assert "to the headteacher in writing" in said(cancelled)
+    # 4.5 asks no written reason: only safety (4.9) and animals (4.10) cancellations go to the
+    # headteacher in writing, and those rules' own say tells staff so.
+    assert cancelled.accepted and cancelled.codes() == ("leave",)
+    assert visit.state.cancelled is not None
+    assert visit.state.cancelled.detail["reason_to"] == ""
 
 
 def test_hart_hill_and_holy_cross_wait_for_a_late_parent_as_their_policies_say() -> None:
@@ -203,7 +210,10 @@ def test_journey_3_a_child_alone_at_the_door_means_do_not_enter_and_tell_the_dsl
     assert door.findings[0].kind is Kind.INSTRUCTION
     assert door.findings[0].code == "do_not_enter"
     refusal = told["Tried to go in"].refusals[0]
-    assert refusal.code == "do_not_enter" and refusal.quote
+    cite = visit.pack.door["unsupervised_child"].cite  # a school setting where the policy is silent
+    assert refusal.code == "do_not_enter" and cite is not None
+    assert (refusal.policy, refusal.quote) == (f"{visit.pack.school}, {cite.section}", cite.quote)
+    assert refusal.quote or cite.is_school_setting
     concern = told["Raised a concern: child home alone"]
     assert concern.findings[0].code == "contact_dsl"
     assert visit.state.entered is None
@@ -212,8 +222,8 @@ def test_journey_3_a_child_alone_at_the_door_means_do_not_enter_and_tell_the_dsl
 @pytest.mark.parametrize(("pack_id", "item", "then"), [
     ("hart-hill-nursery", "animals_separate", "cancel"),
     ("holy-cross-primary", "animals_separate", "cancel"),
-    ("uplands-junior", "animals_out", "doorstep_only"),
-    ("blue-coat-secondary", "pets_out", "doorstep_only"),
+    ("uplands-junior", "animals_out", "do_not_enter"),
+    ("blue-coat-secondary", "pets_out", "do_not_enter"),
 ])
 def test_animals_not_put_away_cancel_or_keep_to_the_doorstep_as_each_policy_says(
     pack_id: str, item: str, then: str

@@ -206,7 +206,7 @@ def test_a_pack_with_only_the_required_fields_takes_the_defaults() -> None:
     assert (pack.sign_out.tell, pack.sign_out.record, pack.sign_out.checks) == ((), (), ())
     assert not pack.sign_out.remind_safe_phrase and not pack.sign_out.check_in_calls
     assert pack.wait == Wait(no_answer_minutes=None, late_parent_minutes=None,
-                             call_via_school=None, cite=None)
+                             call_via_school=None, cite=None, late_cite=None)
     assert pack.not_at_home == NotAtHome(note=NoteRule.NONE, text="", cite=None)
     assert pack.checklist == ()
     assert pack.inside == Inside(upstairs=Upstairs.NO_RULE, upstairs_cite=None,
@@ -424,8 +424,9 @@ BROKEN: list[Any] = [
      "checklist[0].answers.maybe", "one of yes, no"),
     # unknown choices
     ("then", setter("door.sibling.then", ["wait"]), "door.sibling.then[0]",
-     "one of continue, show_id, wait_for_adult, do_not_enter, doorstep_only, reschedule, "
-     "cancel, leave, contact_dsl, call_999, inform_agencies, call_school, got 'wait'"),
+     "one of continue, show_id, wait_for_adult, put_right, do_not_enter, doorstep_only, "
+     "reschedule, cancel, leave, contact_dsl, call_999, inform_agencies, call_school, "
+     "got 'wait'"),
     ("if_yes", setter("risk.questions[3].if_yes", "stop"), "risk.questions[3].if_yes",
      "one of ok, mitigate, refuse, block, got 'stop'"),
     ("if_no", setter("risk.questions[0].if_no", "no"), "risk.questions[0].if_no", "got 'no'"),
@@ -450,8 +451,8 @@ BROKEN: list[Any] = [
     # duplicate ids
     ("duplicate-checklist", setter("checklist[1].id", "id_shown"), "checklist[1].id",
      "a unique id, 'id_shown' is repeated"),
-    ("duplicate-question", setter("risk.questions[2].id", "visit_necessary"),
-     "risk.questions[2].id", "a unique id, 'visit_necessary' is repeated"),
+    ("duplicate-question", setter("risk.questions[3].id", "visit_necessary"),
+     "risk.questions[3].id", "a unique id, 'visit_necessary' is repeated"),
     ("duplicate-exception", setter("notice.exceptions[1].id", "absent_child_no_response"),
      "notice.exceptions[1].id", "a unique id"),
     ("duplicate-after", setter("after[3].id", "hand_in_form"), "after[3].id", "a unique id"),
@@ -471,7 +472,7 @@ BROKEN: list[Any] = [
      "a citation for any answer"),
     ("rule-without-say", deleter("door.sibling.say"), "door.sibling.say",
      "what to tell staff, for any answer that changes the visit"),
-    ("rule-with-blank-say", setter("concerns.other.say", "  "), "concerns.other.say",
+    ("rule-with-blank-say", setter("concerns.disclosure.say", "  "), "concerns.disclosure.say",
      "what to tell staff"),
     ("continue-and-more-without-cite", setter("door.parent.then", ["continue", "contact_dsl"]),
      "door.parent.cite", "a citation for any answer"),
@@ -708,7 +709,8 @@ def test_a_cite_without_a_quote_is_a_school_setting() -> None:
 
 def test_quoted_cites_keep_the_policy_words() -> None:
     data = changed(setter("inside.reminders[1].cite", QUOTED))
-    assert parse(data).inside.reminders[1] == ("Do not carry money.", Cite(**QUOTED))
+    assert parse(data).inside.reminders[1] == (
+        "Explain that you may need to take notes during the meeting.", Cite(**QUOTED))
 
 
 def test_a_time_of_day_may_be_written_as_toml_time_or_text() -> None:

@@ -295,7 +295,8 @@ def test_unannounced_visits_follow_their_own_sign_off(uplands: Pack) -> None:
 
 def sign_out(**changes: object) -> c.SignOut:
     base = c.SignOut(expected_return=T0 + timedelta(hours=3), vehicles=("AB12 CDE",),
-                     told=("safeguarding_team",), checks=("roles_clarified", "mobile_phone"))
+                     told=("safeguarding_team",),
+                     checks=("roles_clarified", "mobile_phone", "money"))
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
@@ -347,11 +348,11 @@ def test_sign_out_insists_on_everything_the_policy_asks(uplands: Pack) -> None:
     decision = visit.do(c.SignOut(expected_return=T0 + timedelta(hours=3),
                                   vehicles=("AB12 CDE", "XY34 ZZZ"), told=("reception",)))
     assert set(decision.codes()) == {"tell_before_leaving", "same_car", "check_roles_clarified",
-                                     "check_mobile_phone", "remind_safe_phrase"}
+                                     "check_mobile_phone", "check_money", "remind_safe_phrase"}
     assert "Tell dsl" in decision.refusals[0].say
     no_vehicle = visit.do(c.SignOut(expected_return=T0 + timedelta(hours=3),
                                     told=("reception", "dsl"), safe_phrase_reminded=True,
-                                    checks=("roles_clarified", "mobile_phone")))
+                                    checks=("roles_clarified", "mobile_phone", "money")))
     assert no_vehicle.codes() == ("vehicle_required",)
 
 
@@ -393,8 +394,8 @@ def test_a_school_without_risk_questions_authorises_straight_from_the_plan(
     visit = SimulatedVisit(pack, T0)
     assert visit.do(plan()).findings == ()
     decision = visit.do(c.Authorise("safeguarding_lead", "Mrs W", "safeguarding_lead"))
-    assert decision.codes() == ("check_roles_clarified", "check_mobile_phone")
-    assert decision.findings[0].say == "Agree each person's role: who leads, who takes notes."
+    assert decision.codes() == ("check_roles_clarified", "check_mobile_phone", "check_money")
+    assert decision.findings[0].say == "Clarify each person's role before you go."
 
 
 def test_arrival_and_departure_estimates_where_the_office_needs_them(uplands: Pack) -> None:

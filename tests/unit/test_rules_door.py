@@ -39,7 +39,8 @@ def with_arrival_check(pack: Pack) -> Pack:
 
 def two_cars(visit_pack: Pack) -> object:
     return c.SignOut(expected_return=T0.replace(hour=12), vehicles=("AB12 CDE", "XY34 ZZZ"),
-                     told=visit_pack.sign_out.tell, checks=("roles_clarified", "mobile_phone"))
+                     told=visit_pack.sign_out.tell,
+                     checks=("roles_clarified", "mobile_phone", "money"))
 
 
 def test_separate_cars_mean_both_staff_present_before_knocking(uplands: Pack) -> None:
@@ -229,7 +230,7 @@ def test_putting_a_no_right_lets_staff_in(uplands: Pack) -> None:
     visit.do(c.Answer("animals_out", True))  # the dog is shut in the kitchen
     entered = visit.do(c.Enter())
     assert entered.accepted
-    assert [f.code for f in entered.findings] == ["reminder", "reminder"]
+    assert [f.code for f in entered.findings] == ["reminder", "reminder", "reminder", "reminder"]
     assert visit.state.phase is Phase.INSIDE
 
 

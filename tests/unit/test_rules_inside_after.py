@@ -79,7 +79,7 @@ def test_no_bedroom_rule_records_the_room(uplands: Pack) -> None:
     ("disclosure", "contact_dsl", "Designated Safeguarding Team"),
     ("staff_unsafe", "leave", "place of safety"),
     ("threatened", "leave", "call 999"),
-    ("other", "contact_dsl", "on your return"),
+    ("other", "continue", "on your return"),
 ])
 def test_each_concern_says_what_to_do_now(uplands: Pack, kind: str, code: str,
                                           words: str) -> None:
@@ -193,7 +193,8 @@ def test_office_check_in_after_leaving_where_the_policy_asks(uplands: Pack) -> N
 def test_back_at_school_lists_the_after_visit_steps(uplands: Pack) -> None:
     visit = walk(uplands, until=c.Return)
     decision = visit.do(c.Return())
-    assert decision.codes() == ("hand_in_form", "confidentiality")
+    assert decision.codes() == ("hand_in_form", "confidentiality", "record_accident",
+                                "accusation_of_abuse")
     assert "visit-1/actions" in visit.state.follow_ups
 
 
@@ -206,16 +207,18 @@ def test_phoning_in_instead_of_returning_adds_its_step(uplands: Pack) -> None:
 def test_after_steps_follow_what_happened(uplands: Pack) -> None:
     visit = walk(uplands, until=c.Return, journey=child_at_door, refusals=1)
     codes = [f.code for f in after_steps(visit.state, uplands)]
-    assert codes == ["hand_in_form", "discuss_concerns", "confidentiality"]
+    assert codes == ["hand_in_form", "discuss_concerns", "confidentiality", "record_accident",
+                     "accusation_of_abuse"]
     pack = replace(uplands, after=tuple(
         replace(step, when=when) for step, when in zip(
-            uplands.after, ("not_at_home", "cancelled", "entered", "always"), strict=True)))
+            uplands.after, ("not_at_home", "cancelled", "entered", "always", "always", "always"),
+            strict=True)))
     nobody = walk(pack, until=c.Return, journey=no_answer)
     assert [f.code for f in after_steps(nobody.state, pack)] == [
-        "hand_in_form", "confidentiality"]
+        "hand_in_form", "confidentiality", "record_accident", "accusation_of_abuse"]
     inside_visit = walk(pack, until=c.Return)
     assert [f.code for f in after_steps(inside_visit.state, pack)] == [
-        "discuss_concerns", "confidentiality"]
+        "discuss_concerns", "confidentiality", "record_accident", "accusation_of_abuse"]
 
 
 def test_a_visit_with_no_actions_creates_no_action_follow_up(uplands: Pack) -> None:

@@ -81,7 +81,7 @@ def test_overdue_when_not_away_from_the_home_by_the_expected_time_plus_grace(
     visit = walk(uplands, until=c.SignOut)
     due = visit.now + timedelta(hours=2)
     visit.do(c.SignOut(expected_return=due, vehicles=("AB12 CDE",), told=("safeguarding_team",),
-                       checks=("roles_clarified", "mobile_phone")))
+                       checks=("roles_clarified", "mobile_phone", "money")))
     deadline = due + timedelta(minutes=uplands.overdue.grace_minutes)
     assert overdue(visit.state, uplands, deadline - timedelta(seconds=1)) is None
     late = overdue(visit.state, uplands, deadline)
@@ -94,7 +94,7 @@ def test_overdue_uses_the_leave_time_when_one_was_given(uplands: Pack) -> None:
     leave_by = visit.now + timedelta(minutes=45)
     visit.do(c.SignOut(expected_return=visit.now + timedelta(hours=2), expected_leave=leave_by,
                        vehicles=("AB12 CDE",), told=("safeguarding_team",),
-                       checks=("roles_clarified", "mobile_phone")))
+                       checks=("roles_clarified", "mobile_phone", "money")))
     grace = timedelta(minutes=uplands.overdue.grace_minutes)
     late = overdue(visit.state, uplands, leave_by + grace)
     assert late is not None and late.what == "not_left"

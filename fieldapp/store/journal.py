@@ -1,0 +1,157 @@
+"""An encrypted, append-only journal: the durable half of a tap.
+
+Each record is sealed on its own (AES-256-GCM, its sequence number bound in as associated
+data) and appended with one write and one fsync, so the cost of making a tap durable does not
+depend on how much is already stored. Replaying a journal after a crash drops a torn last
+record (one whose write never returned, so nothing was acknowledged) and refuses anything
+else that fails to decrypt: a damaged or reordered record in the middle is tampering.
+
+File: header = magic `HVJL`, version 1, 16-byte journal id, 8-byte key id; then frames of
+u32 length, u32 CRC-32 of that length, 12-byte nonce, ciphertext and tag, sealed with the
+associated data header || u64 sequence (1, 2, ...), so no record can be moved or dropped
+from the middle unnoticed. Damage to the very last record cannot be told from a write cut
+short by a crash: that record is dropped, as it would have been had it never returned.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Final
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from fieldapp.crypto.storage import (
+    NotAStoreError,
+    TamperedStoreError,
+    TruncatedStoreError,
+    WrongKeyError,
+    fsync_directory,
+    key_id,
+)
+
+MAGIC: Final = b"HVJL"
+VERSION: Final = 1
+HEADER: Final = struct.Struct(">4sB16s8s")
+LENGTH: Final = struct.Struct(">I")
+FRAME: Final = struct.Struct(">II")  # length, CRC-32 of the length
+SEQUENCE: Final = struct.Struct(">Q")
+NONCE_SIZE: Final = 12
+MAX_RECORD: Final = 16 * 1024 * 1024
+
+
+class Journal:
+    """Append sealed records to one journal file; `replay` reads them back."""
+
+    def __init__(self, path: Path, key: bytes, header: bytes, next_sequence: int) -> None:
+        self.path = path
+        self._aead = AESGCM(key)
+        self._header = header
+        self.sequence = next_sequence - 1
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+
+    @classmethod
+    def create(cls, path: Path, key: bytes) -> Journal:
+        header = HEADER.pack(MAGIC, VERSION, os.urandom(16), key_id(key))
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, header)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        fsync_directory(path.parent)
+        return cls(path, key, header, next_sequence=1)
+
+    @classmethod
+    def reopen(cls, path: Path, key: bytes) -> tuple[Journal, list[dict[str, Any]]]:
+        """Open an existing journal for appending, after replaying (and trimming) it."""
+        records, header, good_length = _read(path, key)
+        if good_length < path.stat().st_size:  # a torn last record: never acknowledged
+            os.truncate(path, good_length)
+            fd = os.open(path, os.O_WRONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        return cls(path, key, header, next_sequence=len(records) + 1), records
+
+    def append(self, record: dict[str, Any]) -> int:
+        """Seal and append one record; durable (fsynced) when this returns."""
+        self.sequence += 1
+        plaintext = json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()
+        nonce = os.urandom(NONCE_SIZE)
+        sealed = nonce + self._aead.encrypt(nonce, plaintext,
+                                            self._header + SEQUENCE.pack(self.sequence))
+        length = LENGTH.pack(len(sealed))
+        data = memoryview(FRAME.pack(len(sealed), zlib.crc32(length)) + sealed)
+        try:
+            while data:
+                data = data[os.write(self._fd, data):]
+            os.fdatasync(self._fd)
+        except BaseException:
+            self.sequence -= 1
+            raise
+        return self.sequence
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def replay(path: Path, key: bytes) -> list[dict[str, Any]]:
+    """Every acknowledged record in a journal, in order; a torn last record is ignored."""
+    return _read(path, key)[0]
+
+
+def _read(path: Path, key: bytes) -> tuple[list[dict[str, Any]], bytes, int]:
+    """(records, header, length of the good prefix) of a journal file."""
+    blob = path.read_bytes()
+    name = path.name
+    if len(blob) < HEADER.size:
+        raise TruncatedStoreError(f"{name} is cut off before its header ends")
+    magic, version, _journal_id, file_key_id = HEADER.unpack_from(blob)
+    if magic != MAGIC or version != VERSION:
+        raise NotAStoreError(f"{name} is not a Home Visits journal this app can read")
+    if file_key_id != key_id(key):
+        raise WrongKeyError(f"{name} was written under another key")
+    header = blob[: HEADER.size]
+    aead = AESGCM(key)
+    records: list[dict[str, Any]] = []
+    offset = HEADER.size
+    for start, end in _frames(blob, offset, name):
+        sequence = len(records) + 1
+        try:
+            plaintext = aead.decrypt(blob[start:start + NONCE_SIZE], blob[start + NONCE_SIZE:end],
+                                     header + SEQUENCE.pack(sequence))
+        except InvalidTag:
+            if end < len(blob):  # something was written after it: not a torn write
+                raise TamperedStoreError(f"{name}: record {sequence} has been altered") from None
+            break  # the last write, cut short by a crash before it returned
+        records.append(json.loads(plaintext))
+        offset = end
+    return records, header, offset
+
+
+def _frames(blob: bytes, offset: int, name: str) -> Iterator[tuple[int, int]]:
+    """(start, end) of each complete frame; stops at a torn last one, refuses a damaged one.
+
+    A frame starts with its length and a CRC-32 of that length, so a damaged length is told
+    apart from a write cut short (which leaves a prefix of one frame, or zeros)."""
+    while offset < len(blob):
+        rest = blob[offset:]
+        if len(rest) < FRAME.size or not any(rest):
+            return  # a torn frame header, or space the crash left unwritten
+        length, check = FRAME.unpack_from(blob, offset)
+        if check != zlib.crc32(LENGTH.pack(length)) or not NONCE_SIZE < length <= MAX_RECORD:
+            raise TamperedStoreError(f"{name}: a record's length has been altered")
+        start, end = offset + FRAME.size, offset + FRAME.size + length
+        if end > len(blob):
+            return  # the last write, cut short
+        yield start, end
+        offset = end

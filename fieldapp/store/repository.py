@@ -1,0 +1,352 @@
+"""The phone's repository: visits and their events, what is still to sync, and the outbox of
+sealed records. `MemoryRepository` is the in-memory twin; `EncryptedRepository` keeps the same
+state on disk, encrypted, and makes every change durable before it returns.
+
+Every change is a small record (append these events; these are synced; this visit is sealed)
+applied to the same in-memory state in both. On disk the record is appended to the encrypted
+journal (one write, one fsync: a tap costs the same with 100 or 50,000 events stored) and now
+and then the whole state is written as a snapshot, an encrypted TinyDB database, in the
+background, after which the journal starts afresh. Sealed records wait in `outbox/`, one
+file each, until the hub acknowledges them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Final, Protocol
+
+from fieldapp.crypto.storage import (
+    EncryptedStorage,
+    StoreError,
+    fsync_directory,
+    write_atomically,
+)
+from fieldapp.domain.events import Event, EventError
+from fieldapp.store.journal import Journal
+
+SNAPSHOT: Final = "store.db"
+OUTBOX: Final = "outbox"
+_JOURNAL = re.compile(r"journal-(\d{8})\.log")
+_RECORD_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
+
+
+class Repository(Protocol):
+    def append(self, events: Sequence[Event]) -> None: ...
+    def events(self, visit_id: str) -> tuple[Event, ...]: ...
+    def visit_ids(self) -> tuple[str, ...]: ...
+    def unsynced(self) -> tuple[Event, ...]: ...
+    def mark_synced(self, event_ids: Iterable[str]) -> None: ...
+    def finalise(self, visit_id: str, record_id: str, envelope: bytes) -> None: ...
+    def sealed(self) -> tuple[tuple[str, bytes], ...]: ...
+    def acknowledge_sealed(self, record_id: str) -> None: ...
+    def count(self) -> int: ...
+    def close(self) -> None: ...
+
+
+class _State:
+    """What both repositories hold, changed only by `apply(record)`."""
+
+    def __init__(self) -> None:
+        self.docs: dict[int, dict[str, Any]] = {}  # doc id -> event in its wire form
+        self.by_id: dict[str, int] = {}
+        self.by_visit: dict[str, set[int]] = {}
+        self.synced: set[str] = set()
+        self.next_doc = 1
+
+    def check_new(self, events: Sequence[Event]) -> list[Event]:
+        """The events not stored yet; the same id with other content is an EventError."""
+        fresh: dict[str, Event] = {}
+        for event in events:
+            known = self.by_id.get(event.id)
+            if known is not None:
+                if Event.from_dict(self.docs[known]).canonical() != event.canonical():
+                    raise EventError(f"event {event.id}: a different event has this id")
+            elif event.id in fresh and fresh[event.id].canonical() != event.canonical():
+                raise EventError(f"event {event.id}: two different events share this id")
+            else:
+                fresh[event.id] = event
+        return list(fresh.values())
+
+    def apply(self, record: dict[str, Any]) -> None:
+        op = record["op"]
+        if op == "append":
+            for doc in record["events"]:
+                if doc["id"] in self.by_id:
+                    continue
+                self.docs[self.next_doc] = doc
+                self.by_id[doc["id"]] = self.next_doc
+                self.by_visit.setdefault(doc["visit_id"], set()).add(self.next_doc)
+                self.next_doc += 1
+        elif op == "synced":
+            self.synced.update(i for i in record["ids"] if i in self.by_id)
+        elif op == "finalised":
+            for doc_id in self.by_visit.pop(record["visit_id"], set()):
+                event_id = self.docs.pop(doc_id)["id"]
+                del self.by_id[event_id]
+                self.synced.discard(event_id)
+        else:  # pragma: no cover - records are only written by this module
+            raise StoreError(f"unknown journal record {op!r}")
+
+    def events(self, visit_id: str) -> tuple[Event, ...]:
+        docs = sorted((self.docs[d] for d in self.by_visit.get(visit_id, ())),
+                      key=lambda doc: doc["id"])
+        return tuple(Event.from_dict(doc) for doc in docs)
+
+    def unsynced(self) -> tuple[Event, ...]:
+        pending = sorted(i for i in self.by_id if i not in self.synced)
+        return tuple(Event.from_dict(self.docs[self.by_id[i]]) for i in pending)
+
+    def frozen(self) -> tuple[dict[int, dict[str, Any]], frozenset[str]]:
+        """A cheap copy to snapshot from (documents are never changed once stored)."""
+        return dict(self.docs), frozenset(self.synced)
+
+    @staticmethod
+    def snapshot(docs: dict[int, dict[str, Any]], synced: frozenset[str],
+                 journal: int) -> dict[str, dict[str, Any]]:
+        """The state as a TinyDB database: an `events` table, and `meta` saying which
+        journal carries on from it."""
+        events = {str(doc_id): {**doc, "synced": doc["id"] in synced}
+                  for doc_id, doc in docs.items()}
+        return {"events": events, "meta": {"1": {"journal": journal}}}
+
+    @classmethod
+    def from_snapshot(cls, data: dict[str, dict[str, Any]]) -> _State:
+        state = cls()
+        for doc_id, stored in sorted(data.get("events", {}).items(), key=lambda i: int(i[0])):
+            doc = {k: v for k, v in stored.items() if k != "synced"}
+            state.apply({"op": "append", "events": [doc]})
+            if stored.get("synced"):
+                state.synced.add(doc["id"])
+            state.next_doc = max(state.next_doc, int(doc_id) + 1)
+        return state
+
+
+def _check_record_id(record_id: str) -> str:
+    if not _RECORD_ID.fullmatch(record_id):
+        raise ValueError("a record id is letters, digits, '-' and '_' (it names a file)")
+    return record_id
+
+
+class MemoryRepository:
+    """The in-memory twin, for tests and for the hub's fakes."""
+
+    def __init__(self) -> None:
+        self._state = _State()
+        self._outbox: dict[str, bytes] = {}
+
+    def append(self, events: Sequence[Event]) -> None:
+        fresh = self._state.check_new(events)
+        if fresh:
+            self._state.apply({"op": "append", "events": [e.to_dict() for e in fresh]})
+
+    def events(self, visit_id: str) -> tuple[Event, ...]:
+        return self._state.events(visit_id)
+
+    def visit_ids(self) -> tuple[str, ...]:
+        return tuple(sorted(self._state.by_visit))
+
+    def unsynced(self) -> tuple[Event, ...]:
+        return self._state.unsynced()
+
+    def mark_synced(self, event_ids: Iterable[str]) -> None:
+        self._state.apply({"op": "synced", "ids": sorted(set(event_ids))})
+
+    def finalise(self, visit_id: str, record_id: str, envelope: bytes) -> None:
+        self._outbox[_check_record_id(record_id)] = bytes(envelope)
+        self._state.apply({"op": "finalised", "visit_id": visit_id, "record_id": record_id})
+
+    def sealed(self) -> tuple[tuple[str, bytes], ...]:
+        return tuple(sorted(self._outbox.items()))
+
+    def acknowledge_sealed(self, record_id: str) -> None:
+        self._outbox.pop(record_id, None)
+
+    def count(self) -> int:
+        return len(self._state.docs)
+
+    def close(self) -> None:
+        pass
+
+
+class EncryptedRepository:
+    """The repository on disk: encrypted journal + snapshot + sealed outbox, in `directory`.
+
+    `compact_every`: journal records after which the state is snapshotted in the background.
+    `generation`: the snapshot generation the key vault last recorded (rollback check); after
+    a snapshot the new one is in `self.generation`, for the vault to record.
+    """
+
+    def __init__(self, directory: Path, key: bytes, compact_every: int = 2000,
+                 generation: int = 0) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        (self.directory / OUTBOX).mkdir(mode=0o700, exist_ok=True)
+        self._key = key
+        self._compact_every = compact_every
+        self._lock = threading.Lock()
+        self._compactor: threading.Thread | None = None
+        self._compaction_error: BaseException | None = None
+        self._storage = EncryptedStorage(self.directory / SNAPSHOT, key=key,
+                                         min_generation=generation)
+        for leftover in (self.directory / OUTBOX).glob(".tmp-*"):  # a seal cut short
+            leftover.unlink()
+        self._state, self._journal, self._number = self._recover()
+
+    @property
+    def generation(self) -> int:
+        return self._storage.generation
+
+    # --- opening ---------------------------------------------------------------------------
+
+    def _journals(self) -> list[tuple[int, Path]]:
+        found = ((int(m.group(1)), p) for p in self.directory.iterdir()
+                 if (m := _JOURNAL.fullmatch(p.name)))
+        return sorted(found)
+
+    def _recover(self) -> tuple[_State, Journal, int]:
+        data = self._storage.read() or {}
+        meta = data.get("meta", {}).get("1", {"journal": 1})
+        state = _State.from_snapshot(data)
+        first = int(meta["journal"])
+        journal: Journal | None = None
+        number = first
+        for number_found, path in self._journals():
+            if number_found < first:  # already in the snapshot: a compaction cut short
+                path.unlink()
+                continue
+            if journal is not None:
+                journal.close()
+            journal, records = Journal.reopen(path, self._key)
+            for record in records:
+                state.apply(record)
+            number = number_found
+        if journal is None:
+            journal = Journal.create(self._journal_path(first), self._key)
+        for record_id in self._outbox_ids():  # a seal cut short before the journal said so
+            visit_id = self._outbox_visit(record_id)
+            if visit_id in state.by_visit:
+                state.apply({"op": "finalised", "visit_id": visit_id, "record_id": record_id})
+        return state, journal, number
+
+    def _journal_path(self, number: int) -> Path:
+        return self.directory / f"journal-{number:08d}.log"
+
+    # --- changes ---------------------------------------------------------------------------
+
+    def _record(self, record: dict[str, Any]) -> None:
+        """Journal the record (durable), then apply it. Callers hold the lock."""
+        self._journal.append(record)
+        self._state.apply(record)
+        if self._journal.sequence >= self._compact_every and not self._compacting():
+            self._start_compaction()
+
+    def append(self, events: Sequence[Event]) -> None:
+        with self._lock:
+            fresh = self._state.check_new(events)
+            if fresh:
+                self._record({"op": "append", "events": [e.to_dict() for e in fresh]})
+
+    def mark_synced(self, event_ids: Iterable[str]) -> None:
+        with self._lock:
+            ids = sorted(i for i in set(event_ids) if i in self._state.by_id
+                         and i not in self._state.synced)
+            if ids:
+                self._record({"op": "synced", "ids": ids})
+
+    def finalise(self, visit_id: str, record_id: str, envelope: bytes) -> None:
+        """Put the sealed record in the outbox, then drop the visit's plaintext events."""
+        name = _check_record_id(record_id)
+        outbox = self.directory / OUTBOX
+        write_atomically(outbox / f"{name}.sealed", bytes(envelope))
+        write_atomically(outbox / f"{name}.visit", visit_id.encode())
+        with self._lock:
+            self._record({"op": "finalised", "visit_id": visit_id, "record_id": name})
+
+    def acknowledge_sealed(self, record_id: str) -> None:
+        outbox = self.directory / OUTBOX
+        for suffix in (".sealed", ".visit"):
+            (outbox / f"{_check_record_id(record_id)}{suffix}").unlink(missing_ok=True)
+        fsync_directory(outbox)
+
+    # --- reads -----------------------------------------------------------------------------
+
+    def events(self, visit_id: str) -> tuple[Event, ...]:
+        with self._lock:
+            return self._state.events(visit_id)
+
+    def visit_ids(self) -> tuple[str, ...]:
+        with self._lock:
+            return tuple(sorted(self._state.by_visit))
+
+    def unsynced(self) -> tuple[Event, ...]:
+        with self._lock:
+            return self._state.unsynced()
+
+    def count(self) -> int:
+        return len(self._state.docs)
+
+    def _outbox_ids(self) -> list[str]:
+        return sorted(p.stem for p in (self.directory / OUTBOX).glob("*.sealed"))
+
+    def _outbox_visit(self, record_id: str) -> str:
+        path = self.directory / OUTBOX / f"{record_id}.visit"
+        return path.read_text() if path.exists() else ""
+
+    def sealed(self) -> tuple[tuple[str, bytes], ...]:
+        outbox = self.directory / OUTBOX
+        return tuple((i, (outbox / f"{i}.sealed").read_bytes()) for i in self._outbox_ids())
+
+    # --- compaction ------------------------------------------------------------------------
+
+    def _compacting(self) -> bool:
+        return self._compactor is not None and self._compactor.is_alive()
+
+    def _start_compaction(self) -> None:
+        """Switch to a new journal now; write the snapshot of everything before it in the
+        background; then delete the old journal. A crash anywhere in between loses nothing:
+        the old snapshot and both journals are replayed on open."""
+        old = self._journal
+        self._number += 1
+        self._journal = Journal.create(self._journal_path(self._number), self._key)
+        docs, synced = self._state.frozen()
+        self._compactor = threading.Thread(
+            target=self._write_snapshot, args=(docs, synced, self._number, old),
+            name="store-compaction", daemon=True)
+        self._compactor.start()
+
+    def _write_snapshot(self, docs: dict[int, dict[str, Any]], synced: frozenset[str],
+                        journal: int, old: Journal) -> None:
+        try:
+            self._storage.write(_State.snapshot(docs, synced, journal))
+            old.close()
+            for number, path in self._journals():
+                if number < journal:  # all in the snapshot now
+                    path.unlink()
+            fsync_directory(self.directory)
+        except BaseException as error:  # kept, and raised to the next caller of compact()
+            self._compaction_error = error
+
+    def compact(self) -> None:
+        """Snapshot now and wait for it (on close, and in tests)."""
+        with self._lock:
+            if self._compactor is not None:
+                self._compactor.join()
+            self._start_compaction()
+            compactor = self._compactor
+        assert compactor is not None
+        compactor.join()
+        if self._compaction_error is not None:
+            error, self._compaction_error = self._compaction_error, None
+            raise error
+
+    def close(self) -> None:
+        with self._lock:
+            if self._compactor is not None:
+                self._compactor.join()
+            self._journal.close()
+        with contextlib.suppress(AttributeError):
+            del self._key

@@ -1,0 +1,230 @@
+"""The phone's repository: one contract over the in-memory twin and the encrypted store,
+then what only the disk can do wrong: reopening, torn writes, compaction, damage."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from fieldapp.crypto.storage import RolledBackStoreError, TamperedStoreError, WrongKeyError
+from fieldapp.domain.events import Author, Event, EventError, EventType, new_event_id
+from fieldapp.store.journal import FRAME, LENGTH
+from fieldapp.store.repository import EncryptedRepository, MemoryRepository, Repository
+
+KEY = bytes(range(32))
+CHILD = "Zebedee Quillfeather"
+T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+AUTHOR = Author("staff-ann", "phone-a")
+
+
+def event(n: int, visit: str = "visit-1", kind: EventType = EventType.CHECKLIST_ANSWERED,
+          **payload: object) -> Event:
+    at = T0 + timedelta(seconds=n)
+    return Event(id=new_event_id(at, n.to_bytes(10, "big")), visit_id=visit, type=kind, at=at,
+                 author=AUTHOR, payload=payload or {"item": f"item-{n}", "answer": "yes"})
+
+
+@pytest.fixture(params=["memory", "encrypted"])
+def repo(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Repository]:
+    store: Repository = (MemoryRepository() if request.param == "memory"
+                         else EncryptedRepository(tmp_path / "store", KEY, compact_every=5))
+    yield store
+    store.close()
+
+
+# --- the contract, over both ---------------------------------------------------------------
+
+def test_appended_events_come_back_in_order_per_visit(repo: Repository) -> None:
+    repo.append([event(3), event(1), event(2, visit="visit-2")])
+    repo.append([event(4)])
+    assert [e.payload["item"] for e in repo.events("visit-1")] == ["item-1", "item-3", "item-4"]
+    assert repo.visit_ids() == ("visit-1", "visit-2")
+    assert repo.events("nobody") == ()
+    assert repo.count() == 4
+
+
+def test_a_resent_event_is_a_no_op_and_a_conflicting_one_is_refused(repo: Repository) -> None:
+    repo.append([event(1)])
+    repo.append([event(1), event(1)])
+    assert repo.count() == 1
+    clash = Event(id=event(1).id, visit_id="visit-1", type=EventType.LEFT, at=T0, author=AUTHOR)
+    with pytest.raises(EventError, match="different event"):
+        repo.append([clash])
+    with pytest.raises(EventError, match="share this id"):
+        repo.append([event(2), Event(id=event(2).id, visit_id="visit-1", type=EventType.LEFT,
+                                     at=T0, author=AUTHOR)])
+    assert repo.count() == 1  # a refused batch changes nothing
+
+
+def test_only_unsynced_events_wait_in_the_outbox(repo: Repository) -> None:
+    repo.append([event(n) for n in range(1, 8)])
+    repo.mark_synced([event(2).id, event(5).id, "no-such-event"])
+    assert [e.id for e in repo.unsynced()] == [event(n).id for n in (1, 3, 4, 6, 7)]
+    repo.mark_synced([event(n).id for n in range(1, 8)])
+    assert repo.unsynced() == ()
+
+
+def test_a_finalised_visit_leaves_only_its_sealed_record(repo: Repository) -> None:
+    repo.append([event(1, payload_child=CHILD), event(2), event(3, visit="visit-2")])
+    repo.finalise("visit-1", "rec-1", b"sealed bytes")
+    assert repo.events("visit-1") == () and repo.visit_ids() == ("visit-2",)
+    assert [e.visit_id for e in repo.unsynced()] == ["visit-2"]
+    assert repo.sealed() == (("rec-1", b"sealed bytes"),)
+    repo.acknowledge_sealed("rec-1")
+    assert repo.sealed() == ()
+
+
+def test_a_record_id_must_be_safe_as_a_file_name(repo: Repository) -> None:
+    with pytest.raises(ValueError, match="names a file"):
+        repo.finalise("visit-1", "../../etc/passwd", b"x")
+
+
+# --- only on disk --------------------------------------------------------------------------
+
+def open_store(tmp_path: Path, **options: int) -> EncryptedRepository:
+    return EncryptedRepository(tmp_path / "store", KEY, **options)
+
+
+def test_everything_survives_closing_and_reopening(tmp_path: Path) -> None:
+    store = open_store(tmp_path, compact_every=3)
+    store.append([event(n) for n in range(1, 4)])
+    for n in range(4, 12):
+        store.append([event(n)])
+    store.mark_synced([event(1).id])
+    store.finalise("visit-2", "rec-9", b"envelope")
+    store.close()
+    again = open_store(tmp_path)
+    assert [e.id for e in again.events("visit-1")] == [event(n).id for n in range(1, 12)]
+    assert event(1).id not in {e.id for e in again.unsynced()}
+    assert again.sealed() == (("rec-9", b"envelope"),)
+    again.close()
+
+
+def test_nothing_personal_is_written_in_clear(tmp_path: Path) -> None:
+    store = open_store(tmp_path, compact_every=4)
+    for n in range(1, 12):
+        store.append([event(n, child=CHILD, address="1 Quill Lane")])
+    store.compact()
+    store.close()
+    for path in (tmp_path / "store").rglob("*"):
+        if path.is_file():
+            content = path.read_bytes()
+            assert b"Quillfeather" not in content and b"Quill Lane" not in content, path
+            assert oct(path.stat().st_mode & 0o777) == oct(0o600), path
+
+
+TORN_TAILS = {
+    "record cut short": FRAME.pack(300, zlib.crc32(LENGTH.pack(300))) + b"\x17" * 100,
+    "frame header cut short": b"\x00\x00",
+    "unwritten space": bytes(64),
+}
+
+
+@pytest.mark.parametrize("tail", TORN_TAILS.values(), ids=TORN_TAILS.keys())
+def test_a_torn_last_record_is_dropped_and_the_rest_kept(tmp_path: Path, tail: bytes) -> None:
+    store = open_store(tmp_path)
+    store.append([event(1)])
+    store.append([event(2)])
+    store.close()
+    (journal,) = (tmp_path / "store").glob("journal-*.log")
+    size = journal.stat().st_size
+    with journal.open("ab") as f:
+        f.write(tail)  # what a crash in the middle of a write can leave
+    again = open_store(tmp_path)
+    assert [e.id for e in again.events("visit-1")] == [event(1).id, event(2).id]
+    assert journal.stat().st_size == size  # trimmed back to the last good record
+    again.append([event(3)])
+    again.close()
+    assert open_store(tmp_path).count() == 3
+
+
+def test_a_damaged_record_in_the_middle_is_refused_not_dropped(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    for n in range(1, 4):
+        store.append([event(n)])
+    store.close()
+    (journal,) = (tmp_path / "store").glob("journal-*.log")
+    blob = bytearray(journal.read_bytes())
+    blob[60] ^= 0x40  # inside the first record
+    journal.write_bytes(bytes(blob))
+    with pytest.raises(TamperedStoreError):
+        open_store(tmp_path)
+    assert journal.read_bytes() == bytes(blob)  # left as found
+
+
+def test_a_damaged_length_is_refused(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    store.append([event(1)])
+    store.append([event(2)])
+    store.close()
+    (journal,) = (tmp_path / "store").glob("journal-*.log")
+    blob = bytearray(journal.read_bytes())
+    blob[29 + 2] ^= 0x01  # the first frame's length
+    journal.write_bytes(bytes(blob))
+    with pytest.raises(TamperedStoreError, match="length"):
+        open_store(tmp_path)
+
+
+def test_another_key_cannot_open_the_store(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    store.append([event(1)])
+    store.close()
+    with pytest.raises(WrongKeyError):
+        EncryptedRepository(tmp_path / "store", bytes(32))
+
+
+def test_a_rolled_back_snapshot_is_refused(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    store.append([event(1)])
+    store.compact()
+    old = (tmp_path / "store" / "store.db").read_bytes()
+    store.append([event(2)])
+    store.compact()
+    generation = store.generation
+    store.close()
+    (tmp_path / "store" / "store.db").write_bytes(old)
+    with pytest.raises(RolledBackStoreError):
+        EncryptedRepository(tmp_path / "store", KEY, generation=generation)
+
+
+def test_a_compaction_cut_short_loses_nothing(tmp_path: Path) -> None:
+    """Crash after the new journal started but before the snapshot was written."""
+    store = open_store(tmp_path)
+    store.append([event(1)])
+    store.append([event(2)])
+    store._storage.write = lambda data: (_ for _ in ()).throw(OSError("power cut"))  # type: ignore[method-assign]
+    with pytest.raises(OSError, match="power cut"):
+        store.compact()
+    store.append([event(3)])
+    store.close()
+    assert len(list((tmp_path / "store").glob("journal-*.log"))) == 2
+    again = open_store(tmp_path)
+    assert again.count() == 3
+    again.compact()
+    assert len(list((tmp_path / "store").glob("journal-*.log"))) == 1
+    again.close()
+
+
+def test_a_seal_cut_short_is_completed_on_open(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    store.append([event(1), event(2, visit="visit-2")])
+    store._record = lambda record: None  # type: ignore[method-assign]  # crash before journaling
+    store.finalise("visit-1", "rec-1", b"envelope")
+    store.close()
+    again = open_store(tmp_path)
+    assert again.visit_ids() == ("visit-2",)
+    assert again.sealed() == (("rec-1", b"envelope"),)
+    again.close()
+
+
+def test_leftover_temp_files_in_the_outbox_are_removed(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    store.close()
+    leftover = tmp_path / "store" / "outbox" / ".tmp-rec-1.sealed.abcd"
+    leftover.write_bytes(b"half")
+    open_store(tmp_path).close()
+    assert not leftover.exists()

@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 READY := $(VENV)/.ready
+# Phones get cryptography 43.0.1 (the only release Flet ships for Android and iOS): the crypto
+# and store tests run again under it.
+PHONE := .venv-crypto43
+PHONE_READY := $(PHONE)/.ready
 
 .PHONY: run test clean
 
@@ -12,13 +16,23 @@ $(READY): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
+$(PHONE_READY): pyproject.toml
+	$(PYTHON) -m venv $(PHONE) || { apt-get update -q && apt-get install -y -q python3-venv && $(PYTHON) -m venv $(PHONE); }
+	$(PHONE)/bin/python -m pip install --quiet --upgrade pip
+	$(PHONE)/bin/python -m pip install --quiet "cryptography==43.0.1" "tinydb>=4.8,<5" pytest hypothesis
+	$(PHONE)/bin/python -m pip install --quiet --no-deps -e .
+	touch $@
+
 run: $(READY)
 	$(BIN)/fieldapp-walkthrough
 
-test: $(READY)
+test: $(READY) $(PHONE_READY)
 	$(BIN)/ruff check fieldapp tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered --cov-fail-under=100
+	@echo "== crypto and store tests again under the phones' cryptography 43.0.1 =="
+	$(PHONE)/bin/python -c "import cryptography; assert cryptography.__version__ == '43.0.1'"
+	$(PHONE)/bin/pytest tests/integration -p no:cacheprovider
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .hypothesis
+	rm -rf $(VENV) $(PHONE) .pytest_cache .mypy_cache .ruff_cache .coverage .hypothesis

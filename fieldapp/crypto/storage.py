@@ -165,7 +165,10 @@ class EncryptedStorage(Storage):
         return data
 
     def write(self, data: dict[str, dict[str, Any]]) -> None:
-        plaintext = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+        self.write_json(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())
+
+    def write_json(self, plaintext: bytes) -> None:
+        """Write a database already encoded as JSON (for callers that encode it bit by bit)."""
         write_atomically(self.path, seal(self._key, self.generation + 1, plaintext))
         self.generation += 1
 

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from fieldapp.crypto.storage import (
     NotAStoreError,
+    StoreError,
     TamperedStoreError,
     TruncatedStoreError,
     WrongKeyError,
@@ -46,7 +47,7 @@ MAX_RECORD: Final = 16 * 1024 * 1024
 
 
 class Journal:
-    """Append sealed records to one journal file; `replay` reads them back."""
+    """Append sealed records to one journal file; `reopen` replays them."""
 
     def __init__(self, path: Path, key: bytes, header: bytes, next_sequence: int) -> None:
         self.path = path
@@ -54,6 +55,8 @@ class Journal:
         self._header = header
         self.sequence = next_sequence - 1
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        self._size = os.fstat(self._fd).st_size
+        self._broken = False
 
     @classmethod
     def create(cls, path: Path, key: bytes) -> Journal:
@@ -81,7 +84,11 @@ class Journal:
         return cls(path, key, header, next_sequence=len(records) + 1), records
 
     def append(self, record: dict[str, Any]) -> int:
-        """Seal and append one record; durable (fsynced) when this returns."""
+        """Seal and append one record; durable (fsynced) when this returns. If the write
+        fails, the file is cut back to where it was, so no half-record is left behind."""
+        if self._broken:
+            raise StoreError(f"{self.path.name} could not be repaired after a failed write: "
+                             "reopen the store")
         self.sequence += 1
         plaintext = json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()
         nonce = os.urandom(NONCE_SIZE)
@@ -95,18 +102,18 @@ class Journal:
             os.fdatasync(self._fd)
         except BaseException:
             self.sequence -= 1
+            try:
+                os.ftruncate(self._fd, self._size)
+            except OSError:
+                self._broken = True
             raise
+        self._size += FRAME.size + len(sealed)
         return self.sequence
 
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
-
-
-def replay(path: Path, key: bytes) -> list[dict[str, Any]]:
-    """Every acknowledged record in a journal, in order; a torn last record is ignored."""
-    return _read(path, key)[0]
 
 
 def _read(path: Path, key: bytes) -> tuple[list[dict[str, Any]], bytes, int]:

@@ -13,6 +13,7 @@ file each, until the hub acknowledges them.
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import threading
 from collections.abc import Iterable, Sequence
@@ -30,6 +31,7 @@ from fieldapp.store.journal import Journal
 
 SNAPSHOT: Final = "store.db"
 OUTBOX: Final = "outbox"
+COMPACT_EVERY: Final = 2000  # journal records before a background snapshot, at the least
 _JOURNAL = re.compile(r"journal-(\d{8})\.log")
 _RECORD_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
 
@@ -105,13 +107,17 @@ class _State:
         return dict(self.docs), frozenset(self.synced)
 
     @staticmethod
-    def snapshot(docs: dict[int, dict[str, Any]], synced: frozenset[str],
-                 journal: int) -> dict[str, dict[str, Any]]:
-        """The state as a TinyDB database: an `events` table, and `meta` saying which
-        journal carries on from it."""
-        events = {str(doc_id): {**doc, "synced": doc["id"] in synced}
-                  for doc_id, doc in docs.items()}
-        return {"events": events, "meta": {"1": {"journal": journal}}}
+    def snapshot(docs: dict[int, dict[str, Any]], synced: frozenset[str], journal: int) -> bytes:
+        """The state as a TinyDB database (an `events` table, and `meta` saying which journal
+        carries on from it), as JSON. Encoded one document at a time, so the thread doing it
+        lets taps run in between."""
+        parts = [b'{"events":{']
+        for index, (doc_id, doc) in enumerate(docs.items()):
+            item = json.dumps({**doc, "synced": doc["id"] in synced}, separators=(",", ":"),
+                              ensure_ascii=False)
+            parts.append(f'{"," if index else ""}"{doc_id}":{item}'.encode())
+        parts.append(f'}},"meta":{{"1":{{"journal":{journal}}}}}}}'.encode())
+        return b"".join(parts)
 
     @classmethod
     def from_snapshot(cls, data: dict[str, dict[str, Any]]) -> _State:
@@ -175,12 +181,13 @@ class MemoryRepository:
 class EncryptedRepository:
     """The repository on disk: encrypted journal + snapshot + sealed outbox, in `directory`.
 
-    `compact_every`: journal records after which the state is snapshotted in the background.
+    `compact_every`: journal records after which the state is snapshotted in the background
+    (or a quarter of the events stored, if that is more).
     `generation`: the snapshot generation the key vault last recorded (rollback check); after
     a snapshot the new one is in `self.generation`, for the vault to record.
     """
 
-    def __init__(self, directory: Path, key: bytes, compact_every: int = 2000,
+    def __init__(self, directory: Path, key: bytes, compact_every: int = COMPACT_EVERY,
                  generation: int = 0) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -241,7 +248,10 @@ class EncryptedRepository:
         """Journal the record (durable), then apply it. Callers hold the lock."""
         self._journal.append(record)
         self._state.apply(record)
-        if self._journal.sequence >= self._compact_every and not self._compacting():
+        # Snapshot when the journal has grown by a quarter of what is stored: the snapshot's
+        # cost, spread over the taps in between, stays the same however much is stored.
+        due = max(self._compact_every, len(self._state.docs) // 4)
+        if self._journal.sequence >= due and not self._compacting():
             self._start_compaction()
 
     def append(self, events: Sequence[Event]) -> None:
@@ -321,7 +331,7 @@ class EncryptedRepository:
     def _write_snapshot(self, docs: dict[int, dict[str, Any]], synced: frozenset[str],
                         journal: int, old: Journal) -> None:
         try:
-            self._storage.write(_State.snapshot(docs, synced, journal))
+            self._storage.write_json(_State.snapshot(docs, synced, journal))
             old.close()
             for number, path in self._journals():
                 if number < journal:  # all in the snapshot now
@@ -329,6 +339,16 @@ class EncryptedRepository:
             fsync_directory(self.directory)
         except BaseException as error:  # kept, and raised to the next caller of compact()
             self._compaction_error = error
+
+    def start_compaction(self) -> None:
+        """Snapshot in the background now, unless one is already being written."""
+        with self._lock:
+            if not self._compacting():
+                self._start_compaction()
+
+    @property
+    def compacting(self) -> bool:
+        return self._compacting()
 
     def compact(self) -> None:
         """Snapshot now and wait for it (on close, and in tests)."""

@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from fieldapp.crypto.storage import RolledBackStoreError, TamperedStoreError, WrongKeyError
+from fieldapp.crypto.storage import (
+    NotAStoreError,
+    RolledBackStoreError,
+    StoreError,
+    TamperedStoreError,
+    TruncatedStoreError,
+    WrongKeyError,
+)
 from fieldapp.domain.events import Author, Event, EventError, EventType, new_event_id
 from fieldapp.store.journal import FRAME, LENGTH
 from fieldapp.store.repository import EncryptedRepository, MemoryRepository, Repository
@@ -196,7 +203,7 @@ def test_a_compaction_cut_short_loses_nothing(tmp_path: Path) -> None:
     store = open_store(tmp_path)
     store.append([event(1)])
     store.append([event(2)])
-    store._storage.write = lambda data: (_ for _ in ()).throw(OSError("power cut"))  # type: ignore[method-assign]
+    store._storage.write_json = lambda data: (_ for _ in ()).throw(OSError("power cut"))  # type: ignore[method-assign]
     with pytest.raises(OSError, match="power cut"):
         store.compact()
     store.append([event(3)])
@@ -228,3 +235,112 @@ def test_leftover_temp_files_in_the_outbox_are_removed(tmp_path: Path) -> None:
     leftover.write_bytes(b"half")
     open_store(tmp_path).close()
     assert not leftover.exists()
+
+
+def test_a_failed_write_is_not_acknowledged_and_leaves_no_half_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store(tmp_path)
+    store.append([event(1)])
+
+    def disk_gone(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr("os.fdatasync", disk_gone)
+    with pytest.raises(OSError, match="Input/output"):
+        store.append([event(2)])
+    monkeypatch.undo()
+    assert store.count() == 1  # not acknowledged, not in the state
+    store.append([event(3)])
+    store.close()
+    assert [e.id for e in open_store(tmp_path).events("visit-1")] == [event(1).id, event(3).id]
+
+
+def test_a_journal_that_cannot_be_cut_back_refuses_further_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store(tmp_path)
+
+    def fail(*args: object) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr("os.fdatasync", fail)
+    monkeypatch.setattr("os.ftruncate", fail)
+    with pytest.raises(OSError):
+        store.append([event(1)])
+    monkeypatch.undo()
+    with pytest.raises(StoreError, match="reopen the store"):
+        store.append([event(2)])
+    store.close()
+    assert open_store(tmp_path).count() <= 1
+
+
+def test_damage_to_the_very_last_record_is_treated_as_a_write_cut_short(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    store.append([event(1)])
+    store.append([event(2)])
+    store.close()
+    (journal,) = (tmp_path / "store").glob("journal-*.log")
+    blob = bytearray(journal.read_bytes())
+    blob[-1] ^= 0x01
+    journal.write_bytes(bytes(blob))
+    again = open_store(tmp_path)
+    assert [e.id for e in again.events("visit-1")] == [event(1).id]
+    again.close()
+
+
+@pytest.mark.parametrize(("content", "error"), [
+    (b"HVJ", TruncatedStoreError), (b"XXXX" + bytes(40), NotAStoreError),
+])
+def test_a_journal_that_is_not_one_is_refused(tmp_path: Path, content: bytes,
+                                             error: type[Exception]) -> None:
+    open_store(tmp_path).close()
+    (journal,) = (tmp_path / "store").glob("journal-*.log")
+    journal.write_bytes(content)
+    with pytest.raises(error):
+        open_store(tmp_path)
+
+
+def test_background_compaction_can_be_started_and_joined(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    store.append([event(n) for n in range(1, 50)])
+    store.start_compaction()
+    store.start_compaction()  # one at a time
+    store.append([event(60)])
+    store.close()  # waits for the snapshot
+    assert not store.compacting
+    assert len(list((tmp_path / "store").glob("journal-*.log"))) == 1
+    assert open_store(tmp_path).count() == 50
+
+
+def test_marking_nothing_new_as_synced_writes_nothing(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    store.append([event(1)])
+    store.mark_synced([event(1).id])
+    (journal,) = (tmp_path / "store").glob("journal-*.log")
+    size = journal.stat().st_size
+    store.mark_synced([event(1).id, "unknown"])
+    assert journal.stat().st_size == size
+    store.close()
+    store.close()  # closing twice is harmless
+
+
+def test_replaying_a_record_twice_changes_nothing() -> None:
+    from fieldapp.store.repository import _State
+
+    state = _State()
+    record = {"op": "append", "events": [event(1).to_dict()]}
+    state.apply(record)
+    state.apply(record)
+    assert len(state.docs) == 1
+
+
+def test_what_was_synced_stays_synced_through_a_snapshot(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    store.append([event(1), event(2)])
+    store.mark_synced([event(1).id])
+    store.compact()
+    store.close()
+    again = open_store(tmp_path)
+    assert [e.id for e in again.unsynced()] == [event(2).id]
+    again.close()

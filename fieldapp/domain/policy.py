@@ -335,6 +335,7 @@ class Pack:
     after: tuple[AfterStep, ...]
     follow_ups: tuple[FollowUpRule, ...]
     debrief: Cite | None
+    lock_after_minutes: int = 5  # the phone locks after this long idle (a school setting)
 
     def item(self, item_id: str) -> ChecklistItem:
         for item in self.checklist:
@@ -565,7 +566,18 @@ class _Reader:
             after=self.after(),
             follow_ups=self.follow_ups(),
             debrief=self.cite("debrief", optional=True),
+            lock_after_minutes=self.lock_after_minutes(),
         )
+
+    def lock_after_minutes(self) -> int:
+        device = self.table("device", optional=True)
+        if device is None:
+            return 5
+        minutes = device.number("lock_after_minutes")
+        assert minutes is not None
+        if not 1 <= minutes <= 60:
+            raise device.fail("lock_after_minutes", f"between 1 and 60 minutes, got {minutes}")
+        return minutes
 
     def authorisation(self) -> Authorisation:
         steps = self.steps("steps")
@@ -786,4 +798,4 @@ _FIELD_NAMES: Final = frozenset(
     for f in fields(cls)
 ) | {"format", "steps", "unannounced_steps", "exceptions", "questions", "levels_cite",
      "mitigations_cite", "checklist", "answers", "reminders", "cancel", "reason_to", "text",
-     "then", "say", "ask", "when"}
+     "then", "say", "ask", "when", "device"}

@@ -344,3 +344,19 @@ def test_what_was_synced_stays_synced_through_a_snapshot(tmp_path: Path) -> None
     again = open_store(tmp_path)
     assert [e.id for e in again.unsynced()] == [event(2).id]
     again.close()
+
+
+def test_a_journal_left_behind_after_its_snapshot_is_removed_not_replayed(
+    tmp_path: Path,
+) -> None:
+    """Crash after the snapshot was written but before the old journal was deleted."""
+    store = open_store(tmp_path)
+    store.append([event(1), event(2)])
+    (journal,) = (tmp_path / "store").glob("journal-*.log")
+    left_behind = journal.read_bytes()
+    store.compact()
+    store.close()
+    journal.write_bytes(left_behind)
+    again = open_store(tmp_path)
+    assert again.count() == 2 and not journal.exists()
+    again.close()

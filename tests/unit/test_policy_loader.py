@@ -727,3 +727,10 @@ def test_an_attendance_threshold_is_a_percentage() -> None:
                                             "text": "Check", "threshold_percent": 170,
                                             "period_months": 3, "cite": CITE}))
     assert_refused(data, "follow_ups[1].threshold_percent", "a percentage, got 170")
+
+
+def test_the_phone_locks_after_the_packs_idle_time() -> None:
+    assert parse(uplands_data()).lock_after_minutes == 5
+    assert parse(changed(setter("device", {"lock_after_minutes": 2}))).lock_after_minutes == 2
+    assert_refused(changed(setter("device", {"lock_after_minutes": 0})),
+                   "device.lock_after_minutes", "between 1 and 60 minutes, got 0")

@@ -19,7 +19,7 @@ $(READY): pyproject.toml
 $(PHONE_READY): pyproject.toml
 	$(PYTHON) -m venv $(PHONE) || { apt-get update -q && apt-get install -y -q python3-venv && $(PYTHON) -m venv $(PHONE); }
 	$(PHONE)/bin/python -m pip install --quiet --upgrade pip
-	$(PHONE)/bin/python -m pip install --quiet "cryptography==43.0.1" "tinydb>=4.8,<5" pytest hypothesis
+	$(PHONE)/bin/python -m pip install --quiet "cryptography==43.0.1" "tinydb>=4.8,<5" "flet-secure-storage>=1.0.5,<1.1" pytest hypothesis
 	$(PHONE)/bin/python -m pip install --quiet --no-deps -e .
 	touch $@
 

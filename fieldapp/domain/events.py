@@ -39,6 +39,7 @@ class EventType(StrEnum):
     CONCERN_RAISED = "concern_raised"
     SAFE_PHRASE_USED = "safe_phrase_used"
     EMERGENCY_CALL = "emergency_call"
+    DURESS_ALERT = "duress_alert"  # the phone was opened with the duress PIN: a silent alert
     OUTCOME_RECORDED = "outcome_recorded"
     LEFT = "left"
     RETURNED = "returned"

@@ -90,7 +90,7 @@ class VisitState:
     doorstep: Mark | None = None
     upstairs: tuple[Mark, ...] = ()
     concerns: tuple[Mark, ...] = ()
-    alerts: tuple[Mark, ...] = ()  # safe phrase used, emergency calls: detail["type"]
+    alerts: tuple[Mark, ...] = ()  # safe phrase, 999, duress unlock: detail["type"]
     outcome: Mark | None = None
     cancelled: Mark | None = None
     left: Mark | None = None
@@ -243,6 +243,7 @@ _FACTS: dict[EventType, _Fact] = {
     EventType.CONCERN_RAISED: _append("concerns"),
     EventType.SAFE_PHRASE_USED: _alert,
     EventType.EMERGENCY_CALL: _alert,
+    EventType.DURESS_ALERT: _alert,
     EventType.OUTCOME_RECORDED: _set("outcome"),
     EventType.LEFT: _set("left"),
     EventType.RETURNED: _set("returned"),

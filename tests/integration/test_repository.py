@@ -96,6 +96,19 @@ def open_store(tmp_path: Path, **options: int) -> EncryptedRepository:
     return EncryptedRepository(tmp_path / "store", KEY, **options)
 
 
+def damaged_journal(tmp_path: Path, index: int, records: int = 2) -> bytes:
+    """A closed store of `records` taps whose journal has one bit flipped at `index`."""
+    store = open_store(tmp_path)
+    for n in range(1, records + 1):
+        store.append([event(n)])
+    store.close()
+    (journal,) = (tmp_path / "store").glob("journal-*.log")
+    blob = bytearray(journal.read_bytes())
+    blob[index] ^= 0x01
+    journal.write_bytes(bytes(blob))
+    return bytes(blob)
+
+
 def test_everything_survives_closing_and_reopening(tmp_path: Path) -> None:
     store = open_store(tmp_path, compact_every=3)
     store.append([event(n) for n in range(1, 4)])
@@ -150,28 +163,15 @@ def test_a_torn_last_record_is_dropped_and_the_rest_kept(tmp_path: Path, tail: b
 
 
 def test_a_damaged_record_in_the_middle_is_refused_not_dropped(tmp_path: Path) -> None:
-    store = open_store(tmp_path)
-    for n in range(1, 4):
-        store.append([event(n)])
-    store.close()
-    (journal,) = (tmp_path / "store").glob("journal-*.log")
-    blob = bytearray(journal.read_bytes())
-    blob[60] ^= 0x40  # inside the first record
-    journal.write_bytes(bytes(blob))
+    damaged = damaged_journal(tmp_path, 60, records=3)  # inside the first record
     with pytest.raises(TamperedStoreError):
         open_store(tmp_path)
-    assert journal.read_bytes() == bytes(blob)  # left as found
+    (journal,) = (tmp_path / "store").glob("journal-*.log")
+    assert journal.read_bytes() == damaged  # left as found
 
 
 def test_a_damaged_length_is_refused(tmp_path: Path) -> None:
-    store = open_store(tmp_path)
-    store.append([event(1)])
-    store.append([event(2)])
-    store.close()
-    (journal,) = (tmp_path / "store").glob("journal-*.log")
-    blob = bytearray(journal.read_bytes())
-    blob[29 + 2] ^= 0x01  # the first frame's length
-    journal.write_bytes(bytes(blob))
+    damaged_journal(tmp_path, 29 + 2)  # the first frame's length
     with pytest.raises(TamperedStoreError, match="length"):
         open_store(tmp_path)
 
@@ -276,14 +276,7 @@ def test_a_journal_that_cannot_be_cut_back_refuses_further_writes(
 
 
 def test_damage_to_the_very_last_record_is_treated_as_a_write_cut_short(tmp_path: Path) -> None:
-    store = open_store(tmp_path)
-    store.append([event(1)])
-    store.append([event(2)])
-    store.close()
-    (journal,) = (tmp_path / "store").glob("journal-*.log")
-    blob = bytearray(journal.read_bytes())
-    blob[-1] ^= 0x01
-    journal.write_bytes(bytes(blob))
+    damaged_journal(tmp_path, -1)
     again = open_store(tmp_path)
     assert [e.id for e in again.events("visit-1")] == [event(1).id]
     again.close()

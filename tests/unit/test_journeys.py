@@ -15,7 +15,7 @@ from fieldapp.domain.lifecycle import Phase
 from fieldapp.domain.policy import load_pack, pack_ids
 from fieldapp.domain.simulate import SimulatedVisit
 from fieldapp.domain.timers import wait_findings
-from tests.unit.support import T0
+from tests.unit.support import T0, walk
 
 SCHOOLS = ("uplands-junior", "hart-hill-nursery", "holy-cross-primary", "kings-academy-gomer",
            "blue-coat-secondary")
@@ -99,12 +99,7 @@ def test_journey_1_planned_visit_let_in_tells_staff_their_schools_steps(pack_id:
 
 
 def test_holy_cross_needs_both_the_weekly_list_and_the_senior_managers_signature() -> None:
-    pack = load_pack("holy-cross-primary")
-    visit = SimulatedVisit(pack, T0)
-    for _label, minutes, command in let_in(visit):
-        if isinstance(command, c.Authorise) and command.step == "permission_and_risk_assessment":
-            break
-        visit.do(command, after_minutes=minutes)
+    visit = walk(load_pack("holy-cross-primary"), until=c.Authorise, skip=2)
     refused = visit.do(c.SignOut(expected_return=T0 + timedelta(hours=3), vehicles=("AB1",),
                                  checks=("lone_alert_device", "mobile_phone",
                                          "appointment_confirmed", "vehicle_insured",
@@ -166,11 +161,7 @@ def test_uplands_note_carries_the_school_number() -> None:
 
 
 def test_holy_cross_wait_runs_out_at_20_minutes_and_no_written_reason_is_asked() -> None:
-    visit = SimulatedVisit(load_pack("holy-cross-primary"), T0)
-    for _label, minutes, command in no_answer(visit):
-        if isinstance(command, c.Cancel):
-            break
-        visit.do(command, after_minutes=minutes)
+    visit = walk(load_pack("holy-cross-primary"), until=c.Cancel, journey=no_answer)
     visit.wait(19)
     assert wait_findings(visit.state, visit.pack, visit.now) == ()
     visit.wait(1)
@@ -187,11 +178,7 @@ def test_holy_cross_wait_runs_out_at_20_minutes_and_no_written_reason_is_asked()
 
 def test_hart_hill_and_holy_cross_wait_for_a_late_parent_as_their_policies_say() -> None:
     for pack_id, minutes in (("hart-hill-nursery", 10), ("holy-cross-primary", 30)):
-        visit = SimulatedVisit(load_pack(pack_id), T0)
-        for _label, after, command in no_answer(visit):
-            if isinstance(command, c.NoAnswer):
-                break
-            visit.do(command, after_minutes=after)
+        visit = walk(load_pack(pack_id), until=c.NoAnswer, journey=no_answer)
         late = visit.do(c.ParentRunningLate())
         assert f"Wait at most {minutes} minutes" in said(late), pack_id
         visit.wait(minutes)
@@ -270,11 +257,7 @@ def test_staff_who_feel_unsafe_are_told_what_their_policy_says(pack_id: str, fir
 
 
 def test_blue_coat_goes_upstairs_only_as_a_pair_and_stops_at_the_bedroom_door() -> None:
-    visit = SimulatedVisit(load_pack("blue-coat-secondary"), T0)
-    for _label, minutes, command in let_in(visit):
-        if isinstance(command, c.RecordOutcome):
-            break
-        visit.do(command, after_minutes=minutes)
+    visit = walk(load_pack("blue-coat-secondary"), until=c.RecordOutcome)
     assert visit.do(c.GoUpstairs(True, both_staff=False, safe_and_necessary=True)).codes() == (
         "upstairs_in_pairs",)
     assert visit.do(c.GoUpstairs(True, True, True)).accepted
@@ -283,11 +266,7 @@ def test_blue_coat_goes_upstairs_only_as_a_pair_and_stops_at_the_bedroom_door() 
 
 
 def test_uplands_never_enters_a_childs_bedroom() -> None:
-    visit = SimulatedVisit(load_pack("uplands-junior"), T0)
-    for _label, minutes, command in let_in(visit):
-        if isinstance(command, c.RecordOutcome):
-            break
-        visit.do(command, after_minutes=minutes)
+    visit = walk(load_pack("uplands-junior"), until=c.RecordOutcome)
     refusal = visit.do(c.EnterBedroom(True, True, True)).refusals[0]
     assert str(refusal) == ("Do not enter a child's bedroom. — the policy never allows it — "
                             "Uplands Junior School, During the Visit")

@@ -5,7 +5,6 @@ doorstep checks apply, whether a time is evening, and how a pack rule becomes a 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from fieldapp.domain import commands as c
 from fieldapp.domain.events import EventType
@@ -51,13 +50,9 @@ def rule_findings(rule: Rule, because: str, pack: Pack) -> tuple[Finding, ...]:
     return (cite_rule(Kind.INSTRUCTION, rule.then[0].value, rule, because, pack),)
 
 
-def _local(moment: datetime) -> Any:
-    return moment.timetz().replace(tzinfo=None)
-
-
 def is_evening(moment: datetime, pack: Pack) -> bool:
     """Outside the day, by the wall clock of the time's own offset (the phone's local time)."""
-    clock = _local(moment)
+    clock = moment.time()  # the wall clock in the time's own offset
     return bool(clock >= pack.hours.evening_from or clock < pack.hours.day_from)
 
 

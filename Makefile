@@ -27,6 +27,7 @@ run: $(READY)
 	$(BIN)/fieldapp-walkthrough
 
 test: $(READY) $(PHONE_READY)
+	scripts/ensure-postgres
 	$(BIN)/ruff check fieldapp tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered --cov-fail-under=100

@@ -1,0 +1,127 @@
+"""The hub's event store on SQLAlchemy: embedded SQLite by default, PostgreSQL for a trust.
+
+Events are kept as received (their canonical JSON), each row scoped to a school. Ingest is
+idempotent by event id: a resend changes nothing and is answered the same; the same id with
+other content is a conflict and the stored event stays as it was. A push is committed in
+one transaction before it is answered, so what the answer lists as stored is durable.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+)
+from sqlalchemy.exc import IntegrityError
+
+from fieldapp.domain.events import Event
+from fieldapp.sync.protocol import Push, PushResult, plan_ingest
+
+metadata: Final = MetaData()
+
+events: Final = Table(
+    "events", metadata,
+    # The order events reached the hub: the cursor phones and the console pull from.
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("id", String(26), nullable=False, unique=True),
+    Column("school_id", String(64), nullable=False),
+    Column("visit_id", String(128), nullable=False),
+    Column("type", String(40), nullable=False),
+    Column("device_id", String(64), nullable=False),
+    Column("body", Text, nullable=False),  # the event's canonical JSON, as received
+    Index("events_school_visit", "school_id", "visit_id"),
+    Index("events_school_seq", "school_id", "seq"),
+)
+
+
+def connect(url: str) -> Engine:
+    """An engine for `url` (e.g. "sqlite:///hub.db", "postgresql+psycopg://host/db"), with
+    SQLite made durable and safe for concurrent readers (WAL, synchronous=FULL)."""
+    engine = create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+        @event.listens_for(engine, "connect")
+        def _durable(connection: Any, _record: Any) -> None:
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA busy_timeout=10000")
+            cursor.close()
+    metadata.create_all(engine)
+    return engine
+
+
+class EventStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def ingest(self, school_id: str, device_id: str, push: Push) -> PushResult:
+        """Store a push's new events durably; answer what became of each."""
+        for attempt in range(3):
+            try:
+                return self._ingest_once(school_id, device_id, push)
+            except IntegrityError:  # another push stored one of these ids meanwhile
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _ingest_once(self, school_id: str, device_id: str, push: Push) -> PushResult:
+        ids = [e.id for e in push.events]
+        with self.engine.begin() as connection:
+            rows = connection.execute(
+                select(events.c.id, events.c.body, events.c.school_id)
+                .where(events.c.id.in_(ids))).all() if ids else []
+            # An id another school holds is a conflict, whatever it carries: nothing is
+            # stored, nothing about the other school is said.
+            plan = plan_ingest(push.events, {
+                row.id: row.body if row.school_id == school_id else "" for row in rows})
+            if plan.new:
+                connection.execute(insert(events), [
+                    {"id": e.id, "school_id": school_id, "visit_id": e.visit_id,
+                     "type": e.type.value, "device_id": device_id, "body": e.canonical()}
+                    for e in plan.new
+                ])
+        return PushResult(stored=tuple(e.id for e in plan.new), already=plan.already,
+                          conflicts=plan.conflicts, rejected=push.rejected)
+
+    def visit_events(self, school_id: str, visit_id: str) -> tuple[Event, ...]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(events.c.body)
+                .where(events.c.school_id == school_id, events.c.visit_id == visit_id)
+                .order_by(events.c.id)).all()
+        return tuple(Event.from_dict(json.loads(row.body)) for row in rows)
+
+    def since(self, school_id: str, cursor: int, limit: int = 500) -> tuple[list[Event], int]:
+        """The school's events after `cursor`, in arrival order, and the cursor to ask with
+        next (unchanged when there is nothing new)."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(events.c.seq, events.c.body)
+                .where(events.c.school_id == school_id, events.c.seq > cursor)
+                .order_by(events.c.seq).limit(limit)).all()
+        found = [Event.from_dict(json.loads(row.body)) for row in rows]
+        return found, (rows[-1].seq if rows else cursor)
+
+    def count(self, school_id: str | None = None) -> int:
+        query = select(func.count()).select_from(events)
+        if school_id is not None:
+            query = query.where(events.c.school_id == school_id)
+        with self.engine.connect() as connection:
+            return int(connection.execute(query).scalar_one())
+

@@ -1,0 +1,127 @@
+"""The sync wire protocol, version 1: what a phone pushes and what the hub answers. Pure.
+
+A push is `{"protocol": 1, "events": [<event>, ...]}` (events in their stored form, see
+fieldapp.domain.events). The answer lists, per event id, what happened to it:
+
+- `stored`: durably stored now;
+- `already`: stored before with the same content (a resend: a no-op, answered the same);
+- `conflicts`: an event with this id but other content is stored (never overwritten: 409);
+- `rejected`: malformed, or not this device's to send; set aside with its reason, without
+  holding up the rest of the batch.
+
+A phone drops from its outbox exactly what is `stored` or `already` (`acknowledged`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from fieldapp.domain.events import Event, EventError
+
+PROTOCOL: Final = 1
+MAX_BATCH: Final = 500
+
+
+class ProtocolError(ValueError):
+    """The request as a whole cannot be read: nothing in it was looked at or stored."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    ref: str  # the event id if it had a readable one, else "events[<index>]"
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Push:
+    events: tuple[Event, ...]
+    rejected: tuple[Rejected, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PushResult:
+    stored: tuple[str, ...] = ()
+    already: tuple[str, ...] = ()
+    conflicts: tuple[str, ...] = ()
+    rejected: tuple[Rejected, ...] = ()
+
+    @property
+    def acknowledged(self) -> tuple[str, ...]:
+        return tuple(sorted(self.stored + self.already))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "protocol": PROTOCOL,
+            "stored": list(self.stored),
+            "already": list(self.already),
+            "conflicts": list(self.conflicts),
+            "rejected": [{"ref": r.ref, "reason": r.reason} for r in self.rejected],
+        }
+
+
+def parse_push(body: Any, device_id: str) -> Push:
+    """Read a push from `device_id`. Whole-request problems raise ProtocolError; a bad event
+    is rejected on its own, and the others go on."""
+    if not isinstance(body, Mapping):
+        raise ProtocolError("a push is a JSON object")
+    if body.get("protocol") != PROTOCOL or isinstance(body.get("protocol"), bool):
+        raise ProtocolError(f"unsupported protocol {body.get('protocol')!r}; this hub speaks "
+                            f"{PROTOCOL}")
+    items = body.get("events")
+    if not isinstance(items, list):
+        raise ProtocolError("events: expected a list")
+    if len(items) > MAX_BATCH:
+        raise ProtocolError(f"events: at most {MAX_BATCH} in one push, got {len(items)}")
+    events: list[Event] = []
+    rejected: list[Rejected] = []
+    for index, item in enumerate(items):
+        ref = _ref(item, index)
+        try:
+            event = Event.from_dict(item)
+        except EventError as error:
+            rejected.append(Rejected(ref, str(error)))
+            continue
+        if event.author.device_id != device_id:
+            rejected.append(Rejected(ref, "recorded on another device: each phone sends its own"))
+            continue
+        events.append(event)
+    return Push(events=tuple(events), rejected=tuple(rejected))
+
+
+def _ref(item: Any, index: int) -> str:
+    if isinstance(item, Mapping) and isinstance(item.get("id"), str) and len(item["id"]) <= 40:
+        return str(item["id"])
+    return f"events[{index}]"
+
+
+@dataclass(frozen=True, slots=True)
+class IngestPlan:
+    new: tuple[Event, ...] = ()
+    already: tuple[str, ...] = ()
+    conflicts: tuple[str, ...] = field(default=())
+
+
+def plan_ingest(incoming: Sequence[Event], stored: Mapping[str, str]) -> IngestPlan:
+    """What to insert, given the canonical form of those of `incoming`'s ids already stored.
+
+    The same event twice in one batch is stored once; the same id with different content,
+    whether against what is stored or within the batch, is a conflict and nothing is stored
+    for it."""
+    new: dict[str, Event] = {}
+    already: list[str] = []
+    conflicts: list[str] = []
+    for event in incoming:
+        canonical = event.canonical()
+        if event.id in stored:
+            (already if stored[event.id] == canonical else conflicts).append(event.id)
+        elif event.id in new:
+            if new[event.id].canonical() != canonical:
+                conflicts.append(event.id)
+        else:
+            new[event.id] = event
+    for event_id in conflicts:
+        new.pop(event_id, None)
+    return IngestPlan(new=tuple(new.values()), already=tuple(dict.fromkeys(already)),
+                      conflicts=tuple(dict.fromkeys(conflicts)))

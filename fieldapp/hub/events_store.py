@@ -29,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from fieldapp.domain.events import Event
+from fieldapp.domain.events import Event, EventType
 from fieldapp.sync.protocol import Push, PushResult, plan_ingest
 
 metadata: Final = MetaData()
@@ -47,6 +47,14 @@ events: Final = Table(
     Column("body", Text, nullable=False),  # the event's canonical JSON, as received
     Index("events_school_visit", "school_id", "visit_id"),
     Index("events_school_seq", "school_id", "seq"),
+)
+
+# Who is on which visit, from its plan: a phone pulls only the visits its staff member is on.
+visit_staff: Final = Table(
+    "visit_staff", metadata,
+    Column("school_id", String(64), primary_key=True),
+    Column("visit_id", String(128), primary_key=True),
+    Column("staff_id", String(64), primary_key=True),
 )
 
 
@@ -96,6 +104,13 @@ class EventStore:
                      "type": e.type.value, "device_id": device_id, "body": e.canonical()}
                     for e in plan.new
                 ])
+                on_visit = {(e.visit_id, str(member["staff_id"])) for e in plan.new
+                            if e.type is EventType.PLANNED
+                            for member in _listed(e.payload.get("staff"))}
+                if on_visit:
+                    connection.execute(insert(visit_staff), [
+                        {"school_id": school_id, "visit_id": v, "staff_id": s}
+                        for v, s in sorted(on_visit)])
         return PushResult(stored=tuple(e.id for e in plan.new), already=plan.already,
                           conflicts=plan.conflicts, rejected=push.rejected)
 
@@ -118,6 +133,20 @@ class EventStore:
         found = [Event.from_dict(json.loads(row.body)) for row in rows]
         return found, (rows[-1].seq if rows else cursor)
 
+    def since_for_staff(self, school_id: str, staff_id: str, cursor: int,
+                        limit: int = 500) -> tuple[list[Event], int]:
+        """Like `since`, but only the visits this member of staff is on."""
+        on_visit = select(visit_staff.c.visit_id).where(
+            visit_staff.c.school_id == school_id, visit_staff.c.staff_id == staff_id)
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(events.c.seq, events.c.body)
+                .where(events.c.school_id == school_id, events.c.seq > cursor,
+                       events.c.visit_id.in_(on_visit))
+                .order_by(events.c.seq).limit(limit)).all()
+        found = [Event.from_dict(json.loads(row.body)) for row in rows]
+        return found, (rows[-1].seq if rows else cursor)
+
     def count(self, school_id: str | None = None) -> int:
         query = select(func.count()).select_from(events)
         if school_id is not None:
@@ -125,3 +154,8 @@ class EventStore:
         with self.engine.connect() as connection:
             return int(connection.execute(query).scalar_one())
 
+
+def _listed(staff: Any) -> list[dict[str, Any]]:
+    if not isinstance(staff, list):
+        return []
+    return [m for m in staff if isinstance(m, dict) and isinstance(m.get("staff_id"), str)]

@@ -1,0 +1,179 @@
+"""Schools, staff and devices at the hub: enrolment with one-time codes, device tokens kept
+only as hashes, revocation.
+
+Every row belongs to a school. A device is enrolled for one member of staff with a code the
+hub hands out once (it expires, and works once); it then authenticates every request with a
+random token, of which the hub keeps only the SHA-256. A revoked device is refused and told
+to wipe itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    ForeignKey,
+    String,
+    Table,
+    insert,
+    select,
+    update,
+)
+
+from fieldapp.hub.events_store import metadata
+
+ROLES: Final = ("reception", "dsl", "staff", "admin")
+CODE_ALPHABET: Final = "ABCDEFGHJKMNPQRSTVWXYZ23456789"  # no 0/O, 1/I/L: read over a phone
+CODE_LIFETIME: Final = timedelta(minutes=15)
+
+schools: Final = Table(
+    "schools", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("pack_id", String(64), nullable=False),
+)
+staff: Final = Table(
+    "staff", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("school_id", String(64), ForeignKey("schools.id"), nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("safeguarding_trained", Boolean, nullable=False, default=False),
+)
+devices: Final = Table(
+    "devices", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("school_id", String(64), ForeignKey("schools.id"), nullable=False, index=True),
+    Column("staff_id", String(64), ForeignKey("staff.id"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("enrolled_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+enrol_codes: Final = Table(
+    "enrol_codes", metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("school_id", String(64), ForeignKey("schools.id"), nullable=False),
+    Column("staff_id", String(64), ForeignKey("staff.id"), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True)),
+)
+
+
+class DirectoryError(ValueError):
+    """A request the directory refuses; the message is safe to show."""
+
+
+class EnrolmentRefused(DirectoryError):
+    pass
+
+
+class NotAuthenticated(DirectoryError):
+    def __init__(self, message: str, wipe: bool = False) -> None:
+        super().__init__(message)
+        self.wipe = wipe
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    id: str
+    school_id: str
+    staff_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Enrolment:
+    device: Device
+    token: str  # shown to the phone once; the hub keeps only its hash
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class Directory:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def add_school(self, school_id: str, name: str, pack_id: str) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(insert(schools).values(id=school_id, name=name, pack_id=pack_id))
+
+    def add_staff(self, school_id: str, staff_id: str, name: str, role: str,
+                  safeguarding_trained: bool = False) -> None:
+        if role not in ROLES:
+            raise DirectoryError(f"role: one of {', '.join(ROLES)}")
+        with self.engine.begin() as connection:
+            connection.execute(insert(staff).values(
+                id=staff_id, school_id=school_id, name=name, role=role,
+                safeguarding_trained=safeguarding_trained))
+
+    def school(self, school_id: str) -> tuple[str, str]:
+        """(name, pack id) of a school."""
+        with self.engine.connect() as connection:
+            row = connection.execute(select(schools.c.name, schools.c.pack_id)
+                                     .where(schools.c.id == school_id)).first()
+        if row is None:
+            raise DirectoryError(f"no school {school_id!r}")
+        return row.name, row.pack_id
+
+    def enrol_code(self, school_id: str, staff_id: str, now: datetime) -> str:
+        """A one-time code to enrol a phone for this member of staff (valid 15 minutes)."""
+        with self.engine.begin() as connection:
+            member = connection.execute(select(staff.c.id).where(
+                staff.c.id == staff_id, staff.c.school_id == school_id)).first()
+            if member is None:
+                raise DirectoryError("no such member of staff at this school")
+            code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(10))
+            connection.execute(insert(enrol_codes).values(
+                code_hash=digest(code), school_id=school_id, staff_id=staff_id,
+                expires_at=now + CODE_LIFETIME))
+        return code
+
+    def enrol(self, code: str, device_name: str, now: datetime) -> Enrolment:
+        """Trade a one-time code for a device and its token."""
+        normalised = code.strip().upper().replace("-", "").replace(" ", "")
+        code_hash = digest(normalised)
+        with self.engine.begin() as connection:
+            claimed = connection.execute(update(enrol_codes).where(
+                enrol_codes.c.code_hash == code_hash, enrol_codes.c.used_at.is_(None),
+                enrol_codes.c.expires_at > now).values(used_at=now)).rowcount
+            if claimed != 1:  # unknown, used or expired: the phone is told no more than that
+                raise EnrolmentRefused("this enrolment code is not valid: ask for a new one")
+            row = connection.execute(select(enrol_codes).where(
+                enrol_codes.c.code_hash == code_hash)).one()
+            token = secrets.token_urlsafe(32)
+            device = Device(id=f"dev-{secrets.token_hex(8)}", school_id=row.school_id,
+                            staff_id=row.staff_id)
+            connection.execute(insert(devices).values(
+                id=device.id, school_id=device.school_id, staff_id=device.staff_id,
+                name=device_name.strip()[:100] or "phone", token_hash=digest(token),
+                enrolled_at=now))
+        return Enrolment(device=device, token=token)
+
+    def authenticate(self, token: str) -> Device:
+        with self.engine.connect() as connection:
+            row = connection.execute(select(devices).where(
+                devices.c.token_hash == digest(token))).first()
+        if row is None:
+            raise NotAuthenticated("unknown device token")
+        if row.revoked_at is not None:
+            raise NotAuthenticated("this device has been revoked: wipe it", wipe=True)
+        return Device(id=row.id, school_id=row.school_id, staff_id=row.staff_id)
+
+    def revoke(self, school_id: str, device_id: str, now: datetime) -> None:
+        with self.engine.begin() as connection:
+            done = connection.execute(update(devices).where(
+                devices.c.id == device_id, devices.c.school_id == school_id)
+                .values(revoked_at=now)).rowcount
+        if done != 1:
+            raise DirectoryError("no such device at this school")
+

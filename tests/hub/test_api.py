@@ -1,0 +1,162 @@
+"""The sync API end to end, in-process, on SQLite and PostgreSQL: enrol with a one-time code,
+push, pull, revoke; bad requests get a clear 4xx and change nothing."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from fieldapp.crypto.sealing import HubKeyPair, key_fingerprint
+from fieldapp.domain.events import Author, Event, EventType, new_event_id
+from fieldapp.domain.journeys import PAIR
+from fieldapp.domain.policy import parse_pack
+from fieldapp.hub.api import MAX_BODY, create_api
+from fieldapp.hub.directory import Directory
+from fieldapp.hub.events_store import EventStore
+
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+class Hub:
+    def __init__(self, engine: Engine) -> None:
+        self.keys = HubKeyPair.generate()
+        self.now = NOW
+        self.client = TestClient(create_api(engine, self.keys, clock=lambda: self.now))
+        self.directory = Directory(engine)
+        self.store = EventStore(engine)
+        for school, pack in (("uplands", "uplands-junior"), ("hart-hill", "hart-hill-nursery")):
+            self.directory.add_school(school, school.title(), pack)
+        self.directory.add_staff("uplands", "staff-ann", "Ann Patel", "staff", True)
+        self.directory.add_staff("uplands", "staff-ben", "Ben Okafor", "staff")
+        self.directory.add_staff("uplands", "staff-cat", "Cat Dyer", "staff")
+        self.directory.add_staff("hart-hill", "staff-dee", "Dee Shah", "staff")
+
+    def enrol(self, school: str, staff: str) -> dict[str, Any]:
+        code = self.directory.enrol_code(school, staff, self.now)
+        answer = self.client.post("/api/v1/enrol", json={"code": code, "device_name": "Pixel"})
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json())
+
+
+@pytest.fixture
+def hub(engine: Engine) -> Hub:
+    return Hub(engine)
+
+
+def auth(device: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {device['token']}"}
+
+
+def event(n: int, device: dict[str, Any], kind: EventType = EventType.ARRIVED,
+          visit: str = "visit-1", **payload: Any) -> dict[str, Any]:
+    at = NOW + timedelta(seconds=n)
+    return Event(id=new_event_id(at, n.to_bytes(10, "big")), visit_id=visit, type=kind, at=at,
+                 author=Author(device["staff_id"], device["device_id"]),
+                 payload=payload).to_dict()
+
+
+def planned(n: int, device: dict[str, Any], visit: str = "visit-1") -> dict[str, Any]:
+    return event(n, device, EventType.PLANNED, visit,
+                 staff=[m.to_dict() | {"staff_id": s} for m, s in
+                        zip(PAIR, ("staff-ann", "staff-ben"), strict=True)])
+
+
+def test_health(hub: Hub) -> None:
+    assert hub.client.get("/api/v1/health").json() == {"status": "ok", "protocol": 1}
+
+
+def test_enrolment_gives_the_token_the_pack_and_the_sealing_key(hub: Hub) -> None:
+    phone = hub.enrol("uplands", "staff-ann")
+    assert phone["school_id"] == "uplands" and phone["pack_id"] == "uplands-junior"
+    assert parse_pack(phone["pack"]).school == "Uplands Junior School"
+    key = base64.b64decode(phone["hub_public_key"])
+    assert key == hub.keys.public_bytes()
+    assert phone["hub_key_fingerprint"] == key_fingerprint(key)
+
+
+def test_an_enrolment_code_works_once_and_expires(hub: Hub) -> None:
+    code = hub.directory.enrol_code("uplands", "staff-ann", hub.now)
+    assert hub.client.post("/api/v1/enrol", json={"code": code.lower()}).status_code == 200
+    again = hub.client.post("/api/v1/enrol", json={"code": code})
+    assert again.status_code == 403 and again.json()["error"] == "enrolment_refused"
+    late = hub.directory.enrol_code("uplands", "staff-ann", hub.now)
+    hub.now += timedelta(minutes=16)
+    assert hub.client.post("/api/v1/enrol", json={"code": late}).status_code == 403
+
+
+def test_pushes_are_idempotent_and_conflicts_are_409(hub: Hub) -> None:
+    phone = hub.enrol("uplands", "staff-ann")
+    batch = {"protocol": 1, "events": [planned(1, phone), event(2, phone)]}
+    first = hub.client.post("/api/v1/push", json=batch, headers=auth(phone))
+    assert first.status_code == 200 and len(first.json()["stored"]) == 2
+    again = hub.client.post("/api/v1/push", json=batch, headers=auth(phone))
+    assert again.status_code == 200 and again.json()["stored"] == []
+    assert sorted(again.json()["already"]) == sorted(first.json()["stored"])
+    forged = event(2, phone, EventType.LEFT)
+    clash = hub.client.post("/api/v1/push", json={"protocol": 1, "events": [forged]},
+                            headers=auth(phone))
+    assert clash.status_code == 409 and clash.json()["conflicts"] == [forged["id"]]
+    assert hub.store.count("uplands") == 2
+
+
+def test_the_pair_pulls_their_visit_and_nobody_else_does(hub: Hub) -> None:
+    ann, ben = hub.enrol("uplands", "staff-ann"), hub.enrol("uplands", "staff-ben")
+    cat, dee = hub.enrol("uplands", "staff-cat"), hub.enrol("hart-hill", "staff-dee")
+    hub.client.post("/api/v1/push", headers=auth(ann),
+                    json={"protocol": 1, "events": [planned(1, ann), event(2, ann)]})
+    pulled = hub.client.get("/api/v1/pull", params={"cursor": 0}, headers=auth(ben)).json()
+    assert [e["type"] for e in pulled["events"]] == ["planned", "arrived"]
+    empty = hub.client.get("/api/v1/pull", params={"cursor": pulled["cursor"]},
+                           headers=auth(ben)).json()
+    assert empty["events"] == [] and empty["cursor"] == pulled["cursor"]
+    for outsider in (cat, dee):
+        assert hub.client.get("/api/v1/pull", headers=auth(outsider)).json()["events"] == []
+
+
+def test_a_revoked_device_is_refused_and_told_to_wipe(hub: Hub) -> None:
+    phone = hub.enrol("uplands", "staff-ann")
+    hub.directory.revoke("uplands", phone["device_id"], hub.now)
+    for answer in (hub.client.get("/api/v1/pull", headers=auth(phone)),
+                   hub.client.post("/api/v1/push", headers=auth(phone),
+                                   json={"protocol": 1, "events": [event(1, phone)]})):
+        assert answer.status_code == 401
+        assert answer.json()["error"] == "revoked" and answer.json()["wipe"] is True
+    assert hub.store.count() == 0
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer nope"},
+                                     {"Authorization": "Basic abc"}])
+def test_requests_without_a_valid_token_are_401(hub: Hub, headers: dict[str, str]) -> None:
+    answer = hub.client.get("/api/v1/pull", headers=headers)
+    assert answer.status_code == 401 and answer.json()["wipe"] is False
+
+
+@pytest.mark.parametrize(("body", "status"), [
+    ("not json", 422), ([1, 2], 422), ({"protocol": 9, "events": []}, 400),
+    ({"protocol": 1, "events": "x"}, 400),
+])
+def test_malformed_pushes_get_a_4xx_and_change_nothing(hub: Hub, body: Any, status: int) -> None:
+    phone = hub.enrol("uplands", "staff-ann")
+    kwargs = {"content": body} if isinstance(body, str) else {"json": body}
+    answer = hub.client.post("/api/v1/push", headers={**auth(phone),
+                                                      "Content-Type": "application/json"},
+                             **kwargs)
+    assert answer.status_code == status
+    assert hub.store.count() == 0
+
+
+def test_an_oversized_request_is_413(hub: Hub) -> None:
+    phone = hub.enrol("uplands", "staff-ann")
+    answer = hub.client.post("/api/v1/push", headers=auth(phone),
+                             content=b"{" + b" " * MAX_BODY + b"}")
+    assert answer.status_code == 413
+
+
+def test_the_openapi_document_describes_the_versioned_api(hub: Hub) -> None:
+    paths = hub.client.get("/openapi.json").json()["paths"]
+    assert {"/api/v1/health", "/api/v1/enrol", "/api/v1/push", "/api/v1/pull"} <= set(paths)

@@ -23,8 +23,13 @@ $(PHONE_READY): pyproject.toml
 	$(PHONE)/bin/python -m pip install --quiet --no-deps -e .
 	touch $@
 
+DEMO := .demo
+HUB := $(BIN)/fieldapp-hub --db sqlite:///$(DEMO)/hub.db --key $(DEMO)/hub.key
+
 run: $(READY)
-	$(BIN)/fieldapp-walkthrough
+	mkdir -p $(DEMO)
+	$(HUB) demo
+	$(HUB) serve --host 127.0.0.1 --port 8080
 
 test: $(READY) $(PHONE_READY)
 	scripts/ensure-postgres
@@ -36,4 +41,4 @@ test: $(READY) $(PHONE_READY)
 	$(PHONE)/bin/pytest tests/integration -p no:cacheprovider
 
 clean:
-	rm -rf $(VENV) $(PHONE) .pytest_cache .mypy_cache .ruff_cache .coverage .hypothesis
+	rm -rf $(VENV) $(PHONE) $(DEMO) .pytest_cache .mypy_cache .ruff_cache .coverage .hypothesis

@@ -534,7 +534,6 @@ class _Reader:
         if version != FORMAT:
             raise self.fail("format", f"{FORMAT} (the pack format this app reads), got {version}")
         contacts = self.table("contacts", optional=True) or self.child({}, "contacts")
-        cancel = self.need("cancel")
         return Pack(
             id=self.text("id"),
             school=self.text("school"),
@@ -557,7 +556,7 @@ class _Reader:
             checklist=self.checklist(),
             inside=self.need("inside").inside(),
             concerns=self.need("concerns").keyed_rules(CONCERN_KINDS, require_all=True),
-            cancel_reason_to=cancel.text("reason_to", ""),
+            cancel_reason_to=(cancel := self.need("cancel")).text("reason_to", ""),
             cancel_cite=cancel.cite(optional=True),
             duration=self.need("duration").duration(),
             overdue=self.need("overdue").overdue(),

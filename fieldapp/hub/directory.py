@@ -27,6 +27,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 
 from fieldapp.hub.events_store import metadata
 
@@ -104,17 +105,25 @@ class Directory:
         self.engine = engine
 
     def add_school(self, school_id: str, name: str, pack_id: str) -> None:
-        with self.engine.begin() as connection:
-            connection.execute(insert(schools).values(id=school_id, name=name, pack_id=pack_id))
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(insert(schools).values(id=school_id, name=name,
+                                                          pack_id=pack_id))
+        except IntegrityError:
+            raise DirectoryError(f"there is already a school {school_id!r}") from None
 
     def add_staff(self, school_id: str, staff_id: str, name: str, role: str,
                   safeguarding_trained: bool = False) -> None:
         if role not in ROLES:
             raise DirectoryError(f"role: one of {', '.join(ROLES)}")
-        with self.engine.begin() as connection:
-            connection.execute(insert(staff).values(
-                id=staff_id, school_id=school_id, name=name, role=role,
-                safeguarding_trained=safeguarding_trained))
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(insert(staff).values(
+                    id=staff_id, school_id=school_id, name=name, role=role,
+                    safeguarding_trained=safeguarding_trained))
+        except IntegrityError:
+            raise DirectoryError(f"{staff_id!r} already exists, or there is no school "
+                                 f"{school_id!r}") from None
 
     def school(self, school_id: str) -> tuple[str, str]:
         """(name, pack id) of a school."""

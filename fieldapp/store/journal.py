@@ -32,8 +32,8 @@ from fieldapp.crypto.storage import (
     TamperedStoreError,
     TruncatedStoreError,
     WrongKeyError,
-    fsync_directory,
     key_id,
+    write_atomically,
 )
 
 MAGIC: Final = b"HVJL"
@@ -60,14 +60,12 @@ class Journal:
 
     @classmethod
     def create(cls, path: Path, key: bytes) -> Journal:
+        """A new, empty journal. It appears whole or not at all: a crash while it is being
+        made must not leave a file too short to open."""
+        if path.exists():
+            raise FileExistsError(path)
         header = HEADER.pack(MAGIC, VERSION, os.urandom(16), key_id(key))
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, header)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        fsync_directory(path.parent)
+        write_atomically(path, header)
         return cls(path, key, header, next_sequence=1)
 
     @classmethod

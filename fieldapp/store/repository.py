@@ -199,7 +199,8 @@ class EncryptedRepository:
         self._compaction_error: BaseException | None = None
         self._storage = EncryptedStorage(self.directory / SNAPSHOT, key=key,
                                          min_generation=generation)
-        for leftover in (self.directory / OUTBOX).glob(".tmp-*"):  # a seal cut short
+        for leftover in [*(self.directory / OUTBOX).glob(".tmp-*"),  # a seal cut short
+                         *self.directory.glob(".tmp-journal-*")]:  # a journal never begun
             leftover.unlink()
         self._state, self._journal, self._number = self._recover()
 

@@ -231,10 +231,21 @@ def test_a_seal_cut_short_is_completed_on_open(tmp_path: Path) -> None:
 def test_leftover_temp_files_in_the_outbox_are_removed(tmp_path: Path) -> None:
     store = open_store(tmp_path)
     store.close()
-    leftover = tmp_path / "store" / "outbox" / ".tmp-rec-1.sealed.abcd"
-    leftover.write_bytes(b"half")
+    leftovers = [tmp_path / "store" / "outbox" / ".tmp-rec-1.sealed.abcd",
+                 tmp_path / "store" / ".tmp-journal-00000002.log.abcd"]
+    for leftover in leftovers:
+        leftover.write_bytes(b"half")
     open_store(tmp_path).close()
-    assert not leftover.exists()
+    assert not any(leftover.exists() for leftover in leftovers)
+
+
+def test_a_journal_is_never_made_twice(tmp_path: Path) -> None:
+    from fieldapp.store.journal import Journal
+
+    open_store(tmp_path).close()
+    (journal,) = (tmp_path / "store").glob("journal-*.log")
+    with pytest.raises(FileExistsError):
+        Journal.create(journal, KEY)
 
 
 def test_a_failed_write_is_not_acknowledged_and_leaves_no_half_record(

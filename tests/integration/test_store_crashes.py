@@ -3,7 +3,7 @@ and over. After every kill the store opens and holds every event it had acknowle
 
 from __future__ import annotations
 
-import os
+import multiprocessing
 import random
 import signal
 import struct
@@ -26,39 +26,47 @@ def tap(n: int) -> Event:
                  payload={"item": "feel_safe", "answer": "yes", "child": "Zebedee"})
 
 
-def record_until_killed(directory: Path, start: int, acknowledged: int) -> None:
-    """The child: append taps forever, reporting each one only once append() returned."""
-    try:
-        store = EncryptedRepository(directory, KEY, compact_every=7)
+def record_until_killed(directory: Path, start: int, acknowledged: Path) -> None:
+    """The child: open the store (repairing it), then append taps forever, reporting each
+    one only once append() returned."""
+    acknowledged.with_suffix(".started").touch()
+    store = EncryptedRepository(directory, KEY, compact_every=7)
+    with acknowledged.open("ab", buffering=0) as report:
         n = start
         while True:
             store.append([tap(n)])
-            os.write(acknowledged, struct.pack(">I", n))
+            report.write(struct.pack(">I", n))
             n += 1
-    finally:
-        os._exit(1)  # only reached if the store itself failed
 
 
 def test_kill_9_at_any_instant_loses_no_acknowledged_event(tmp_path: Path) -> None:
+    # A fork server starts each child from a clean, single-threaded process, whatever threads
+    # the test process has running.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["fieldapp.store.repository", __name__])
     directory = tmp_path / "store"
     rng = random.Random(20261123)
     acknowledged: set[int] = set()
     next_n = 0
-    for _ in range(KILLS):
-        read_end, write_end = os.pipe()
-        child = os.fork()
-        if child == 0:  # pragma: no cover - runs in the child
-            os.close(read_end)
-            record_until_killed(directory, next_n, write_end)
-        os.close(write_end)
-        time.sleep(rng.uniform(0.0, 0.04))
-        os.kill(child, signal.SIGKILL)
-        _, status = os.waitpid(child, 0)
-        assert os.WIFSIGNALED(status), "the recording child died on its own"
-        reported = b""
-        while chunk := os.read(read_end, 65536):
-            reported += chunk
-        os.close(read_end)
+    for kill in range(KILLS):
+        report = tmp_path / f"acknowledged-{kill}"
+        report.touch()
+        child = context.Process(target=record_until_killed, args=(directory, next_n, report))
+        child.start()
+        # Most kills land while the child is recording; some while it opens (and repairs)
+        # the store.
+        while_opening = rng.random() < 0.2
+        ready = report.with_suffix(".started") if while_opening else report
+        deadline = time.monotonic() + 10
+        while (not ready.exists() or (ready.stat().st_size == 0 and not while_opening)) \
+                and child.is_alive():
+            assert time.monotonic() < deadline, "the recording child never started"
+            time.sleep(0.001)
+        time.sleep(rng.uniform(0.0, 0.005 if while_opening else 0.04))
+        child.kill()
+        child.join()
+        assert child.exitcode == -signal.SIGKILL, f"the child died on its own: {child.exitcode}"
+        reported = report.read_bytes()
         acknowledged.update(n for (n,) in struct.iter_unpack(">I", reported[: len(reported)
                                                                           // 4 * 4]))
         store = EncryptedRepository(directory, KEY, compact_every=7)
@@ -67,5 +75,4 @@ def test_kill_9_at_any_instant_loses_no_acknowledged_event(tmp_path: Path) -> No
         missing = {n for n in acknowledged if tap(n).id not in stored}
         assert not missing, f"acknowledged taps lost after a kill: {sorted(missing)[:5]}"
         next_n = max(acknowledged, default=-1) + 2  # a tap in flight may or may not be stored
-    print(f"{len(acknowledged)} taps acknowledged across {KILLS} kills")
     assert len(acknowledged) > KILLS  # the kills really landed among many writes

@@ -1,0 +1,160 @@
+"""`fieldapp-hub`: set up and run a school hub.
+
+    fieldapp-hub --db sqlite:///hub.db init
+    fieldapp-hub school add uplands --name "Uplands Junior School" --pack uplands-junior
+    fieldapp-hub staff add uplands staff-ann --name "Ann Patel" --role staff --safeguarding-trained
+    fieldapp-hub enrol-code uplands staff-ann        # a one-time code for Ann's phone
+    fieldapp-hub revoke uplands dev-1a2b3c           # a lost phone: refused, told to wipe
+    fieldapp-hub pack import our-school.toml         # validate a school's own pack
+    fieldapp-hub demo                                # a demo school with today's visits
+    fieldapp-hub serve --host 127.0.0.1 --port 8080
+
+The database is embedded SQLite by default; a trust running many schools passes
+`--db postgresql+psycopg://host/db`. The hub's private key for opening sealed records is kept
+beside the database in `--key` (created 0600 by `init`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from fieldapp.crypto.sealing import HubKeyPair
+from fieldapp.domain import commands as c
+from fieldapp.domain.events import Author
+from fieldapp.domain.journeys import PAIR
+from fieldapp.domain.policy import PackError, RiskEffect, load_pack, pack_ids
+from fieldapp.domain.simulate import SimulatedVisit
+from fieldapp.hub.directory import Directory, DirectoryError
+from fieldapp.hub.events_store import EventStore, connect
+from fieldapp.sync.protocol import Push
+
+DEFAULT_DB = "sqlite:///hub.db"
+
+
+def hub_keys(path: Path, create: bool) -> HubKeyPair:
+    if path.exists():
+        return HubKeyPair.from_private_bytes(path.read_bytes())
+    if not create:
+        raise SystemExit(f"no hub key at {path}: run `fieldapp-hub init` first")
+    keys = HubKeyPair.generate()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as file:
+        file.write(keys.private_bytes())
+        os.fsync(file.fileno())
+    return keys
+
+
+def demo(args: argparse.Namespace) -> str:
+    """A demo school (Uplands Junior) with a staff pair, and today's visits planned, risk
+    assessed and authorised by the Safeguarding Lead. Prints an enrolment code per phone."""
+    engine = connect(args.db)
+    directory, store = Directory(engine), EventStore(engine)
+    now = datetime.now(UTC)
+    try:
+        directory.school("uplands")
+    except DirectoryError:
+        directory.add_school("uplands", "Uplands Junior School", "uplands-junior")
+        for member in PAIR:
+            directory.add_staff("uplands", member.staff_id, member.name, "staff",
+                                member.safeguarding_trained)
+        directory.add_staff("uplands", "dsl-webster", "Mrs Webster-Smith", "dsl", True)
+        pack = load_pack("uplands-junior")
+        for number, (child, address) in enumerate((("Sam Example", "1 Example Street"),
+                                                   ("Alex Sample", "22 Sample Road")), 1):
+            visit = SimulatedVisit(pack, now.replace(hour=8, minute=0, second=0, microsecond=0),
+                                   visit_id=f"demo-visit-{number}",
+                                   author=Author("dsl-webster", "hub-console"), seed=number)
+            visit.do(c.Plan(f"UPN-000{number}", child, address, "Attendance: no contact",
+                            visit.now + timedelta(hours=2 + 2 * number), PAIR,
+                            safe_phrase="blue umbrella"))
+            visit.do(c.AssessRisk({q.id: q.if_yes is RiskEffect.OK and q.if_no is not
+                                   RiskEffect.OK for q in pack.risk.questions}))
+            visit.do(c.Authorise("safeguarding_lead", "Mrs Webster-Smith", "safeguarding_lead"))
+            store.ingest("uplands", "hub-console", Push(events=tuple(visit.events)))
+    codes = [f"  {m.name}: {directory.enrol_code('uplands', m.staff_id, now)}" for m in PAIR]
+    return "\n".join(["Demo school: Uplands Junior School, with today's two authorised visits.",
+                      "Enrolment codes (valid 15 minutes):", *codes])
+
+
+def serve_forever(app: Any, host: str, port: int) -> None:  # pragma: no cover
+    """Runs in the server process: test_cli.py starts it and talks to it over HTTP."""
+    import uvicorn
+
+    print(f"Hub API:      http://{host}:{port}/api/v1/health")
+    print(f"OpenAPI:      http://{host}:{port}/openapi.json")
+    print("Console and field app: not built yet (later issues).", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="fieldapp-hub", description=__doc__.split("\n")[0])
+    parser.add_argument("--db", default=os.environ.get("HUB_DB", DEFAULT_DB))
+    parser.add_argument("--key", type=Path, default=Path(os.environ.get("HUB_KEY", "hub.key")))
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("init", help="create the database and the hub's key")
+    school = commands.add_parser("school").add_subparsers(dest="action", required=True)
+    add_school = school.add_parser("add")
+    add_school.add_argument("school_id")
+    add_school.add_argument("--name", required=True)
+    add_school.add_argument("--pack", required=True, choices=pack_ids())
+    staff = commands.add_parser("staff").add_subparsers(dest="action", required=True)
+    add_staff = staff.add_parser("add")
+    add_staff.add_argument("school_id")
+    add_staff.add_argument("staff_id")
+    add_staff.add_argument("--name", required=True)
+    add_staff.add_argument("--role", required=True, choices=("reception", "dsl", "staff",
+                                                             "admin"))
+    add_staff.add_argument("--safeguarding-trained", action="store_true")
+    code = commands.add_parser("enrol-code")
+    code.add_argument("school_id")
+    code.add_argument("staff_id")
+    revoke = commands.add_parser("revoke")
+    revoke.add_argument("school_id")
+    revoke.add_argument("device_id")
+    pack = commands.add_parser("pack").add_subparsers(dest="action", required=True)
+    pack.add_parser("import").add_argument("file", type=Path)
+    commands.add_parser("demo")
+    serve = commands.add_parser("serve")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    args = parser.parse_args(argv)
+
+    now = datetime.now(UTC)
+    try:
+        if args.command == "init":
+            connect(args.db)
+            keys = hub_keys(args.key, create=True)
+            print(f"hub ready: {args.db}; key fingerprint {keys.fingerprint()}")
+        elif args.command == "school":
+            Directory(connect(args.db)).add_school(args.school_id, args.name, args.pack)
+        elif args.command == "staff":
+            Directory(connect(args.db)).add_staff(args.school_id, args.staff_id, args.name,
+                                                  args.role, args.safeguarding_trained)
+        elif args.command == "enrol-code":
+            print(Directory(connect(args.db)).enrol_code(args.school_id, args.staff_id, now))
+        elif args.command == "revoke":
+            Directory(connect(args.db)).revoke(args.school_id, args.device_id, now)
+        elif args.command == "pack":
+            loaded = load_pack(args.file)
+            print(f"{args.file.name}: pack '{loaded.id}' for {loaded.school} is valid")
+        elif args.command == "demo":
+            hub_keys(args.key, create=True)
+            print(demo(args))
+        else:  # serve
+            from fieldapp.hub.api import create_api
+
+            app = create_api(connect(args.db), hub_keys(args.key, create=False))
+            serve_forever(app, args.host, args.port)
+    except (DirectoryError, PackError) as error:
+        print(f"fieldapp-hub: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""`fieldapp-hub`: set up a school from the command line, and serve the API for real."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from fieldapp.hub.cli import main
+
+PACKS = Path(__file__).parents[2] / "fieldapp" / "policies"
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> list[str]:
+    return ["--db", f"sqlite:///{tmp_path / 'hub.db'}", "--key", str(tmp_path / "hub.key")]
+
+
+def test_a_school_is_set_up_from_the_command_line(
+    hub: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*hub, "init"]) == 0
+    assert oct((tmp_path / "hub.key").stat().st_mode & 0o777) == oct(0o600)
+    assert main([*hub, "school", "add", "uplands", "--name", "Uplands Junior School",
+                 "--pack", "uplands-junior"]) == 0
+    assert main([*hub, "staff", "add", "uplands", "staff-ann", "--name", "Ann Patel",
+                 "--role", "staff", "--safeguarding-trained"]) == 0
+    capsys.readouterr()
+    assert main([*hub, "enrol-code", "uplands", "staff-ann"]) == 0
+    assert len(capsys.readouterr().out.strip()) == 10
+    assert main([*hub, "school", "add", "uplands", "--name", "Again",
+                 "--pack", "uplands-junior"]) == 1
+    assert "already a school 'uplands'" in capsys.readouterr().err
+    assert main([*hub, "staff", "add", "uplands", "staff-ann", "--name", "Ann again",
+                 "--role", "staff"]) == 1
+    assert "'staff-ann' already exists" in capsys.readouterr().err
+    assert main([*hub, "revoke", "uplands", "dev-unknown"]) == 1
+    assert "no such device" in capsys.readouterr().err
+
+
+def test_a_schools_own_pack_is_checked(hub: list[str], tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*hub, "pack", "import", str(PACKS / "blue-coat-secondary.toml")]) == 0
+    assert "is valid" in capsys.readouterr().out
+    broken = tmp_path / "ours.toml"
+    broken.write_text("format = 1\n")
+    assert main([*hub, "pack", "import", str(broken)]) == 1
+    assert "ours.toml: id: expected text (missing)" in capsys.readouterr().err
+
+
+def test_the_demo_is_set_up_once_and_hands_out_fresh_codes(
+    hub: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*hub, "demo"]) == 0
+    first = capsys.readouterr().out
+    assert main([*hub, "demo"]) == 0
+    second = capsys.readouterr().out
+    assert "today's two authorised visits" in first and "Ann Patel:" in first
+    assert first != second  # new codes, same school
+
+
+def test_serve_needs_init_first(hub: list[str]) -> None:
+    with pytest.raises(SystemExit, match="run `fieldapp-hub init` first"):
+        main([*hub, "serve"])
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_the_hub_serves_the_api_over_http(hub: list[str]) -> None:
+    assert main([*hub, "demo"]) == 0
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "fieldapp.hub.cli", *hub, "serve",
+                               "--port", str(port)], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        assert server.stdout is not None
+        assert f"http://127.0.0.1:{port}/api/v1/health" in server.stdout.readline()
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the hub did not start"
+                time.sleep(0.1)
+        assert answer.json() == {"status": "ok", "protocol": 1}
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=10)
+
+
+def test_serve_builds_the_api_from_the_database_and_the_hubs_key(
+    hub: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served: list[tuple[object, str, int]] = []
+    monkeypatch.setattr("fieldapp.hub.cli.serve_forever",
+                        lambda app, host, port: served.append((app, host, port)))
+    assert main([*hub, "init"]) == 0
+    assert main([*hub, "serve", "--host", "127.0.0.1", "--port", "9999"]) == 0
+    ((app, host, port),) = served
+    assert (host, port) == ("127.0.0.1", 9999)
+    assert "/api/v1/push" in app.openapi()["paths"]  # type: ignore[attr-defined]

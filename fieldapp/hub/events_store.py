@@ -122,6 +122,13 @@ class EventStore:
                 .order_by(events.c.id)).all()
         return tuple(Event.from_dict(json.loads(row.body)) for row in rows)
 
+    def visit_ids(self, school_id: str) -> tuple[str, ...]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(events.c.visit_id).where(events.c.school_id == school_id)
+                .distinct().order_by(events.c.visit_id)).all()
+        return tuple(row.visit_id for row in rows)
+
     def since(self, school_id: str, cursor: int, limit: int = 500) -> tuple[list[Event], int]:
         """The school's events after `cursor`, in arrival order, and the cursor to ask with
         next (unchanged when there is nothing new)."""

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from fieldapp.domain import commands as c
 from fieldapp.domain.facts import checklist_items, required_steps
-from fieldapp.domain.policy import NoteRule, RiskEffect
+from fieldapp.domain.policy import NoteRule, Pack, RiskEffect
 from fieldapp.domain.simulate import SimulatedVisit
 from fieldapp.domain.state import Staff
 
@@ -38,11 +38,7 @@ def _before_leaving(visit: SimulatedVisit, announced: bool = True) -> Iterator[S
         notice_exception=exception, first_visit=True,
         safe_phrase="" if pack.safe_phrase.phrase else "blue umbrella",
     )
-    # The answers under which the visit may go ahead.
-    answers = {q.id: q.if_yes is RiskEffect.OK and q.if_no is not RiskEffect.OK
-               for q in pack.risk.questions}
-    level = pack.risk.first_visit_min or (pack.risk.levels[0] if pack.risk.levels else "")
-    yield "Risk assessed", 5, c.AssessRisk(answers=answers, level=level)
+    yield "Risk assessed", 5, go_ahead_assessment(pack)
     for step in required_steps(visit.state, pack):
         yield f"Authorised: {step.label}", 5, c.Authorise(step.id, "A. Senior", step.roles[0])
     yield "Signed out", 10, c.SignOut(
@@ -57,6 +53,15 @@ def _before_leaving(visit: SimulatedVisit, announced: bool = True) -> Iterator[S
     yield "Arrived at the address", 5, c.Arrive()
     for item in checklist_items(visit.state, pack, "arrival"):
         yield f"{item.ask} Yes", 1, c.Answer(item.id, True)
+
+
+def go_ahead_assessment(pack: Pack) -> c.AssessRisk:
+    """The risk assessment under which the visit may go ahead: each question answered the way
+    its pack allows, at the lowest level a first visit may have."""
+    answers = {q.id: q.if_yes is RiskEffect.OK and q.if_no is not RiskEffect.OK
+               for q in pack.risk.questions}
+    level = pack.risk.first_visit_min or (pack.risk.levels[0] if pack.risk.levels else "")
+    return c.AssessRisk(answers=answers, level=level)
 
 
 def _home_again(visit: SimulatedVisit) -> Iterator[Step]:

@@ -366,10 +366,14 @@ def load_pack(pack: str | Path) -> Pack:
         except UnicodeDecodeError:
             raise PackError(path.name, "file", "text saved as UTF-8") from None
         return parse_pack(text, source=path.name)
-    if pack not in pack_ids():
-        raise PackError(f"{pack}.toml", "pack", f"one of {', '.join(pack_ids())}")
-    text = resources.files(PACKAGE).joinpath(f"{pack}.toml").read_text(encoding="utf-8")
-    return parse_pack(text, source=f"{pack}.toml")
+    return parse_pack(pack_text(pack), source=f"{pack}.toml")
+
+
+def pack_text(pack_id: str) -> str:
+    """A shipped pack's TOML, as a hub hands it to the phones it enrols."""
+    if pack_id not in pack_ids():
+        raise PackError(f"{pack_id}.toml", "pack", f"one of {', '.join(pack_ids())}")
+    return resources.files(PACKAGE).joinpath(f"{pack_id}.toml").read_text(encoding="utf-8")
 
 
 def parse_pack(text: str, source: str = "<pack>") -> Pack:

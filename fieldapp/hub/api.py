@@ -9,7 +9,6 @@ not what the route expects gets 400 or 422, and changes nothing.
 import base64
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from importlib import resources
 from typing import Annotated, Any, Final
 
 from fastapi import Body, Depends, FastAPI, Header, Query, Request, Response
@@ -17,6 +16,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 
 from fieldapp.crypto.sealing import HubKeyPair
+from fieldapp.domain.policy import pack_text
 from fieldapp.hub.directory import Device, Directory, DirectoryError, NotAuthenticated
 from fieldapp.hub.events_store import EventStore
 from fieldapp.sync.protocol import PROTOCOL, ProtocolError, parse_push
@@ -77,12 +77,11 @@ def create_api(engine: Engine, hub_keys: HubKeyPair,
         except DirectoryError as refused:
             raise HubError(403, "enrolment_refused", str(refused)) from None
         school_name, pack_id = directory.school(enrolment.device.school_id)
-        pack = resources.files("fieldapp.policies").joinpath(f"{pack_id}.toml")
         return {
             "protocol": PROTOCOL, "device_id": enrolment.device.id, "token": enrolment.token,
             "school_id": enrolment.device.school_id, "school_name": school_name,
             "staff_id": enrolment.device.staff_id, "pack_id": pack_id,
-            "pack": pack.read_text(encoding="utf-8"),
+            "pack": pack_text(pack_id),
             "hub_public_key": base64.b64encode(hub_keys.public_bytes()).decode(),
             "hub_key_fingerprint": hub_keys.fingerprint(),
         }

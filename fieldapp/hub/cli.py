@@ -26,8 +26,8 @@ from typing import Any
 from fieldapp.crypto.sealing import HubKeyPair
 from fieldapp.domain import commands as c
 from fieldapp.domain.events import Author
-from fieldapp.domain.journeys import PAIR
-from fieldapp.domain.policy import PackError, RiskEffect, load_pack, pack_ids
+from fieldapp.domain.journeys import PAIR, go_ahead_assessment
+from fieldapp.domain.policy import PackError, load_pack, pack_ids
 from fieldapp.domain.simulate import SimulatedVisit
 from fieldapp.hub.directory import Directory, DirectoryError
 from fieldapp.hub.events_store import EventStore, connect
@@ -72,8 +72,7 @@ def demo(args: argparse.Namespace) -> str:
             visit.do(c.Plan(f"UPN-000{number}", child, address, "Attendance: no contact",
                             visit.now + timedelta(hours=2 + 2 * number), PAIR,
                             safe_phrase="blue umbrella"))
-            visit.do(c.AssessRisk({q.id: q.if_yes is RiskEffect.OK and q.if_no is not
-                                   RiskEffect.OK for q in pack.risk.questions}))
+            visit.do(go_ahead_assessment(pack))
             visit.do(c.Authorise("safeguarding_lead", "Mrs Webster-Smith", "safeguarding_lead"))
             store.ingest("uplands", "hub-console", Push(events=tuple(visit.events)))
     codes = [f"  {m.name}: {directory.enrol_code('uplands', m.staff_id, now)}" for m in PAIR]

@@ -28,6 +28,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
 
 from fieldapp.domain.events import Event, EventType
 from fieldapp.sync.protocol import Push, PushResult, plan_ingest
@@ -132,24 +133,21 @@ class EventStore:
     def since(self, school_id: str, cursor: int, limit: int = 500) -> tuple[list[Event], int]:
         """The school's events after `cursor`, in arrival order, and the cursor to ask with
         next (unchanged when there is nothing new)."""
-        with self.engine.connect() as connection:
-            rows = connection.execute(
-                select(events.c.seq, events.c.body)
-                .where(events.c.school_id == school_id, events.c.seq > cursor)
-                .order_by(events.c.seq).limit(limit)).all()
-        found = [Event.from_dict(json.loads(row.body)) for row in rows]
-        return found, (rows[-1].seq if rows else cursor)
+        return self._page(school_id, cursor, limit)
 
     def since_for_staff(self, school_id: str, staff_id: str, cursor: int,
                         limit: int = 500) -> tuple[list[Event], int]:
         """Like `since`, but only the visits this member of staff is on."""
         on_visit = select(visit_staff.c.visit_id).where(
             visit_staff.c.school_id == school_id, visit_staff.c.staff_id == staff_id)
+        return self._page(school_id, cursor, limit, events.c.visit_id.in_(on_visit))
+
+    def _page(self, school_id: str, cursor: int, limit: int,
+              *conditions: ColumnElement[bool]) -> tuple[list[Event], int]:
         with self.engine.connect() as connection:
             rows = connection.execute(
                 select(events.c.seq, events.c.body)
-                .where(events.c.school_id == school_id, events.c.seq > cursor,
-                       events.c.visit_id.in_(on_visit))
+                .where(events.c.school_id == school_id, events.c.seq > cursor, *conditions)
                 .order_by(events.c.seq).limit(limit)).all()
         found = [Event.from_dict(json.loads(row.body)) for row in rows]
         return found, (rows[-1].seq if rows else cursor)

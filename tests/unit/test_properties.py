@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from fieldapp.domain import commands as c
 from fieldapp.domain.events import Author, Event, EventType
 from fieldapp.domain.facts import RESPONSIBLE_ADULTS, checklist_items, required_steps
-from fieldapp.domain.journeys import PAIR
+from fieldapp.domain.journeys import PAIR, go_ahead_assessment
 from fieldapp.domain.lifecycle import TRANSITIONS, IllegalTransition, Phase
-from fieldapp.domain.policy import CONCERN_KINDS, WHO_ANSWERS, Pack, RiskEffect, load_pack, pack_ids
+from fieldapp.domain.policy import CONCERN_KINDS, WHO_ANSWERS, Pack, load_pack, pack_ids
 from fieldapp.domain.simulate import SimulatedVisit
 from fieldapp.domain.state import VisitState, fold
 from tests.unit.support import T0
@@ -27,9 +27,7 @@ PACKS = {pack_id: load_pack(pack_id) for pack_id in pack_ids()}
 
 def menu(pack: Pack, state: VisitState, now: object) -> list[c.Command]:
     """Commands a pair might tap next, sensible and not, generated from the pack."""
-    good_answers = {q.id: q.if_yes is RiskEffect.OK and q.if_no is not RiskEffect.OK
-                    for q in pack.risk.questions}
-    level = pack.risk.first_visit_min or (pack.risk.levels[0] if pack.risk.levels else "")
+    go_ahead = go_ahead_assessment(pack)
     exception = pack.notice.exceptions[0].id if pack.notice.exceptions else ""
     plan = c.Plan("UPN-1", "Sam", "1 Road", "attendance", T0 + timedelta(hours=1), PAIR,
                   safe_phrase="blue umbrella", first_visit=True)
@@ -42,8 +40,8 @@ def menu(pack: Pack, state: VisitState, now: object) -> list[c.Command]:
         plan, c.Plan("UPN-1", "Sam", "1 Road", "welfare", T0 + timedelta(hours=1), PAIR,
                      announced=False, notice_exception=exception, safe_phrase="x"),
         c.Plan("UPN-1", "Sam", "1 Road", "late", T0.replace(hour=19), PAIR[:1]),
-        c.AssessRisk(good_answers, level, ""),
-        c.AssessRisk({q: True for q in good_answers}, level, "police aware"),
+        go_ahead,
+        c.AssessRisk({q: True for q in go_ahead.answers}, go_ahead.level, "police aware"),
         c.SignOut(ret, ("AB12 CDE",), told, **ticked),
         c.SignOut(ret, ("AB12 CDE", "XY34 ZZZ"), told, **ticked),
         c.SignOut(ret, ()),

@@ -24,7 +24,6 @@ Errors, all raised by the hub when opening (and by `read_header`/`SealedRecord` 
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import os
 import struct
@@ -227,7 +226,7 @@ class SealedRecord:
         school_id, record_id, hub_key, encoded = (str(value) for value in fields)
         try:
             envelope = base64.b64decode(encoded, validate=True)
-        except binascii.Error:
+        except ValueError:  # binascii.Error, or text that is not ASCII at all
             raise NotAnEnvelopeError("the envelope is not valid base64") from None
         record = cls.from_envelope(envelope)
         if (record.school_id, record.record_id, record.hub_key) != (school_id, record_id, hub_key):

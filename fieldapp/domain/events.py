@@ -17,7 +17,11 @@ FORMAT = 1  # version of an event's stored and wire form
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _ID_LENGTH = 26
+_CROCKFORD_SET = frozenset(_CROCKFORD)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Canonical JSON: sorted keys, no spaces, ASCII. `canonical` writes the event's fixed keys in
+# sorted order itself and leaves each value, the payload included, to this encoder.
+_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
 
 
 class EventType(StrEnum):
@@ -81,30 +85,31 @@ class Event:
     @classmethod
     def from_dict(cls, data: Any) -> Event:
         """Rebuild an event from its stored or wire form; anything malformed is an EventError."""
-        if not isinstance(data, Mapping):
+        # `type(x) is dict or ...`: the same test, without an ABC check for the usual dict.
+        if not (type(data) is dict or isinstance(data, Mapping)):
             raise EventError("event: expected an object")
-        if type(data.get("v")) is not int or data.get("v") != FORMAT:
-            raise EventError(f"event: unsupported format version {data.get('v')!r}")
+        version = data.get("v")
+        if type(version) is not int or version != FORMAT:
+            raise EventError(f"event: unsupported format version {version!r}")
         event_id = data.get("id")
         if not isinstance(event_id, str) or not is_event_id(event_id):
             raise EventError(f"event.id: expected a 26-character event id, got {event_id!r}")
         visit_id = data.get("visit_id")
         if not isinstance(visit_id, str) or not visit_id:
             raise EventError("event.visit_id: expected a non-empty string")
-        try:
-            event_type = EventType(str(data.get("type")))
-        except ValueError:
-            raise EventError(f"event.type: unknown event type {data.get('type')!r}") from None
+        event_type = _EVENT_TYPES.get(str(data.get("type")))
+        if event_type is None:
+            raise EventError(f"event.type: unknown event type {data.get('type')!r}")
         at = _parse_time(data.get("at"))
         author = data.get("author")
         if not (
-            isinstance(author, Mapping)
+            (type(author) is dict or isinstance(author, Mapping))
             and isinstance(author.get("staff_id"), str)
             and isinstance(author.get("device_id"), str)
         ):
             raise EventError("event.author: expected {staff_id, device_id} strings")
         payload = data.get("payload")
-        if not isinstance(payload, Mapping):
+        if not (type(payload) is dict or isinstance(payload, Mapping)):
             raise EventError("event.payload: expected an object")
         return cls(
             id=event_id,
@@ -116,8 +121,21 @@ class Event:
         )
 
     def canonical(self) -> str:
-        """The event as canonical JSON: equal events give equal text, whatever their origin."""
-        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        """The event as canonical JSON: equal events give equal text, whatever their origin.
+
+        The same text as `json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))`,
+        written without building the dictionary first (the hub does this for every event)."""
+        author = self.author
+        return (f'{{"at":{_JSON(self.at.astimezone(UTC).isoformat())},'
+                f'"author":{{"device_id":{_JSON(author.device_id)},'
+                f'"staff_id":{_JSON(author.staff_id)}}},'
+                f'"id":{_JSON(self.id)},"payload":{_JSON(dict(self.payload))},'
+                f'"type":{_JSON(self.type.value)},"v":{_FORMAT_JSON},'
+                f'"visit_id":{_JSON(self.visit_id)}}}')
+
+
+_EVENT_TYPES = {kind.value: kind for kind in EventType}
+_FORMAT_JSON = _JSON(FORMAT)
 
 
 def _parse_time(value: Any) -> datetime:
@@ -154,7 +172,7 @@ def new_event_id(at: datetime, entropy: bytes) -> str:
 
 
 def is_event_id(text: str) -> bool:
-    return len(text) == _ID_LENGTH and text[0] in "01234567" and all(c in _CROCKFORD for c in text)
+    return len(text) == _ID_LENGTH and text[0] in "01234567" and _CROCKFORD_SET.issuperset(text)
 
 
 def merge(*histories: Iterable[Event]) -> tuple[Event, ...]:

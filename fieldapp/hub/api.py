@@ -3,91 +3,140 @@
 Thin: each route reads the request, calls the directory or the event store, and answers.
 Every request from a phone carries `Authorization: Bearer <device token>`; an unknown token
 gets 401, a revoked device 401 with `"wipe": true`. Bodies over 1 MiB get 413; a body that is
-not what the route expects gets 400 or 422, and changes nothing.
+not what the route expects gets 400 or 422, and changes nothing. Every refusal has one shape,
+`{"error": ..., "message": ..., ...}`; the bodies are the models in fieldapp.hub.schemas.
 """
 
 import base64
-from collections.abc import Awaitable, Callable
+import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 
-from fastapi import Body, Depends, FastAPI, Header, Query, Request, Response
+from fastapi import Body, Depends, FastAPI, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fieldapp.crypto.sealing import HubKeyPair
-from fieldapp.domain.policy import pack_text
+from fieldapp.hub.audit import AuditLog
+from fieldapp.hub.body_limit import BodyLimit
+from fieldapp.hub.console_api import add_console_routes
 from fieldapp.hub.directory import Device, Directory, DirectoryError, NotAuthenticated
+from fieldapp.hub.errors import HubError
 from fieldapp.hub.events_store import EventStore
+from fieldapp.hub.schemas import (
+    DocumentedAs,
+    Enrolled,
+    EnrolRequest,
+    ErrorBody,
+    Health,
+    PullAnswer,
+    PushAnswer,
+    PushRequest,
+    Unauthenticated,
+    refusals,
+)
 from fieldapp.sync.protocol import PROTOCOL, ProtocolError, parse_push
 
 MAX_BODY: Final = 1024 * 1024
 Clock = Callable[[], datetime]
+HTTP_ERRORS: Final = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
+DEVICE_TOKEN: Final = HTTPBearer(scheme_name="DeviceToken", auto_error=False,
+                                 description="the device token the phone got at enrolment")
+REFUSED_DEVICE: Final[dict[int | str, dict[str, Any]]] = {401: {
+    "model": Unauthenticated, "description": (
+        "Unknown device token (`unauthenticated`), or a revoked device (`revoked`, with "
+        "`wipe: true`: the phone must wipe its store)")}}
 
 
-class HubError(Exception):
-    def __init__(self, status: int, error: str, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.status, self.error, self.extra = status, error, extra
+class AsciiJSON(JSONResponse):
+    """JSON with every non-ASCII character escaped, so any text a phone sent can be answered,
+    even a lone UTF-16 surrogate (which UTF-8 cannot carry, and an escape can)."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, allow_nan=False, separators=(",", ":")).encode("ascii")
 
 
 def create_api(engine: Engine, hub_keys: HubKeyPair,
-               clock: Clock = lambda: datetime.now(UTC)) -> FastAPI:
+               clock: Clock = lambda: datetime.now(UTC), password_cost: int = 17) -> FastAPI:
+    """The hub's API. `password_cost` is scrypt's log2(N) for new console passwords."""
     directory = Directory(engine)
     store = EventStore(engine)
+    audit = AuditLog(engine)
     app = FastAPI(title="Home Visits hub", version="1", openapi_url="/openapi.json",
-                  docs_url=None, redoc_url=None)
+                  docs_url=None, redoc_url=None, default_response_class=AsciiJSON)
 
-    @app.middleware("http")
-    async def limit_body(request: Request,
-                         call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        declared = request.headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
-            return JSONResponse({"error": "too_large", "message": "at most 1 MiB per request"},
-                                status_code=413)
-        return await call_next(request)
+    app.add_middleware(BodyLimit, limit=MAX_BODY)
 
     @app.exception_handler(HubError)
     async def hub_error(_request: Request, error: HubError) -> JSONResponse:
-        return JSONResponse({"error": error.error, "message": str(error), **error.extra},
-                            status_code=error.status)
+        return AsciiJSON({"error": error.error, "message": str(error), **error.extra},
+                         status_code=error.status,
+                         headers={"WWW-Authenticate": "Bearer"} if error.status == 401 else None)
 
-    def device(authorization: Annotated[str, Header()] = "") -> Device:
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token:
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
+        """The framework's own refusals (an unknown path or method, a body that cannot be
+        decoded), in the one error shape, with their headers (`Allow`)."""
+        code = HTTP_ERRORS.get(error.status_code, f"http_{error.status_code}")
+        return AsciiJSON({"error": code, "message": str(error.detail)},
+                         status_code=error.status_code, headers=error.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:
+        """A request that does not match the schema, in the one error shape (no input echoed)."""
+        detail = [{"loc": list(issue["loc"]), "msg": issue["msg"], "type": issue["type"]}
+                  for issue in error.errors()]
+        message = "; ".join(f"{'.'.join(map(str, issue['loc']))}: {issue['msg']}"
+                            for issue in detail[:3])
+        return AsciiJSON({"error": "invalid_request", "message": message, "detail": detail},
+                         status_code=422)
+
+    def device(credentials: Annotated[HTTPAuthorizationCredentials | None,
+                                      Depends(DEVICE_TOKEN)]) -> Device:
+        if credentials is None:
             raise HubError(401, "unauthenticated", "send the device token as a Bearer token",
                            wipe=False)
         try:
-            return directory.authenticate(token.strip())
+            return directory.authenticate(credentials.credentials)
         except NotAuthenticated as refused:
             raise HubError(401, "revoked" if refused.wipe else "unauthenticated", str(refused),
                            wipe=refused.wipe) from None
 
-    @app.get("/api/v1/health")
+    @app.get("/api/v1/health", response_model=Health, tags=["sync"])
     def health() -> dict[str, Any]:
         return {"status": "ok", "protocol": PROTOCOL}
 
-    @app.post("/api/v1/enrol")
-    def enrol(code: Annotated[str, Body(max_length=40)],
-              device_name: Annotated[str, Body(max_length=100)] = "phone") -> dict[str, Any]:
+    @app.post("/api/v1/enrol", response_model=Enrolled, tags=["sync"], responses={
+        **refusals(400, 403, 413), 403: {"model": ErrorBody, "description": (
+            "`enrolment_refused`: the code is unknown, used or expired")}})
+    def enrol(body: EnrolRequest) -> dict[str, Any]:
         """Trade a one-time enrolment code for a device token, the school's policy pack and
         the hub's public key for sealing records."""
         try:
-            enrolment = directory.enrol(code, device_name, clock())
+            enrolment = directory.enrol(body.code, body.device_name, clock())
         except DirectoryError as refused:
             raise HubError(403, "enrolment_refused", str(refused)) from None
-        school_name, pack_id = directory.school(enrolment.device.school_id)
+        school_name, _shipped = directory.school(enrolment.device.school_id)
+        pack = directory.pack(enrolment.device.school_id)
         return {
             "protocol": PROTOCOL, "device_id": enrolment.device.id, "token": enrolment.token,
             "school_id": enrolment.device.school_id, "school_name": school_name,
-            "staff_id": enrolment.device.staff_id, "pack_id": pack_id,
-            "pack": pack_text(pack_id),
+            "staff_id": enrolment.device.staff_id, "pack_id": pack.pack.id,
+            "pack": pack.text, "pack_version": pack.version,
             "hub_public_key": base64.b64encode(hub_keys.public_bytes()).decode(),
             "hub_key_fingerprint": hub_keys.fingerprint(),
         }
 
-    @app.post("/api/v1/push")
-    def push(response: Response, body: Annotated[dict[str, Any], Body()],
+    @app.post("/api/v1/push", response_model=PushAnswer, tags=["sync"], responses={
+        **refusals(400, 413), **REFUSED_DEVICE, 409: {"model": PushAnswer, "description": (
+            "Some event ids are stored with other content (`conflicts`); the rest of the "
+            "answer as for 200")}})
+    def push(response: Response,
+             body: Annotated[dict[str, Any], Body(), DocumentedAs(PushRequest)],
              me: Annotated[Device, Depends(device)]) -> dict[str, Any]:
         """Store a batch of events; a resend is a no-op answered the same; the same id with
         other content is a conflict (409). The answer lists exactly what is durably stored."""
@@ -100,13 +149,24 @@ def create_api(engine: Engine, hub_keys: HubKeyPair,
             response.status_code = 409
         return result.to_json()
 
-    @app.get("/api/v1/pull")
+    @app.get("/api/v1/pull", response_model=PullAnswer, tags=["sync"],
+             responses={**refusals(), **REFUSED_DEVICE})
     def pull(me: Annotated[Device, Depends(device)],
              cursor: Annotated[int, Query(ge=0, le=2**62)] = 0,
-             limit: Annotated[int, Query(ge=1, le=500)] = 500) -> dict[str, Any]:
-        """The events of the visits this device's staff member is on, after `cursor`."""
+             limit: Annotated[int, Query(ge=1, le=500)] = 500,
+             pack_version: Annotated[str, Query(max_length=16, description=(
+                 "the version of the pack the phone holds"))] = "") -> dict[str, Any]:
+        """The events of the visits this device's staff member is on, after `cursor`; and the
+        school's policy pack when it is not the version the phone holds."""
         found, next_cursor = store.since_for_staff(me.school_id, me.staff_id, cursor, limit)
+        if found:  # visit plans name a child and an address: a read of case content
+            audit.record(me.school_id, clock(), me.staff_id, "device", "pull", me.id)
+        pack = directory.pack(me.school_id)
         return {"protocol": PROTOCOL, "events": [e.to_dict() for e in found],
-                "cursor": next_cursor, "more": len(found) == limit}
+                "cursor": next_cursor, "more": len(found) == limit,
+                "pack_version": pack.version,
+                "pack": pack.text if pack_version != pack.version else None}
 
+    add_console_routes(app, engine, hub_keys, clock, device, REFUSED_DEVICE,
+                       password_cost=password_cost)
     return app

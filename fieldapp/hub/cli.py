@@ -5,9 +5,12 @@
     fieldapp-hub staff add uplands staff-ann --name "Ann Patel" --role staff --safeguarding-trained
     fieldapp-hub enrol-code uplands staff-ann        # a one-time code for Ann's phone
     fieldapp-hub revoke uplands dev-1a2b3c           # a lost phone: refused, told to wipe
+    fieldapp-hub staff password uplands dsl-webster  # a console password (read from stdin)
     fieldapp-hub pack import our-school.toml         # validate a school's own pack
+    fieldapp-hub pack import our-school.toml --school uplands   # ...and give it to the phones
     fieldapp-hub demo                                # a demo school with today's visits
     fieldapp-hub serve --host 127.0.0.1 --port 8080
+    fieldapp-hub migrate                             # upgrade the schema (every command does)
 
 The database is embedded SQLite by default; a trust running many schools passes
 `--db postgresql+psycopg://host/db`. The hub's private key for opening sealed records is kept
@@ -17,11 +20,15 @@ beside the database in `--key` (created 0600 by `init`).
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
+import secrets
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import make_url
 
 from fieldapp.crypto.sealing import HubKeyPair
 from fieldapp.domain import commands as c
@@ -29,11 +36,14 @@ from fieldapp.domain.events import Author
 from fieldapp.domain.journeys import PAIR, go_ahead_assessment
 from fieldapp.domain.policy import PackError, load_pack, pack_ids
 from fieldapp.domain.simulate import SimulatedVisit
+from fieldapp.hub.accounts import Accounts
 from fieldapp.hub.directory import Directory, DirectoryError
 from fieldapp.hub.events_store import EventStore, connect
+from fieldapp.hub.migrate import MigrationRefused, current
 from fieldapp.sync.protocol import Push
 
 DEFAULT_DB = "sqlite:///hub.db"
+DEMO_LOGINS = (("office-jones", "reception"), ("dsl-webster", "dsl"), ("it-admin", "admin"))
 
 
 def hub_keys(path: Path, create: bool) -> HubKeyPair:
@@ -63,6 +73,8 @@ def demo(args: argparse.Namespace) -> str:
             directory.add_staff("uplands", member.staff_id, member.name, "staff",
                                 member.safeguarding_trained)
         directory.add_staff("uplands", "dsl-webster", "Mrs Webster-Smith", "dsl", True)
+        directory.add_staff("uplands", "office-jones", "Mr Jones", "reception")
+        directory.add_staff("uplands", "it-admin", "Trust IT", "admin")
         pack = load_pack("uplands-junior")
         for number, (child, address) in enumerate((("Sam Example", "1 Example Street"),
                                                    ("Alex Sample", "22 Sample Road")), 1):
@@ -76,8 +88,24 @@ def demo(args: argparse.Namespace) -> str:
             visit.do(c.Authorise("safeguarding_lead", "Mrs Webster-Smith", "safeguarding_lead"))
             store.ingest("uplands", "hub-console", Push(events=tuple(visit.events)))
     codes = [f"  {m.name}: {directory.enrol_code('uplands', m.staff_id, now)}" for m in PAIR]
+    logins = []
+    for staff_id, role in DEMO_LOGINS:
+        password = secrets.token_urlsafe(12)  # new each run: the hub keeps only hashes
+        Accounts(engine).set_password("uplands", staff_id, password)
+        logins.append(f"  {role:<10} school uplands, staff id {staff_id}, password {password}")
     return "\n".join(["Demo school: Uplands Junior School, with today's two authorised visits.",
-                      "Enrolment codes (valid 15 minutes):", *codes])
+                      "Enrolment codes (valid 15 minutes):", *codes,
+                      "Console logins:", *logins])
+
+
+def read_password() -> str:
+    """One line from stdin; at a terminal, asked for twice without echo."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("New console password: ")  # pragma: no cover - needs a terminal
+    if getpass.getpass("Again: ") != first:  # pragma: no cover
+        raise DirectoryError("the two passwords differ")
+    return first  # pragma: no cover
 
 
 def serve_forever(app: Any, host: str, port: int) -> None:  # pragma: no cover
@@ -86,6 +114,7 @@ def serve_forever(app: Any, host: str, port: int) -> None:  # pragma: no cover
 
     print(f"Hub API:      http://{host}:{port}/api/v1/health")
     print(f"OpenAPI:      http://{host}:{port}/openapi.json")
+    print(f"Console API:  http://{host}:{port}/api/v1/console/sign-in")
     print("Console and field app: not built yet (later issues).", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
@@ -96,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--key", type=Path, default=Path(os.environ.get("HUB_KEY", "hub.key")))
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("init", help="create the database and the hub's key")
+    commands.add_parser("migrate", help="upgrade the database's schema to this hub's")
     school = commands.add_parser("school").add_subparsers(dest="action", required=True)
     add_school = school.add_parser("add")
     add_school.add_argument("school_id")
@@ -109,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     add_staff.add_argument("--role", required=True, choices=("reception", "dsl", "staff",
                                                              "admin"))
     add_staff.add_argument("--safeguarding-trained", action="store_true")
+    password = staff.add_parser("password", help="set a console password (read from stdin)")
+    password.add_argument("school_id")
+    password.add_argument("staff_id")
     code = commands.add_parser("enrol-code")
     code.add_argument("school_id")
     code.add_argument("staff_id")
@@ -116,7 +149,10 @@ def main(argv: list[str] | None = None) -> int:
     revoke.add_argument("school_id")
     revoke.add_argument("device_id")
     pack = commands.add_parser("pack").add_subparsers(dest="action", required=True)
-    pack.add_parser("import").add_argument("file", type=Path)
+    import_pack = pack.add_parser("import", help="validate a pack; with --school, make it "
+                                  "that school's (phones get it on their next pull)")
+    import_pack.add_argument("file", type=Path)
+    import_pack.add_argument("--school")
     commands.add_parser("demo")
     serve = commands.add_parser("serve")
     serve.add_argument("--host", default="127.0.0.1")
@@ -128,9 +164,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "init":
             connect(args.db)
             keys = hub_keys(args.key, create=True)
-            print(f"hub ready: {args.db}; key fingerprint {keys.fingerprint()}")
+            where = make_url(args.db).render_as_string(hide_password=True)
+            print(f"hub ready: {where}; key fingerprint {keys.fingerprint()}")
+        elif args.command == "migrate":
+            print(f"database schema at revision {current(connect(args.db))}")
         elif args.command == "school":
             Directory(connect(args.db)).add_school(args.school_id, args.name, args.pack)
+        elif args.command == "staff" and args.action == "password":
+            Accounts(connect(args.db)).set_password(args.school_id, args.staff_id,
+                                                    read_password())
         elif args.command == "staff":
             Directory(connect(args.db)).add_staff(args.school_id, args.staff_id, args.name,
                                                   args.role, args.safeguarding_trained)
@@ -141,6 +183,11 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "pack":
             loaded = load_pack(args.file)
             print(f"{args.file.name}: pack '{loaded.id}' for {loaded.school} is valid")
+            if args.school:
+                imported = Directory(connect(args.db)).import_pack(
+                    args.school, args.file.read_text(encoding="utf-8"), now)
+                print(f"now {args.school}'s pack (version {imported.version}); phones get it "
+                      "on their next sync")
         elif args.command == "demo":
             hub_keys(args.key, create=True)
             print(demo(args))
@@ -149,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
 
             app = create_api(connect(args.db), hub_keys(args.key, create=False))
             serve_forever(app, args.host, args.port)
-    except (DirectoryError, PackError) as error:
+    except (DirectoryError, PackError, MigrationRefused) as error:
         print(f"fieldapp-hub: {error}", file=sys.stderr)
         return 1
     return 0

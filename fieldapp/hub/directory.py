@@ -9,11 +9,12 @@ to wipe itself.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Final
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
 
 from sqlalchemy import (
     Boolean,
@@ -23,12 +24,15 @@ from sqlalchemy import (
     ForeignKey,
     String,
     Table,
+    Text,
+    delete,
     insert,
     select,
     update,
 )
 from sqlalchemy.exc import IntegrityError
 
+from fieldapp.domain.policy import Pack, pack_text, parse_pack
 from fieldapp.hub.events_store import metadata
 
 ROLES: Final = ("reception", "dsl", "staff", "admin")
@@ -59,6 +63,14 @@ devices: Final = Table(
     Column("enrolled_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True)),
 )
+# A school's own pack, imported by its admin; without one, the shipped pack named in `schools`.
+school_packs: Final = Table(
+    "school_packs", metadata,
+    Column("school_id", String(64), ForeignKey("schools.id"), primary_key=True),
+    Column("version", String(16), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("imported_at", DateTime(timezone=True), nullable=False),
+)
 enrol_codes: Final = Table(
     "enrol_codes", metadata,
     Column("code_hash", String(64), primary_key=True),
@@ -67,6 +79,13 @@ enrol_codes: Final = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("used_at", DateTime(timezone=True)),
 )
+
+
+@dataclass(frozen=True, slots=True)
+class SchoolPack:
+    version: str  # changes whenever the text does: phones pull the text when theirs differs
+    text: str
+    pack: Pack
 
 
 class DirectoryError(ValueError):
@@ -134,6 +153,25 @@ class Directory:
             raise DirectoryError(f"no school {school_id!r}")
         return row.name, row.pack_id
 
+    def pack(self, school_id: str) -> SchoolPack:
+        """The school's policy pack as phones get it: its own if imported, else the shipped one."""
+        with self.engine.connect() as connection:
+            row = connection.execute(select(school_packs.c.text)
+                                     .where(school_packs.c.school_id == school_id)).first()
+        text = row.text if row is not None else pack_text(self.school(school_id)[1])
+        return _school_pack(text)
+
+    def import_pack(self, school_id: str, text: str, now: datetime) -> SchoolPack:
+        """Make `text` the school's pack (refused with a PackError if it is not valid); phones
+        pick it up on their next pull."""
+        imported = _school_pack(text)
+        self.school(school_id)
+        with self.engine.begin() as connection:
+            connection.execute(delete(school_packs).where(school_packs.c.school_id == school_id))
+            connection.execute(insert(school_packs).values(
+                school_id=school_id, version=imported.version, text=text, imported_at=now))
+        return imported
+
     def enrol_code(self, school_id: str, staff_id: str, now: datetime) -> str:
         """A one-time code to enrol a phone for this member of staff (valid 15 minutes)."""
         with self.engine.begin() as connection:
@@ -178,6 +216,17 @@ class Directory:
             raise NotAuthenticated("this device has been revoked: wipe it", wipe=True)
         return Device(id=row.id, school_id=row.school_id, staff_id=row.staff_id)
 
+    def devices(self, school_id: str) -> list[dict[str, Any]]:
+        """The school's phones, newest first, revoked ones included."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(devices).where(devices.c.school_id == school_id)
+                .order_by(devices.c.enrolled_at.desc(), devices.c.id)).all()
+        return [{"device_id": row.id, "staff_id": row.staff_id, "name": row.name,
+                 "enrolled_at": as_utc(row.enrolled_at),
+                 "revoked_at": None if row.revoked_at is None else as_utc(row.revoked_at)}
+                for row in rows]
+
     def revoke(self, school_id: str, device_id: str, now: datetime) -> None:
         with self.engine.begin() as connection:
             done = connection.execute(update(devices).where(
@@ -186,3 +235,12 @@ class Directory:
         if done != 1:
             raise DirectoryError("no such device at this school")
 
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite hands datetimes back without their zone; everything the hub stores is UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+@functools.lru_cache(maxsize=64)
+def _school_pack(text: str) -> SchoolPack:
+    return SchoolPack(hashlib.sha256(text.encode()).hexdigest()[:16], text, parse_pack(text))

@@ -9,6 +9,10 @@ one transaction before it is answered, so what the answer lists as stored is dur
 from __future__ import annotations
 
 import json
+import os
+import threading
+import weakref
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Final
 
 from sqlalchemy import (
@@ -21,6 +25,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     create_engine,
     event,
     func,
@@ -31,6 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
 from fieldapp.domain.events import Event, EventType
+from fieldapp.hub import migrate
 from fieldapp.sync.protocol import Push, PushResult, plan_ingest
 
 metadata: Final = MetaData()
@@ -61,9 +67,14 @@ visit_staff: Final = Table(
 
 def connect(url: str) -> Engine:
     """An engine for `url` (e.g. "sqlite:///hub.db", "postgresql+psycopg://host/db"), with
-    SQLite made durable and safe for concurrent readers (WAL, synchronous=FULL)."""
+    SQLite made durable and safe for concurrent readers (WAL, synchronous=FULL). A new SQLite
+    file is made readable by its owner only (it holds children's names and addresses); SQLite
+    gives its -wal and -shm files the same mode."""
     engine = create_engine(url, future=True)
     if engine.dialect.name == "sqlite":
+        path = engine.url.database
+        if path and path != ":memory:" and not os.path.exists(path):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
         @event.listens_for(engine, "connect")
         def _durable(connection: Any, _record: Any) -> None:
             cursor = connection.cursor()
@@ -71,13 +82,32 @@ def connect(url: str) -> Engine:
             cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA busy_timeout=10000")
             cursor.close()
-    metadata.create_all(engine)
+    migrate.upgrade(engine)  # to this hub's schema; refuses a database it cannot run on
     return engine
+
+
+# The push path's statements, built once (SQLAlchemy then neither rebuilds nor re-keys them
+# per push), and the columns a push fills in for each new event.
+_STORED: Final = (select(events.c.id, events.c.body, events.c.school_id)
+                  .where(events.c.id.in_(bindparam("ids", expanding=True))))
+_NEW_EVENT: Final = ("id", "school_id", "visit_id", "type", "device_id", "body")
+# One push writes at a time per SQLite database in this process. SQLite has one writer anyway;
+# a push waiting here starts the moment the other commits, where SQLite's busy handler would
+# sleep and retry (1, 2, 5, 10... ms), which is what made the slowest pushes slow.
+_SQLITE_WRITERS: Final[weakref.WeakKeyDictionary[Engine, threading.Lock]] = (
+    weakref.WeakKeyDictionary())
 
 
 class EventStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # A push's new rows go straight to the driver's executemany, compiled once for it.
+        compiled = insert(events).compile(dialect=engine.dialect, column_keys=list(_NEW_EVENT),
+                                          for_executemany=True)
+        self._insert_events, self._insert_order = str(compiled), compiled.positiontup
+        self._writer: AbstractContextManager[Any] = (
+            _SQLITE_WRITERS.setdefault(engine, threading.Lock())
+            if engine.dialect.name == "sqlite" else nullcontext())
 
     def ingest(self, school_id: str, device_id: str, push: Push) -> PushResult:
         """Store a push's new events durably; answer what became of each."""
@@ -91,20 +121,20 @@ class EventStore:
 
     def _ingest_once(self, school_id: str, device_id: str, push: Push) -> PushResult:
         ids = [e.id for e in push.events]
-        with self.engine.begin() as connection:
-            rows = connection.execute(
-                select(events.c.id, events.c.body, events.c.school_id)
-                .where(events.c.id.in_(ids))).all() if ids else []
+        with self._writer, self.engine.begin() as connection:
+            rows = connection.execute(_STORED, {"ids": ids}).all() if ids else []
             # An id another school holds is a conflict, whatever it carries: nothing is
             # stored, nothing about the other school is said.
             plan = plan_ingest(push.events, {
                 row.id: row.body if row.school_id == school_id else "" for row in rows})
             if plan.new:
-                connection.execute(insert(events), [
-                    {"id": e.id, "school_id": school_id, "visit_id": e.visit_id,
-                     "type": e.type.value, "device_id": device_id, "body": e.canonical()}
-                    for e in plan.new
-                ])
+                new_rows = [{"id": e.id, "school_id": school_id, "visit_id": e.visit_id,
+                             "type": e.type.value, "device_id": device_id,
+                             "body": e.canonical()} for e in plan.new]
+                order = self._insert_order  # None where the driver takes named parameters
+                connection.exec_driver_sql(self._insert_events, [
+                    tuple(row[column] for column in order) for row in new_rows
+                ] if order else new_rows)
                 on_visit = {(e.visit_id, str(member["staff_id"])) for e in plan.new
                             if e.type is EventType.PLANNED
                             for member in _listed(e.payload.get("staff"))}
@@ -152,6 +182,15 @@ class EventStore:
         found = [Event.from_dict(json.loads(row.body)) for row in rows]
         return found, (rows[-1].seq if rows else cursor)
 
+    def staff_visits(self, school_id: str, staff_id: str) -> tuple[str, ...]:
+        """The visits this member of staff is on, by their plans."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(visit_staff.c.visit_id).where(visit_staff.c.school_id == school_id,
+                                                     visit_staff.c.staff_id == staff_id)
+                .order_by(visit_staff.c.visit_id)).all()
+        return tuple(row.visit_id for row in rows)
+
     def count(self, school_id: str | None = None) -> int:
         query = select(func.count()).select_from(events)
         if school_id is not None:
@@ -161,6 +200,9 @@ class EventStore:
 
 
 def _listed(staff: Any) -> list[dict[str, Any]]:
+    """A plan's staff who could be members of staff at the hub: an id no member of staff can
+    have (too long, or with control characters) reaches no phone, and is not indexed."""
     if not isinstance(staff, list):
         return []
-    return [m for m in staff if isinstance(m, dict) and isinstance(m.get("staff_id"), str)]
+    return [m for m in staff if isinstance(m, dict) and isinstance(m.get("staff_id"), str)
+            and 0 < len(m["staff_id"]) <= 64 and m["staff_id"].isprintable()]

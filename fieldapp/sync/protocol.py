@@ -77,14 +77,14 @@ def parse_push(body: Any, device_id: str) -> Push:
     events: list[Event] = []
     rejected: list[Rejected] = []
     for index, item in enumerate(items):
-        ref = _ref(item, index)
         try:
             event = Event.from_dict(item)
         except EventError as error:
-            rejected.append(Rejected(ref, str(error)))
+            rejected.append(Rejected(_ref(item, index), str(error)))
             continue
         if event.author.device_id != device_id:
-            rejected.append(Rejected(ref, "recorded on another device: each phone sends its own"))
+            rejected.append(Rejected(_ref(item, index),
+                                     "recorded on another device: each phone sends its own"))
             continue
         events.append(event)
     return Push(events=tuple(events), rejected=tuple(rejected))
@@ -112,12 +112,11 @@ def plan_ingest(incoming: Sequence[Event], stored: Mapping[str, str]) -> IngestP
     new: dict[str, Event] = {}
     already: list[str] = []
     conflicts: list[str] = []
-    for event in incoming:
-        canonical = event.canonical()
+    for event in incoming:  # the canonical text is written only where it is compared
         if event.id in stored:
-            (already if stored[event.id] == canonical else conflicts).append(event.id)
+            (already if stored[event.id] == event.canonical() else conflicts).append(event.id)
         elif event.id in new:
-            if new[event.id].canonical() != canonical:
+            if new[event.id].canonical() != event.canonical():
                 conflicts.append(event.id)
         else:
             new[event.id] = event

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, MetaData
 
 from fieldapp.hub.events_store import connect
 
@@ -47,7 +47,7 @@ def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     engine = connect(url)
     yield engine
     if request.param == "postgresql":
-        from fieldapp.hub.events_store import metadata
-
-        metadata.drop_all(engine)
+        everything = MetaData()  # every table there, the migrations' own record included
+        everything.reflect(engine)
+        everything.drop_all(engine)
     engine.dispose()

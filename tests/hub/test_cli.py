@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
+from fieldapp.hub.accounts import Accounts
 from fieldapp.hub.cli import main
+from fieldapp.hub.directory import Directory
+from fieldapp.hub.events_store import connect
 
 PACKS = Path(__file__).parents[2] / "fieldapp" / "policies"
 
@@ -27,7 +33,8 @@ def test_a_school_is_set_up_from_the_command_line(
     hub: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main([*hub, "init"]) == 0
-    assert oct((tmp_path / "hub.key").stat().st_mode & 0o777) == oct(0o600)
+    for private in ("hub.key", "hub.db", "hub.db-wal"):  # names, addresses, keys
+        assert oct((tmp_path / private).stat().st_mode & 0o777) == oct(0o600)
     assert main([*hub, "school", "add", "uplands", "--name", "Uplands Junior School",
                  "--pack", "uplands-junior"]) == 0
     assert main([*hub, "staff", "add", "uplands", "staff-ann", "--name", "Ann Patel",
@@ -45,6 +52,23 @@ def test_a_school_is_set_up_from_the_command_line(
     assert "no such device" in capsys.readouterr().err
 
 
+def test_a_console_password_is_read_from_stdin(
+    hub: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*hub, "school", "add", "uplands", "--name", "Uplands Junior School",
+                 "--pack", "uplands-junior"]) == 0
+    assert main([*hub, "staff", "add", "uplands", "dsl-w", "--name", "Mrs W", "--role",
+                 "dsl"]) == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long enough passphrase\n"))
+    assert main([*hub, "staff", "password", "uplands", "dsl-w"]) == 0
+    engine = connect(hub[1])
+    assert Accounts(engine).sign_in("uplands", "dsl-w", "a long enough passphrase",
+                                    datetime.now(UTC)).user.role == "dsl"
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert main([*hub, "staff", "password", "uplands", "dsl-w"]) == 1
+    assert "12 to 200 characters" in capsys.readouterr().err
+
+
 def test_a_schools_own_pack_is_checked(hub: list[str], tmp_path: Path,
                                        capsys: pytest.CaptureFixture[str]) -> None:
     assert main([*hub, "pack", "import", str(PACKS / "blue-coat-secondary.toml")]) == 0
@@ -55,6 +79,21 @@ def test_a_schools_own_pack_is_checked(hub: list[str], tmp_path: Path,
     assert "ours.toml: id: expected text (missing)" in capsys.readouterr().err
 
 
+def test_an_imported_pack_becomes_the_schools(hub: list[str], tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*hub, "school", "add", "uplands", "--name", "Uplands Junior School",
+                 "--pack", "uplands-junior"]) == 0
+    ours = tmp_path / "ours.toml"
+    ours.write_text((PACKS / "uplands-junior.toml").read_text().replace(
+        'policy = "Home Visit Policy and Procedure, January 2024"',
+        'policy = "Home Visit Policy and Procedure, January 2027"'))
+    assert main([*hub, "pack", "import", str(ours), "--school", "uplands"]) == 0
+    assert "phones get it on their next sync" in capsys.readouterr().out
+    assert Directory(connect(hub[1])).pack("uplands").pack.policy.endswith("January 2027")
+    assert main([*hub, "pack", "import", str(ours), "--school", "nowhere"]) == 1
+    assert "no school 'nowhere'" in capsys.readouterr().err
+
+
 def test_the_demo_is_set_up_once_and_hands_out_fresh_codes(
     hub: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -63,6 +102,7 @@ def test_the_demo_is_set_up_once_and_hands_out_fresh_codes(
     assert main([*hub, "demo"]) == 0
     second = capsys.readouterr().out
     assert "today's two authorised visits" in first and "Ann Patel:" in first
+    assert "staff id dsl-webster, password " in first
     assert first != second  # new codes, same school
 
 
@@ -77,8 +117,10 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_the_hub_serves_the_api_over_http(hub: list[str]) -> None:
+def test_the_hub_serves_the_api_over_http(hub: list[str],
+                                          capsys: pytest.CaptureFixture[str]) -> None:
     assert main([*hub, "demo"]) == 0
+    passwords = dict(re.findall(r"staff id (\S+), password (\S+)", capsys.readouterr().out))
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "fieldapp.hub.cli", *hub, "serve",
                                "--port", str(port)], stdout=subprocess.PIPE, text=True,
@@ -95,6 +137,12 @@ def test_the_hub_serves_the_api_over_http(hub: list[str]) -> None:
                 assert time.monotonic() < deadline, "the hub did not start"
                 time.sleep(0.1)
         assert answer.json() == {"status": "ok", "protocol": 1}
+        signed_in = httpx.post(f"http://127.0.0.1:{port}/api/v1/console/sign-in", json={
+            "school_id": "uplands", "staff_id": "office-jones", "password": passwords[
+                "office-jones"]}, timeout=5)
+        board = httpx.get(f"http://127.0.0.1:{port}/api/v1/console/board", timeout=5,
+                          headers={"Authorization": f"Bearer {signed_in.json()['token']}"})
+        assert board.status_code == 200 and board.json()["rows"] == []  # nobody out yet
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=10)

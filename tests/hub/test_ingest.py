@@ -180,3 +180,15 @@ def test_a_race_with_another_push_is_retried_then_reported(
     monkeypatch.setattr(store, "_ingest_once", always)
     with pytest.raises(IntegrityError):
         push(store, event(2))
+
+
+def test_a_plan_naming_staff_ids_no_one_can_have_is_stored_and_reaches_no_phone(
+        engine: Engine) -> None:
+    store = EventStore(engine)
+    plan = Event(new_event_id(T0, b"\x09" * 10), "visit-9", EventType.PLANNED, T0,
+                 Author("staff-ann", PHONE), {"staff": [
+                     {"staff_id": "x" * 65}, {"staff_id": "ann\x00"}, {"staff_id": ""},
+                     {"staff_id": "staff-ann"}]})
+    assert push(store, plan).stored == (plan.id,)
+    assert store.staff_visits("uplands", "staff-ann") == ("visit-9",)
+    assert store.since_for_staff("uplands", "x" * 65, 0)[0] == []

@@ -406,6 +406,7 @@ def test_a_document_whose_envelope_belongs_to_another_record_is_refused_as_moved
         ({"version": 2}, UnsupportedVersionError),
         ({"record_id": 7}, NotAnEnvelopeError),
         ({"envelope": "not base64!"}, NotAnEnvelopeError),
+        ({"envelope": "\u00e9t\u00e9"}, NotAnEnvelopeError),  # not even ASCII
         ({"envelope": "AAAA"}, NotAnEnvelopeError),
         ({"envelope": "SFZTUgE="}, TruncatedEnvelopeError),
     ],

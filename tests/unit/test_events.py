@@ -354,3 +354,26 @@ def test_a_boolean_format_version_is_not_version_one() -> None:
     data = {**make_event().to_dict(), "v": True}
     with pytest.raises(EventError, match="unsupported format version True"):
         Event.from_dict(data)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=10,
+)
+
+
+@given(visit_id=st.text(min_size=1), staff_id=st.text(), device_id=st.text(),
+       kind=st.sampled_from(list(EventType)),
+       at=st.datetimes(timezones=st.timezones() | st.just(UTC)).filter(
+           lambda at: datetime.min.replace(tzinfo=UTC) + timedelta(days=1) < at
+           < datetime.max.replace(tzinfo=UTC) - timedelta(days=1)),
+       payload=st.dictionaries(st.text(), JSON_VALUES, max_size=4))
+def test_the_canonical_text_is_the_sorted_compact_ascii_json_of_the_wire_form(
+    visit_id: str, staff_id: str, device_id: str, kind: EventType, at: datetime,
+    payload: dict[str, Any],
+) -> None:
+    event = Event(id=new_event_id(T0, LOW), visit_id=visit_id, type=kind, at=at,
+                  author=Author(staff_id, device_id), payload=payload)
+    assert event.canonical() == json.dumps(event.to_dict(), sort_keys=True,
+                                           separators=(",", ":"))

@@ -1,0 +1,422 @@
+"""The console's API (`/api/v1/console/...`): sign-in, the reception board, visits and their
+case content, authorising visits, sealed records, the audit log, devices. Plus the phones'
+route for sealed records (`/api/v1/sealed`).
+
+Who may do what (a school's console users only ever see their own school; another school's
+visit, record or device is answered 404, exactly as one that does not exist):
+
+| route                     | reception | dsl | staff          | admin |
+|---------------------------|-----------|-----|----------------|-------|
+| board                     | yes       | yes |                |       |
+| visits, visit             |           | yes | their own only |       |
+| authorise                 |           | yes |                |       |
+| record (sealed, opened)   |           | yes |                |       |
+| audit log                 |           | yes |                | yes   |
+| devices, revoke, codes    |           |     |                | yes   |
+
+Every read of case content (a visit's details, the visit list, an opened sealed record) is
+written to the audit log, durably, before the content is sent.
+"""
+
+import os
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Final, Literal
+
+from fastapi import Body, Depends, FastAPI, Path, Query, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+from sqlalchemy import Engine
+
+from fieldapp.crypto.sealing import HubKeyPair
+from fieldapp.domain import commands as c
+from fieldapp.domain.events import Author, Event, merge
+from fieldapp.domain.lifecycle import IllegalTransition
+from fieldapp.domain.rules import decide, stamp
+from fieldapp.domain.state import VisitState, fold
+from fieldapp.hub.accounts import Accounts, ConsoleUser, SignInRefused
+from fieldapp.hub.audit import AuditLog
+from fieldapp.hub.board import board
+from fieldapp.hub.directory import CODE_LIFETIME, Device, Directory, DirectoryError
+from fieldapp.hub.errors import HubError
+from fieldapp.hub.events_store import EventStore
+from fieldapp.hub.records import SealedStore
+from fieldapp.hub.schemas import DocumentedAs, PushAnswer, refusals
+from fieldapp.sync.protocol import ProtocolError, Push
+from fieldapp.sync.records import MAX_RECORDS, parse_sealed_push
+
+CONSOLE: Final = "/api/v1/console"
+CONSOLE_DEVICE: Final = "hub-console"  # the device id of events recorded at the console
+Id = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+
+class Role(StrEnum):
+    RECEPTION = "reception"
+    DSL = "dsl"
+    STAFF = "staff"
+    ADMIN = "admin"
+
+
+class SignIn(BaseModel):
+    school_id: str = Field(min_length=1, max_length=64)
+    staff_id: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=200)
+
+
+class User(BaseModel):
+    school_id: str
+    staff_id: str
+    name: str
+    role: str
+
+
+class SignedIn(BaseModel):
+    token: str
+    expires_at: datetime
+    user: User
+
+
+class OverdueOut(BaseModel):
+    since: datetime
+    what: str
+    escalation: list[str]
+
+
+class BoardRowOut(BaseModel):
+    visit_id: str
+    phase: str
+    address: str
+    staff: list[str]
+    vehicles: list[str]
+    expected_return: str
+    overdue: OverdueOut | None
+    alerts: list[str]
+
+
+class BoardOut(BaseModel):
+    now: datetime
+    rows: list[BoardRowOut]
+
+
+class VisitSummary(BaseModel):
+    visit_id: str
+    phase: str
+    child_ref: str
+    child_name: str
+    address: str
+    scheduled_at: str
+    staff: list[str]
+
+
+class VisitsOut(BaseModel):
+    visits: list[VisitSummary]
+
+
+class RecordRef(BaseModel):
+    record_id: str
+    received_at: datetime
+
+
+class VisitOut(BaseModel):
+    visit: VisitSummary
+    authorised_steps: list[str]
+    outcome: dict[str, Any] | None
+    concerns: list[dict[str, Any]]
+    alerts: list[dict[str, Any]]
+    set_aside: list[list[str]]
+    records: list[RecordRef]
+    events: list[dict[str, Any]]
+
+
+class AuthoriseIn(BaseModel):
+    step: str = Field(min_length=1, max_length=64)
+    role: str = Field(min_length=1, max_length=64, description="the pack role signed as, "
+                      "e.g. safeguarding_lead")
+
+
+class FindingOut(BaseModel):
+    code: str
+    say: str
+    because: str
+    policy: str
+    quote: str
+
+
+class AuthorisedOut(BaseModel):
+    events: list[str]
+    findings: list[FindingOut]
+
+
+class RecordOut(BaseModel):
+    record_id: str
+    visit_id: str
+    events: list[dict[str, Any]]
+
+
+class AuditEntryOut(BaseModel):
+    seq: int
+    at: datetime
+    staff_id: str
+    role: str
+    action: str
+    subject: str
+
+
+class AuditOut(BaseModel):
+    entries: list[AuditEntryOut]
+
+
+class DeviceOut(BaseModel):
+    device_id: str
+    staff_id: str
+    name: str
+    enrolled_at: datetime
+    revoked_at: datetime | None
+
+
+class DevicesOut(BaseModel):
+    devices: list[DeviceOut]
+
+
+class EnrolCodeIn(BaseModel):
+    staff_id: str = Field(min_length=1, max_length=64)
+
+
+class EnrolCodeOut(BaseModel):
+    code: str
+    expires_at: datetime
+
+
+class SealedRecordWire(BaseModel):
+    format: Literal["home-visits sealed record"]
+    version: Literal[1]
+    school_id: str
+    record_id: str
+    hub_key: str = Field(description="the fingerprint of the hub key it was sealed to")
+    envelope: str = Field(description="the envelope, base64")
+
+
+class SealedPushRequest(BaseModel):
+    protocol: Literal[1]
+    records: list[SealedRecordWire] = Field(max_length=MAX_RECORDS, description=(
+        "a record the hub cannot read is rejected on its own (`rejected` in the answer)"))
+
+
+CONSOLE_SESSION: Final = HTTPBearer(scheme_name="ConsoleSession", auto_error=False,
+                                    description="the token a console sign-in answers")
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return refusals(401, *statuses)
+
+
+def add_console_routes(app: FastAPI, engine: Engine, keys: HubKeyPair,
+                       clock: Callable[[], datetime],
+                       device: Callable[..., Device],
+                       device_refused: dict[int | str, dict[str, Any]], *,
+                       password_cost: int = 17) -> None:
+    accounts = Accounts(engine, password_cost)
+    directory, store, audit = Directory(engine), EventStore(engine), AuditLog(engine)
+    sealed = SealedStore(engine, keys)
+
+    def bearer(credentials: Annotated[HTTPAuthorizationCredentials | None,
+                                      Depends(CONSOLE_SESSION)]) -> str:
+        if credentials is None:
+            raise HubError(401, "unauthenticated", "sign in to the console first")
+        return credentials.credentials
+
+    def signed_in(token: Annotated[str, Depends(bearer)]) -> ConsoleUser:
+        try:
+            return accounts.user(token, clock())
+        except SignInRefused as refused:
+            raise HubError(401, "unauthenticated", str(refused)) from None
+
+    def allowed(*roles: Role) -> Callable[..., ConsoleUser]:
+        def check(user: Annotated[ConsoleUser, Depends(signed_in)]) -> ConsoleUser:
+            if user.role not in roles:
+                raise HubError(403, "forbidden", f"a {user.role} cannot do this: ask "
+                               f"{' or '.join(r.value for r in roles)}")
+            return user
+        return check
+
+    def events_of(user: ConsoleUser, visit_id: str) -> tuple[Event, ...]:
+        """The visit's events if this user may see it; 404 otherwise, whatever the reason."""
+        found = store.visit_events(user.school_id, visit_id)
+        mine = user.role != Role.STAFF or visit_id in store.staff_visits(user.school_id,
+                                                                        user.staff_id)
+        if not found or not mine:
+            raise HubError(404, "not_found", "no such visit")
+        return found
+
+    def read(user: ConsoleUser, action: str, subject: str) -> None:
+        audit.record(user.school_id, clock(), user.staff_id, user.role, action, subject)
+
+    @app.post(f"{CONSOLE}/sign-in", responses=_errors(400), tags=["console"])
+    def sign_in(body: SignIn) -> SignedIn:
+        """A console session for a member of staff (a school day long)."""
+        try:
+            session = accounts.sign_in(body.school_id, body.staff_id, body.password, clock())
+        except SignInRefused as refused:
+            raise HubError(401, "unauthenticated", str(refused)) from None
+        return SignedIn(token=session.token, expires_at=session.expires_at,
+                        user=User(**_user(session.user)))
+
+    @app.post(f"{CONSOLE}/sign-out", responses=_errors(), tags=["console"])
+    def sign_out(token: Annotated[str, Depends(bearer)],
+                 _user: Annotated[ConsoleUser, Depends(signed_in)]) -> dict[str, bool]:
+        """End this session (a session that has already ended is refused like any other)."""
+        accounts.sign_out(token)
+        return {"signed_out": True}
+
+    @app.get(f"{CONSOLE}/me", responses=_errors(), tags=["console"])
+    def me(user: Annotated[ConsoleUser, Depends(signed_in)]) -> User:
+        return User(**_user(user))
+
+    @app.get(f"{CONSOLE}/board", responses=_errors(403), tags=["console"])
+    def reception_board(user: Annotated[ConsoleUser, Depends(allowed(Role.RECEPTION,
+                                                                     Role.DSL))]) -> BoardOut:
+        """Who is out, where and until when; overdue visits first, by the hub's clock."""
+        now = clock()
+        rows = board(store, user.school_id, directory.pack(user.school_id).pack, now)
+        return BoardOut(now=now, rows=[BoardRowOut(
+            visit_id=row.visit_id, phase=row.phase.value, address=row.address,
+            staff=list(row.staff), vehicles=list(row.vehicles),
+            expected_return=row.expected_return, alerts=list(row.alerts),
+            overdue=None if row.overdue is None else OverdueOut(
+                since=row.overdue.since, what=row.overdue.what,
+                escalation=list(row.overdue.escalation)))
+            for row in rows])
+
+    @app.get(f"{CONSOLE}/visits", responses=_errors(403), tags=["console"])
+    def visits(user: Annotated[ConsoleUser, Depends(allowed(Role.DSL, Role.STAFF))]
+               ) -> VisitsOut:
+        """The school's visits (a member of staff: their own), newest plan first."""
+        ids = (store.visit_ids(user.school_id) if user.role == Role.DSL
+               else store.staff_visits(user.school_id, user.staff_id))
+        read(user, "list_visits", "*")
+        states = [fold(store.visit_events(user.school_id, visit_id)) for visit_id in ids]
+        return VisitsOut(visits=sorted((_summary(s) for s in states),
+                                       key=lambda v: v.scheduled_at, reverse=True))
+
+    @app.get(f"{CONSOLE}/visits/{{visit_id}}", responses=_errors(403, 404), tags=["console"])
+    def visit(visit_id: Id,
+              user: Annotated[ConsoleUser, Depends(allowed(Role.DSL, Role.STAFF))]) -> VisitOut:
+        """A visit's case content; for the DSL, with its sealed records opened."""
+        events = events_of(user, visit_id)
+        records = sealed.for_visit(user.school_id, visit_id) if user.role == Role.DSL else ()
+        read(user, "read_visit", visit_id)
+        events = merge(events, *(sealed.open(user.school_id, r.record_id).events
+                                 for r in records))
+        state = fold(events)
+        return VisitOut(
+            visit=_summary(state), authorised_steps=sorted(state.authorised_steps()),
+            outcome=None if state.outcome is None else dict(state.outcome.detail),
+            concerns=[dict(m.detail) for m in state.concerns],
+            alerts=[dict(m.detail) for m in state.alerts],
+            set_aside=[list(pair) for pair in state.set_aside],
+            records=[RecordRef(record_id=r.record_id, received_at=r.received_at)
+                     for r in records],
+            events=[event.to_dict() for event in events])
+
+    @app.post(f"{CONSOLE}/visits/{{visit_id}}/authorise", responses=_errors(400, 403, 404, 409),
+              tags=["console"])
+    def authorise(visit_id: Id, body: AuthoriseIn,
+                  user: Annotated[ConsoleUser, Depends(allowed(Role.DSL))]) -> AuthorisedOut:
+        """Sign off one of the visit's authorisation steps, as the signed-in DSL."""
+        state = fold(events_of(user, visit_id))
+        now = clock()
+        try:
+            decision = decide(state, c.Authorise(body.step, user.name, body.role),
+                              directory.pack(user.school_id).pack, now)
+        except IllegalTransition as wrong:
+            raise HubError(409, "wrong_phase", str(wrong)) from None
+        except c.CommandError as error:
+            raise HubError(400, "bad_command", str(error)) from None
+        findings = [FindingOut(code=f.code, say=f.say, because=f.because, policy=f.policy,
+                               quote=f.quote) for f in decision.findings]
+        if not decision.accepted:
+            raise HubError(422, "refused", "; ".join(f.say for f in decision.refusals),
+                           findings=[f.model_dump() for f in findings])
+        events = stamp(state, decision, visit_id, Author(user.staff_id, CONSOLE_DEVICE), now,
+                       lambda: os.urandom(10))
+        store.ingest(user.school_id, CONSOLE_DEVICE, Push(events=events))
+        return AuthorisedOut(events=[e.id for e in events], findings=findings)
+
+    @app.get(f"{CONSOLE}/records/{{record_id}}", responses=_errors(403, 404), tags=["console"])
+    def record(record_id: Id,
+               user: Annotated[ConsoleUser, Depends(allowed(Role.DSL))]) -> RecordOut:
+        """A sealed visit record, opened with the hub's key."""
+        if not sealed.holds(user.school_id, record_id):
+            raise HubError(404, "not_found", "no such record")
+        read(user, "open_record", record_id)
+        opened = sealed.open(user.school_id, record_id)
+        return RecordOut(record_id=record_id, visit_id=opened.visit_id,
+                         events=[event.to_dict() for event in opened.events])
+
+    @app.get(f"{CONSOLE}/audit", responses=_errors(403), tags=["console"])
+    def audit_log(user: Annotated[ConsoleUser, Depends(allowed(Role.DSL, Role.ADMIN))],
+                  before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+                  limit: Annotated[int, Query(ge=1, le=500)] = 200) -> AuditOut:
+        """Who read which case content, newest first."""
+        return AuditOut(entries=[AuditEntryOut(**asdict(entry))
+                                 for entry in audit.entries(user.school_id, before, limit)])
+
+    @app.get(f"{CONSOLE}/devices", responses=_errors(403), tags=["console"])
+    def devices(user: Annotated[ConsoleUser, Depends(allowed(Role.ADMIN))]) -> DevicesOut:
+        return DevicesOut(devices=[DeviceOut(**d) for d in directory.devices(user.school_id)])
+
+    @app.post(f"{CONSOLE}/devices/{{device_id}}/revoke", responses=_errors(403, 404),
+              tags=["console"])
+    def revoke(device_id: Id,
+               user: Annotated[ConsoleUser, Depends(allowed(Role.ADMIN))]) -> dict[str, bool]:
+        """A lost phone: refused from now on, and told to wipe itself when it next syncs."""
+        try:
+            directory.revoke(user.school_id, device_id, clock())
+        except DirectoryError:
+            raise HubError(404, "not_found", "no such device") from None
+        return {"revoked": True}
+
+    @app.post(f"{CONSOLE}/enrol-codes", responses=_errors(400, 403, 404), tags=["console"])
+    def enrol_code(body: EnrolCodeIn,
+                   user: Annotated[ConsoleUser, Depends(allowed(Role.ADMIN))]) -> EnrolCodeOut:
+        """A one-time code to enrol a phone for a member of staff (valid 15 minutes)."""
+        now = clock()
+        try:
+            code = directory.enrol_code(user.school_id, body.staff_id, now)
+        except DirectoryError:
+            raise HubError(404, "not_found", "no such member of staff") from None
+        return EnrolCodeOut(code=code, expires_at=now + CODE_LIFETIME)
+
+    @app.post("/api/v1/sealed", response_model=PushAnswer, tags=["sync"], responses={
+        **refusals(400, 413), **device_refused, 409: {"model": PushAnswer, "description": (
+            "Some record ids are held with another envelope (`conflicts`); the rest of the "
+            "answer as for 200")}})
+    def push_sealed(response: Response,
+                    body: Annotated[dict[str, Any], Body(), DocumentedAs(SealedPushRequest)],
+                    me: Annotated[Device, Depends(device)]) -> dict[str, Any]:
+        """Store sealed visit records (kept sealed); answered like an event push."""
+        try:
+            parsed = parse_sealed_push(body)
+        except ProtocolError as refused:
+            raise HubError(400, "bad_push", str(refused)) from None
+        result = sealed.ingest(me.school_id, me.id, parsed.records, parsed.rejected, clock())
+        if result.conflicts:
+            response.status_code = 409
+        return result.to_json()
+
+
+def _user(user: ConsoleUser) -> dict[str, str]:
+    return {"school_id": user.school_id, "staff_id": user.staff_id, "name": user.name,
+            "role": user.role}
+
+
+def _summary(state: VisitState) -> VisitSummary:
+    plan = state.plan
+    return VisitSummary(visit_id=state.visit_id, phase=state.phase.value,
+                        child_ref=str(plan.get("child_ref", "")),
+                        child_name=str(plan.get("child_name", "")),
+                        address=str(plan.get("address", "")),
+                        scheduled_at=str(plan.get("scheduled_at", "")),
+                        staff=[member.name for member in state.staff])

@@ -1,0 +1,11 @@
+"""The one error every hub route raises: answered as `{"error": ..., "message": ..., ...}`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class HubError(Exception):
+    def __init__(self, status: int, error: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status, self.error, self.extra = status, error, extra

@@ -1,0 +1,118 @@
+"""The hub's schema, migrated in place: Alembic revisions in `fieldapp/hub/migrations/`, run from
+code (there is no alembic.ini).
+
+`upgrade(engine)` brings the database to the newest revision this hub knows, in one
+transaction, holding a lock, so hub workers starting together migrate it once: the others
+wait, then find nothing left to do.
+
+- An empty database gets every revision.
+- A database the hub made before it had migrations (`create_all`, no `alembic_version`) holds
+  exactly revision 0001's tables: it is stamped 0001 as it is, then upgraded. One with only
+  some of them, or with other columns, is refused: it is not the hub's to guess about.
+- A database at a revision this hub does not know was migrated by newer hub software: it is
+  refused, unchanged, rather than run by code that does not understand its schema.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Final
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, inspect
+
+MIGRATIONS: Final = Path(__file__).with_name("migrations")
+BASELINE: Final = "0001"
+# The tables (and their columns) the hub's `create_all` made before it had migrations.
+BEFORE_MIGRATIONS: Final = {
+    "schools": {"id", "name", "pack_id"},
+    "staff": {"id", "school_id", "name", "role", "safeguarding_trained"},
+    "devices": {"id", "school_id", "staff_id", "name", "token_hash", "enrolled_at",
+                "revoked_at"},
+    "enrol_codes": {"code_hash", "school_id", "staff_id", "expires_at", "used_at"},
+    "events": {"seq", "id", "school_id", "visit_id", "type", "device_id", "body"},
+    "visit_staff": {"school_id", "visit_id", "staff_id"},
+}
+# PostgreSQL's advisory lock for migrating: a number nothing else in the hub locks ("fieldapp").
+LOCK_KEY: Final = 0x6669656C64617070
+
+
+class MigrationRefused(RuntimeError):
+    """The hub will not migrate this database as it is; nothing was changed. The message says
+    why, and is safe to show."""
+
+
+def upgrade(engine: Engine) -> str:
+    """Migrate the database to this hub's newest revision; answer that revision."""
+    with _migrating(engine) as (connection, config):
+        if _revision(connection) is None and _made_before_migrations(connection):
+            command.stamp(config, BASELINE)
+        command.upgrade(config, "head")
+        return str(_revision(connection))
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Take the schema back to `revision` ("base": none of the hub's tables), e.g. before
+    going back to older hub software. This drops what later revisions added, data included."""
+    with _migrating(engine) as (_connection, config):
+        command.downgrade(config, revision)
+
+
+def current(engine: Engine) -> str | None:
+    """The database's revision (None: not migrated yet)."""
+    with engine.connect() as connection:
+        return _revision(connection)
+
+
+@contextmanager
+def _migrating(engine: Engine) -> Iterator[tuple[Connection, Config]]:
+    """One transaction holding the migration lock, at a revision this hub knows."""
+    with engine.connect() as connection:
+        # The lock comes first and is held until the transaction ends; every statement after
+        # it sees what the worker that held it before committed (PostgreSQL at READ COMMITTED,
+        # as the hub's engines are; SQLite reads from once it holds the write lock).
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({LOCK_KEY})")
+        else:  # SQLite: the write lock, at once; other processes wait for it (busy_timeout)
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
+        config.attributes["connection"] = connection
+        script = ScriptDirectory.from_config(config)
+        known = {revision.revision for revision in script.walk_revisions()}
+        unknown = sorted(set(MigrationContext.configure(connection).get_current_heads()) - known)
+        if unknown:
+            raise MigrationRefused(
+                f"the database's schema is at revision {', '.join(unknown)}, newer than this "
+                f"hub knows (its newest is {script.get_current_head()}): it was migrated by a "
+                "newer version of the hub. Run that version (or restore a backup from before "
+                "the upgrade); nothing was changed")
+        yield connection, config
+        connection.commit()
+
+
+def _revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def _made_before_migrations(connection: Connection) -> bool:
+    """Whether this unversioned database holds the hub's tables from before migrations (False:
+    it holds none of them, so it is new to the hub)."""
+    inspector = inspect(connection)
+    present = set(inspector.get_table_names()) & BEFORE_MIGRATIONS.keys()
+    if not present:
+        return False
+    wrong = [name for name, columns in BEFORE_MIGRATIONS.items()
+             if name not in present
+             or {column["name"] for column in inspector.get_columns(name)} != columns]
+    if wrong:
+        raise MigrationRefused(
+            "the database has some of the hub's tables but no schema revision, and they are "
+            "not those the hub made before it had migrations (missing or different: "
+            f"{', '.join(wrong)}): it will not guess how to migrate it; nothing was changed")
+    return True

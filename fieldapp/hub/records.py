@@ -1,0 +1,156 @@
+"""Sealed visit records at the hub: kept sealed at rest, opened only with the hub's private key
+and only when someone with the right to read them asks (the caller audit-logs the read).
+
+A record is checked when it arrives, by opening it in memory and reading it, so that what the
+hub acknowledges (and the phone then forgets) can be read later; its plaintext is never
+written anywhere. The same record id with another envelope is a conflict, never an overwrite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Engine,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    insert,
+    select,
+)
+from sqlalchemy.exc import IntegrityError
+
+from fieldapp.crypto.sealing import HubKeyPair, SealedRecord, SealError, open_sealed
+from fieldapp.hub.directory import as_utc
+from fieldapp.hub.events_store import metadata
+from fieldapp.sync.protocol import PushResult, Rejected
+from fieldapp.sync.records import RecordError, VisitRecord, read_visit_record
+
+sealed_records: Final = Table(
+    "sealed_records", metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("record_id", String(64), nullable=False, unique=True),
+    Column("school_id", String(64), nullable=False),
+    Column("visit_id", String(128), nullable=False),
+    Column("hub_key", String(16), nullable=False),
+    Column("device_id", String(64), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("envelope", LargeBinary, nullable=False),
+    Index("sealed_school_visit", "school_id", "visit_id"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    record_id: str
+    visit_id: str
+    received_at: datetime
+
+
+class SealedStore:
+    def __init__(self, engine: Engine, keys: HubKeyPair) -> None:
+        self.engine = engine
+        self.keys = keys
+
+    def ingest(self, school_id: str, device_id: str, records: Sequence[SealedRecord],
+               rejected: Sequence[Rejected], now: datetime) -> PushResult:
+        """Store what is new and readable; answer what became of each record."""
+        readable: dict[str, tuple[SealedRecord, str]] = {}
+        refused = list(rejected)
+        conflicts: list[str] = []
+        for record in records:
+            problem = self._problem(school_id, record)
+            if isinstance(problem, str):
+                refused.append(Rejected(record.record_id, problem))
+            elif record.record_id in readable and \
+                    readable[record.record_id][0].envelope != record.envelope:
+                conflicts.append(record.record_id)
+            else:
+                readable[record.record_id] = (record, problem.visit_id)
+        for record_id in conflicts:
+            readable.pop(record_id, None)
+        for attempt in range(3):
+            try:
+                return self._store(school_id, device_id, readable, conflicts, refused, now)
+            except IntegrityError:  # another push stored one of these meanwhile
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _problem(self, school_id: str, record: SealedRecord) -> VisitRecord | str:
+        """The record read in memory, or why it cannot be accepted."""
+        if record.school_id != school_id:
+            return "sealed for another school"
+        if record.hub_key != self.keys.fingerprint():
+            return (f"sealed to hub key {record.hub_key}, not this hub's key "
+                    f"{self.keys.fingerprint()}: enrol the phone again")
+        try:
+            return read_visit_record(record.open(self.keys))
+        except (SealError, RecordError) as error:
+            return str(error)
+
+    def _store(self, school_id: str, device_id: str,
+               readable: dict[str, tuple[SealedRecord, str]], conflicts: list[str],
+               refused: list[Rejected], now: datetime) -> PushResult:
+        already: list[str] = []
+        clashes = list(conflicts)
+        with self.engine.begin() as connection:
+            held = {row.record_id: row for row in connection.execute(
+                select(sealed_records.c.record_id, sealed_records.c.school_id,
+                       sealed_records.c.envelope)
+                .where(sealed_records.c.record_id.in_(list(readable)))).all()} if readable else {}
+            new = []
+            for record_id, (record, visit_id) in readable.items():
+                row = held.get(record_id)
+                if row is None:
+                    new.append({"record_id": record_id, "school_id": school_id,
+                                "visit_id": visit_id, "hub_key": record.hub_key,
+                                "device_id": device_id, "received_at": now,
+                                "envelope": record.envelope})
+                elif row.school_id == school_id and bytes(row.envelope) == record.envelope:
+                    already.append(record_id)
+                else:
+                    clashes.append(record_id)
+            if new:
+                connection.execute(insert(sealed_records), new)
+        return PushResult(stored=tuple(str(r["record_id"]) for r in new), already=tuple(already),
+                          conflicts=tuple(clashes), rejected=tuple(refused))
+
+    def for_visit(self, school_id: str, visit_id: str) -> tuple[StoredRecord, ...]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(sealed_records.c.record_id, sealed_records.c.visit_id,
+                       sealed_records.c.received_at)
+                .where(sealed_records.c.school_id == school_id,
+                       sealed_records.c.visit_id == visit_id)
+                .order_by(sealed_records.c.seq)).all()
+        return tuple(StoredRecord(row.record_id, row.visit_id, as_utc(row.received_at))
+                     for row in rows)
+
+    def holds(self, school_id: str, record_id: str) -> bool:
+        with self.engine.connect() as connection:
+            return connection.execute(select(sealed_records.c.seq).where(
+                sealed_records.c.school_id == school_id,
+                sealed_records.c.record_id == record_id)).first() is not None
+
+    def open(self, school_id: str, record_id: str) -> VisitRecord:
+        """A record the school holds, read with the hub's key (KeyError if it holds none).
+        Audit-log the read before calling this."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(sealed_records.c.envelope).where(
+                    sealed_records.c.school_id == school_id,
+                    sealed_records.c.record_id == record_id)).first()
+        if row is None:
+            raise KeyError(record_id)
+        return read_visit_record(open_sealed(self.keys, school_id, record_id,
+                                             bytes(row.envelope)))

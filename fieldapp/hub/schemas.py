@@ -1,0 +1,157 @@
+"""The bodies of the hub's sync API as pydantic models: what `/openapi.json` promises.
+
+Every answer is checked against its model on the way out. A push is documented more strictly
+than it is read, on purpose: it is checked only for being a JSON object before `parse_push`
+reads it, so a bad event is rejected on its own and never holds up the rest of its batch; the
+schema still tells a client what a good event looks like (`DocumentedAs`).
+
+Every refusal has one shape, `ErrorBody`: `{"error": <code>, "message": <for a person>, ...}`;
+a refused device token adds `wipe`, a request that does not match the schema adds `detail`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
+
+from fieldapp.domain.events import EventType
+from fieldapp.sync.protocol import MAX_BATCH
+
+
+class DocumentedAs:
+    """`Annotated[dict[str, Any], DocumentedAs(Model)]`: read as the first type, documented as
+    the model."""
+
+    def __init__(self, model: type[BaseModel]) -> None:
+        self.model = model
+
+    def __get_pydantic_json_schema__(self, _core: CoreSchema,
+                                     handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        return handler(self.model.__pydantic_core_schema__)
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    protocol: int = Field(description="the sync protocol version this hub speaks")
+
+
+class EnrolRequest(BaseModel):
+    code: str = Field(max_length=40, description="the one-time enrolment code (any case, "
+                      "spaces and dashes ignored)")
+    device_name: str = Field("phone", max_length=100)
+
+
+class Enrolled(BaseModel):
+    protocol: int
+    device_id: str
+    token: str = Field(description="the device token: shown once, send it as a Bearer token")
+    school_id: str
+    school_name: str
+    staff_id: str
+    pack_id: str
+    pack: str = Field(description="the school's policy pack (TOML)")
+    pack_version: str = Field(description="send it with each pull: a new pack comes back "
+                              "when the school's changes")
+    hub_public_key: str = Field(description="the hub's X25519 sealing key, 32 bytes, base64")
+    hub_key_fingerprint: str = Field(pattern=r"^[0-9a-f]{16}$", description=(
+        "the first 16 hex digits of SHA-256(raw key): the phone pins it, and refuses any "
+        "other key afterwards"))
+
+
+class EventAuthor(BaseModel):
+    staff_id: str
+    device_id: str = Field(description="in a push, the pushing device's own id")
+
+
+class EventWire(BaseModel):
+    """An event in its wire and stored form (fieldapp.domain.events)."""
+
+    v: Literal[1] = Field(description="the event format version")
+    id: str = Field(pattern=r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$",
+                    description="time-ordered, globally unique (ULID layout)")
+    visit_id: str = Field(min_length=1, max_length=128, pattern=r"^[^\u0000-\u001f\u007f-\u009f]*$",
+                          description="no control characters")
+    type: EventType
+    at: datetime = Field(description="the recording device's time, with its UTC offset")
+    author: EventAuthor
+    payload: dict[str, Any]
+
+
+class PushRequest(BaseModel):
+    protocol: Literal[1]
+    events: list[EventWire] = Field(max_length=MAX_BATCH, description=(
+        "a bad event is rejected on its own (`rejected` in the answer); the others go on"))
+
+
+class RejectedEvent(BaseModel):
+    ref: str = Field(description='the event id if it had a readable one, else "events[<i>]"')
+    reason: str
+
+
+class PushAnswer(BaseModel):
+    """What became of each event of a push. A phone drops from its outbox exactly what is
+    `stored` or `already`."""
+
+    protocol: int
+    stored: list[str] = Field(description="durably stored now")
+    already: list[str] = Field(description="stored before with the same content: a resend")
+    conflicts: list[str] = Field(description="another event is stored with this id: kept as "
+                                 "it was (the answer is then 409)")
+    rejected: list[RejectedEvent]
+
+
+class PullAnswer(BaseModel):
+    protocol: int
+    events: list[Annotated[dict[str, Any], DocumentedAs(EventWire)]] = Field(
+        description="in the order they reached the hub")
+    cursor: int = Field(ge=0, description="ask with this cursor next")
+    more: bool = Field(description="a full page: pull again at once")
+    pack_version: str = Field(description="the version of the school's policy pack now")
+    pack: str | None = Field(description="the school's policy pack (TOML), when it is not "
+                             "the version the phone said it holds")
+
+
+class ErrorBody(BaseModel):
+    """Every refusal: a stable `error` code for programs and a `message` for people."""
+
+    model_config = ConfigDict(extra="allow")
+    error: str
+    message: str
+
+
+class Unauthenticated(ErrorBody):
+    error: Literal["unauthenticated", "revoked"]
+    wipe: bool = Field(description="true for a revoked device: wipe the phone's store")
+
+
+class Issue(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class InvalidRequest(ErrorBody):
+    error: Literal["invalid_request"]
+    detail: list[Issue]
+
+
+_REFUSALS: Final[dict[int, tuple[type[BaseModel], str]]] = {
+    400: (ErrorBody, "Refused as a whole: nothing in it was stored"),
+    401: (ErrorBody, "No valid token"),
+    403: (ErrorBody, "Not allowed"),
+    404: (ErrorBody, "Not found, or not yours to see"),
+    409: (ErrorBody, "Conflicts with what is stored, which stays as it was"),
+    413: (ErrorBody, "Over 1 MiB (error `too_large`): nothing was read"),
+    422: (InvalidRequest, "Not what this route reads (error `invalid_request`): nothing "
+                          "changed"),
+}
+
+
+def refusals(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route that may refuse with these statuses (422 always included)."""
+    return {status: {"model": _REFUSALS[status][0], "description": _REFUSALS[status][1]}
+            for status in sorted({*statuses, 422})}

@@ -1,0 +1,109 @@
+"""Sealed visit records on the wire, version 1. Pure.
+
+When a visit is finalised the phone seals its record (the visit's events, case content
+included) to the hub's key and pushes the envelope; from then on only the hub can read it.
+The plaintext inside an envelope is a visit record:
+
+    {"format": "home-visits visit record", "version": 1, "visit_id": "...",
+     "events": [<event>, ...]}
+
+A push of sealed records is `{"protocol": 1, "records": [<sealed-record document>, ...]}`
+(documents as `fieldapp.crypto.sealing.SealedRecord.to_json()` makes them); it is answered like
+an event push: `stored`, `already`, `conflicts` (the same record id with another envelope: 409)
+and `rejected` with reasons.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from fieldapp.crypto.sealing import SealedRecord, SealError
+from fieldapp.domain.events import Event, EventError
+from fieldapp.sync.protocol import PROTOCOL, ProtocolError, Rejected
+
+RECORD_FORMAT: Final = "home-visits visit record"
+RECORD_VERSION: Final = 1
+MAX_RECORDS: Final = 50
+
+
+class RecordError(ValueError):
+    """A visit record that cannot be read as it is."""
+
+
+@dataclass(frozen=True, slots=True)
+class VisitRecord:
+    visit_id: str
+    events: tuple[Event, ...]
+
+
+def visit_record(visit_id: str, events: Sequence[Event]) -> bytes:
+    """The plaintext a phone seals for a finalised visit."""
+    if any(event.visit_id != visit_id for event in events):
+        raise RecordError(f"every event of the record must belong to visit {visit_id}")
+    return json.dumps({"format": RECORD_FORMAT, "version": RECORD_VERSION,
+                       "visit_id": visit_id, "events": [e.to_dict() for e in events]},
+                      sort_keys=True, separators=(",", ":")).encode()
+
+
+def read_visit_record(plaintext: bytes) -> VisitRecord:
+    try:
+        document = json.loads(plaintext)
+    except (UnicodeDecodeError, ValueError):
+        raise RecordError("the sealed record is not a JSON document") from None
+    if not isinstance(document, dict) or document.get("format") != RECORD_FORMAT:
+        raise RecordError("the sealed record is not a visit record")
+    if document.get("version") != RECORD_VERSION:
+        raise RecordError(f"visit record version {document.get('version')!r}; this hub reads "
+                          f"version {RECORD_VERSION}")
+    visit_id, items = document.get("visit_id"), document.get("events")
+    if not isinstance(visit_id, str) or not isinstance(items, list):
+        raise RecordError("a visit record has a visit_id and a list of events")
+    try:
+        events = tuple(Event.from_dict(item) for item in items)
+    except EventError as error:
+        raise RecordError(f"an event in the record: {error}") from None
+    if any(event.visit_id != visit_id for event in events):
+        raise RecordError(f"an event in the record belongs to another visit than {visit_id}")
+    return VisitRecord(visit_id, events)
+
+
+@dataclass(frozen=True, slots=True)
+class SealedPush:
+    records: tuple[SealedRecord, ...]
+    rejected: tuple[Rejected, ...] = ()
+
+
+def parse_sealed_push(body: Any) -> SealedPush:
+    """Whole-request problems raise ProtocolError; an unreadable document is rejected on its
+    own (it stays in the phone's outbox, quarantined with the reason)."""
+    if not isinstance(body, Mapping):
+        raise ProtocolError("a push of sealed records is a JSON object")
+    if body.get("protocol") != PROTOCOL or isinstance(body.get("protocol"), bool):
+        raise ProtocolError(f"unsupported protocol {body.get('protocol')!r}; this hub speaks "
+                            f"{PROTOCOL}")
+    items = body.get("records")
+    if not isinstance(items, list):
+        raise ProtocolError("records: expected a list")
+    if len(items) > MAX_RECORDS:
+        raise ProtocolError(f"records: at most {MAX_RECORDS} in one push, got {len(items)}")
+    records: list[SealedRecord] = []
+    rejected: list[Rejected] = []
+    for index, item in enumerate(items):
+        ref = _ref(item, index)
+        try:
+            if not isinstance(item, Mapping):
+                raise SealError("a sealed-record document is a JSON object")
+            records.append(SealedRecord.from_json(item))
+        except SealError as error:
+            rejected.append(Rejected(ref, str(error)))
+    return SealedPush(tuple(records), tuple(rejected))
+
+
+def _ref(item: Any, index: int) -> str:
+    record_id = item.get("record_id") if isinstance(item, Mapping) else None
+    if isinstance(record_id, str) and 0 < len(record_id) <= 64:
+        return record_id
+    return f"records[{index}]"

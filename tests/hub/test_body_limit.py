@@ -1,0 +1,103 @@
+"""The request body cap, as ASGI: a body over the limit is 413 before the app reads a byte of
+it, whether its length was declared or it came in chunks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from starlette.types import Message, Receive, Scope, Send
+
+from fieldapp.hub.body_limit import BodyLimit
+
+
+class Echo:
+    """An app that reads the whole body and answers with it."""
+
+    def __init__(self) -> None:
+        self.called = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.called = True
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body", False):
+                break
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+
+def call(app: Any, messages: list[Message], headers: tuple[tuple[bytes, bytes], ...] = (),
+         kind: str = "http") -> list[Message]:
+    inbox = list(reversed(messages))
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return inbox.pop() if inbox else {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    asyncio.run(BodyLimit(app, limit=10)({"type": kind, "headers": list(headers)}, receive, send))
+    return sent
+
+
+def chunks(*parts: bytes) -> list[Message]:
+    return [{"type": "http.request", "body": part, "more_body": i < len(parts) - 1}
+            for i, part in enumerate(parts)]
+
+
+def test_a_body_in_chunks_within_the_limit_reaches_the_app_whole() -> None:
+    sent = call(Echo(), chunks(b"12345", b"67890"))
+    assert sent[0]["status"] == 200 and sent[1]["body"] == b"1234567890"
+
+
+def test_a_body_in_chunks_over_the_limit_is_413_and_never_reaches_the_app() -> None:
+    app = Echo()
+    sent = call(app, chunks(b"123456", b"78901", b"more"))
+    assert sent[0]["status"] == 413 and not app.called
+    assert json.loads(sent[1]["body"]) == {"error": "too_large",
+                                           "message": "at most 10 bytes per request"}
+
+
+@pytest.mark.parametrize("length", [b"11", b"-1", b"ten"])
+def test_a_declared_length_over_the_limit_or_unreadable_is_413(length: bytes) -> None:
+    app = Echo()
+    sent = call(app, chunks(b"x"), ((b"content-length", length),))
+    assert sent[0]["status"] == 413 and not app.called
+
+
+def test_a_declared_length_within_the_limit_reaches_the_app() -> None:
+    sent = call(Echo(), chunks(b"0123456789"), ((b"content-length", b"10"),))
+    assert sent[1]["body"] == b"0123456789"
+
+
+def test_a_client_that_goes_away_mid_body_gets_no_answer() -> None:
+    app = Echo()
+    assert call(app, [{"type": "http.request", "body": b"12", "more_body": True}]) == []
+    assert not app.called
+
+
+def test_after_the_replayed_body_the_app_hears_the_connection_itself() -> None:
+    heard: list[Message] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        heard.extend([await receive(), await receive()])
+
+    call(app, chunks(b"hi"))
+    assert heard == [{"type": "http.request", "body": b"hi", "more_body": False},
+                     {"type": "http.disconnect"}]
+
+
+def test_other_connections_pass_straight_through() -> None:
+    seen: list[str] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(scope["type"])
+
+    call(app, [], kind="lifespan")
+    assert seen == ["lifespan"]

@@ -176,8 +176,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "staff":
             Directory(connect(args.db)).add_staff(args.school_id, args.staff_id, args.name,
                                                   args.role, args.safeguarding_trained)
-        elif args.command == "enrol-code":
+        elif args.command == "enrol-code":  # the enrolment slip: the code, and the key to pin
             print(Directory(connect(args.db)).enrol_code(args.school_id, args.staff_id, now))
+            print(f"hub key fingerprint: {hub_keys(args.key, create=False).fingerprint()}")
         elif args.command == "revoke":
             Directory(connect(args.db)).revoke(args.school_id, args.device_id, now)
         elif args.command == "pack":

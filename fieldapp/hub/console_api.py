@@ -187,6 +187,8 @@ class EnrolCodeIn(BaseModel):
 class EnrolCodeOut(BaseModel):
     code: str
     expires_at: datetime
+    hub_key_fingerprint: str = Field(description="for the enrolment slip: the phone shows the "
+                                     "fingerprint it pinned, to be compared with this")
 
 
 class SealedRecordWire(BaseModel):
@@ -387,7 +389,8 @@ def add_console_routes(app: FastAPI, engine: Engine, keys: HubKeyPair,
             code = directory.enrol_code(user.school_id, body.staff_id, now)
         except DirectoryError:
             raise HubError(404, "not_found", "no such member of staff") from None
-        return EnrolCodeOut(code=code, expires_at=now + CODE_LIFETIME)
+        return EnrolCodeOut(code=code, expires_at=now + CODE_LIFETIME,
+                            hub_key_fingerprint=keys.fingerprint())
 
     @app.post("/api/v1/sealed", response_model=PushAnswer, tags=["sync"], responses={
         **refusals(400, 413), **device_refused, 409: {"model": PushAnswer, "description": (

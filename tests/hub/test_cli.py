@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from fieldapp.hub.accounts import Accounts
-from fieldapp.hub.cli import main
+from fieldapp.hub.cli import hub_keys, main
 from fieldapp.hub.directory import Directory
 from fieldapp.hub.events_store import connect
 
@@ -41,7 +41,10 @@ def test_a_school_is_set_up_from_the_command_line(
                  "--role", "staff", "--safeguarding-trained"]) == 0
     capsys.readouterr()
     assert main([*hub, "enrol-code", "uplands", "staff-ann"]) == 0
-    assert len(capsys.readouterr().out.strip()) == 10
+    code, fingerprint = capsys.readouterr().out.splitlines()
+    assert len(code) == 10
+    keys = hub_keys(tmp_path / "hub.key", create=False)
+    assert fingerprint == f"hub key fingerprint: {keys.fingerprint()}"
     assert main([*hub, "school", "add", "uplands", "--name", "Again",
                  "--pack", "uplands-junior"]) == 1
     assert "already a school 'uplands'" in capsys.readouterr().err

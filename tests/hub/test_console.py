@@ -292,8 +292,10 @@ def test_the_admin_lists_phones_gives_codes_and_revokes_a_lost_phone(world: Worl
     admin = uplands.auth("admin")
     [phone] = world.client.get("/api/v1/console/devices", headers=admin).json()["devices"]
     assert phone["device_id"] == uplands.device["device_id"] and phone["revoked_at"] is None
-    code = world.client.post("/api/v1/console/enrol-codes", headers=admin,
-                             json={"staff_id": uplands.staff("cat")}).json()["code"]
+    slip = world.client.post("/api/v1/console/enrol-codes", headers=admin,
+                             json={"staff_id": uplands.staff("cat")}).json()
+    code = slip["code"]
+    assert slip["hub_key_fingerprint"] == world.keys.fingerprint()
     assert world.client.post("/api/v1/enrol", json={"code": code}).status_code == 200
     assert world.client.post(f"/api/v1/console/devices/{phone['device_id']}/revoke",
                              headers=admin).status_code == 200

@@ -17,6 +17,7 @@ FORMAT = 1  # version of an event's stored and wire form
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _ID_LENGTH = 26
+MAX_VISIT_ID = 128
 _CROCKFORD_SET = frozenset(_CROCKFORD)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Canonical JSON: sorted keys, no spaces, ASCII. `canonical` writes the event's fixed keys in
@@ -95,8 +96,10 @@ class Event:
         if not isinstance(event_id, str) or not is_event_id(event_id):
             raise EventError(f"event.id: expected a 26-character event id, got {event_id!r}")
         visit_id = data.get("visit_id")
-        if not isinstance(visit_id, str) or not visit_id:
-            raise EventError("event.visit_id: expected a non-empty string")
+        if not isinstance(visit_id, str) or not 0 < len(visit_id) <= MAX_VISIT_ID \
+                or not visit_id.isprintable():
+            raise EventError(f"event.visit_id: expected 1 to {MAX_VISIT_ID} printable "
+                             "characters")
         event_type = _EVENT_TYPES.get(str(data.get("type")))
         if event_type is None:
             raise EventError(f"event.type: unknown event type {data.get('type')!r}")
@@ -147,6 +150,10 @@ def _parse_time(value: Any) -> datetime:
         raise EventError(f"event.at: not an ISO 8601 time: {value!r}") from None
     if parsed.tzinfo is None:
         raise EventError("event.at: the time must carry its UTC offset")
+    try:
+        parsed.astimezone(UTC)
+    except OverflowError:
+        raise EventError(f"event.at: {value!r} is out of range in UTC") from None
     return parsed
 
 

@@ -121,6 +121,7 @@ class EventStore:
 
     def _ingest_once(self, school_id: str, device_id: str, push: Push) -> PushResult:
         ids = [e.id for e in push.events]
+        bodies = {e.id: e.canonical() for e in push.events}  # before waiting for the writer
         with self._writer, self.engine.begin() as connection:
             rows = connection.execute(_STORED, {"ids": ids}).all() if ids else []
             # An id another school holds is a conflict, whatever it carries: nothing is
@@ -130,7 +131,7 @@ class EventStore:
             if plan.new:
                 new_rows = [{"id": e.id, "school_id": school_id, "visit_id": e.visit_id,
                              "type": e.type.value, "device_id": device_id,
-                             "body": e.canonical()} for e in plan.new]
+                             "body": bodies[e.id]} for e in plan.new]
                 order = self._insert_order  # None where the driver takes named parameters
                 connection.exec_driver_sql(self._insert_events, [
                     tuple(row[column] for column in order) for row in new_rows
@@ -138,6 +139,11 @@ class EventStore:
                 on_visit = {(e.visit_id, str(member["staff_id"])) for e in plan.new
                             if e.type is EventType.PLANNED
                             for member in _listed(e.payload.get("staff"))}
+                if on_visit:  # a visit planned again names some of the same staff
+                    on_visit -= set(connection.execute(
+                        select(visit_staff.c.visit_id, visit_staff.c.staff_id).where(
+                            visit_staff.c.school_id == school_id,
+                            visit_staff.c.visit_id.in_({v for v, _ in on_visit}))).tuples())
                 if on_visit:
                     connection.execute(insert(visit_staff), [
                         {"school_id": school_id, "visit_id": v, "staff_id": s}

@@ -64,16 +64,7 @@ class PushResult:
 def parse_push(body: Any, device_id: str) -> Push:
     """Read a push from `device_id`. Whole-request problems raise ProtocolError; a bad event
     is rejected on its own, and the others go on."""
-    if not isinstance(body, Mapping):
-        raise ProtocolError("a push is a JSON object")
-    if body.get("protocol") != PROTOCOL or isinstance(body.get("protocol"), bool):
-        raise ProtocolError(f"unsupported protocol {body.get('protocol')!r}; this hub speaks "
-                            f"{PROTOCOL}")
-    items = body.get("events")
-    if not isinstance(items, list):
-        raise ProtocolError("events: expected a list")
-    if len(items) > MAX_BATCH:
-        raise ProtocolError(f"events: at most {MAX_BATCH} in one push, got {len(items)}")
+    items = batch(body, "events", MAX_BATCH)
     events: list[Event] = []
     rejected: list[Rejected] = []
     for index, item in enumerate(items):
@@ -88,6 +79,21 @@ def parse_push(body: Any, device_id: str) -> Push:
             continue
         events.append(event)
     return Push(events=tuple(events), rejected=tuple(rejected))
+
+
+def batch(body: Any, key: str, most: int) -> list[Any]:
+    """The list of items a push carries under `key`, once the push as a whole is readable."""
+    if not isinstance(body, Mapping):
+        raise ProtocolError("a push is a JSON object")
+    if body.get("protocol") != PROTOCOL or isinstance(body.get("protocol"), bool):
+        raise ProtocolError(f"unsupported protocol {body.get('protocol')!r}; this hub speaks "
+                            f"{PROTOCOL}")
+    items = body.get(key)
+    if not isinstance(items, list):
+        raise ProtocolError(f"{key}: expected a list")
+    if len(items) > most:
+        raise ProtocolError(f"{key}: at most {most} in one push, got {len(items)}")
+    return items
 
 
 def _ref(item: Any, index: int) -> str:

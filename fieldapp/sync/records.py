@@ -22,7 +22,7 @@ from typing import Any, Final
 
 from fieldapp.crypto.sealing import SealedRecord, SealError
 from fieldapp.domain.events import Event, EventError
-from fieldapp.sync.protocol import PROTOCOL, ProtocolError, Rejected
+from fieldapp.sync.protocol import Rejected, batch
 
 RECORD_FORMAT: Final = "home-visits visit record"
 RECORD_VERSION: Final = 1
@@ -79,16 +79,7 @@ class SealedPush:
 def parse_sealed_push(body: Any) -> SealedPush:
     """Whole-request problems raise ProtocolError; an unreadable document is rejected on its
     own (it stays in the phone's outbox, quarantined with the reason)."""
-    if not isinstance(body, Mapping):
-        raise ProtocolError("a push of sealed records is a JSON object")
-    if body.get("protocol") != PROTOCOL or isinstance(body.get("protocol"), bool):
-        raise ProtocolError(f"unsupported protocol {body.get('protocol')!r}; this hub speaks "
-                            f"{PROTOCOL}")
-    items = body.get("records")
-    if not isinstance(items, list):
-        raise ProtocolError("records: expected a list")
-    if len(items) > MAX_RECORDS:
-        raise ProtocolError(f"records: at most {MAX_RECORDS} in one push, got {len(items)}")
+    items = batch(body, "records", MAX_RECORDS)
     records: list[SealedRecord] = []
     rejected: list[Rejected] = []
     for index, item in enumerate(items):

@@ -192,3 +192,13 @@ def test_a_plan_naming_staff_ids_no_one_can_have_is_stored_and_reaches_no_phone(
     assert push(store, plan).stored == (plan.id,)
     assert store.staff_visits("uplands", "staff-ann") == ("visit-9",)
     assert store.since_for_staff("uplands", "x" * 65, 0)[0] == []
+
+
+def test_a_visit_planned_again_with_the_same_staff_is_stored(engine: Engine) -> None:
+    store = EventStore(engine)
+    plans = [Event(new_event_id(T0, bytes([n]) * 10), "visit-9", EventType.PLANNED, T0,
+                   Author("staff-ann", PHONE), {"staff": [{"staff_id": "staff-ann"}]})
+             for n in (1, 2)]
+    assert push(store, plans[0]).stored == (plans[0].id,)
+    assert push(store, plans[1]).stored == (plans[1].id,)
+    assert store.staff_visits("uplands", "staff-ann") == ("visit-9",)

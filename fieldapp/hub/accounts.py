@@ -4,8 +4,9 @@ token hashes, and a lock after repeated wrong passwords.
 A member of staff signs in to their own school's console with their staff id and password and
 gets a random session token (a school day long). Every request re-reads their role from the
 directory, so a role taken away or a sign-out takes effect at once. Five wrong passwords in a
-row lock the login for 15 minutes; the answer to a wrong school, staff id or password is the
-same, so the sign-in page does not tell who has an account.
+row lock the login for 15 minutes. Every refusal (a wrong school, staff id or password, or a
+locked login) gets the same answer after the same work, so the sign-in page does not tell who
+has an account.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from sqlalchemy import (
     Table,
     delete,
     insert,
+    or_,
     select,
     update,
 )
@@ -41,6 +43,8 @@ MAX_PASSWORD: Final = 200
 LOCK_AFTER: Final = 5
 LOCK_FOR: Final = timedelta(minutes=15)
 SESSION_FOR: Final = timedelta(hours=10)
+REFUSED: Final = ("wrong school, staff id or password (after 5 wrong passwords in a row a login "
+                  "is locked for 15 minutes)")
 # OWASP's scrypt minimum is N=2^17, r=8, p=1; the cost is stored with each hash, so it can
 # rise later without locking anyone out.
 SCRYPT_LOG_N: Final = 17
@@ -124,31 +128,39 @@ class Accounts:
                 console_sessions.c.staff_id == staff_id))
 
     def sign_in(self, school_id: str, staff_id: str, password: str, now: datetime) -> Session:
-        refused = SignInRefused("wrong school, staff id or password")
-        with self.engine.connect() as connection:
+        """A session, or SignInRefused with one answer for every refusal (no such login, wrong
+        password, locked), each taking as long as a password check."""
+        mine = console_logins.c.staff_id == staff_id
+        with self.engine.begin() as connection:
+            # Count the attempt before checking it: attempts made at once cannot all slip in
+            # under the limit while their passwords are being checked.
+            counted = connection.execute(update(console_logins).where(
+                mine, console_logins.c.staff_id.in_(
+                    select(staff.c.id).where(staff.c.school_id == school_id)),
+                or_(console_logins.c.locked_until.is_(None),
+                    console_logins.c.locked_until <= now))
+                .values(failures=console_logins.c.failures + 1)).rowcount
             row = connection.execute(
-                select(console_logins, staff.c.name, staff.c.role)
-                .join(staff, staff.c.id == console_logins.c.staff_id)
-                .where(staff.c.id == staff_id, staff.c.school_id == school_id)).first()
-        if row is None:
+                select(console_logins.c.failures, console_logins.c.password_hash, staff.c.name,
+                       staff.c.role)
+                .join(staff, staff.c.id == console_logins.c.staff_id).where(mine)).first()
+            if counted and row is not None and row.failures > LOCK_AFTER:
+                connection.execute(update(console_logins).where(mine).values(
+                    failures=0, locked_until=now + LOCK_FOR))
+        if not counted or row is None or row.failures > LOCK_AFTER:
             self._decoy = self._decoy or hash_password(secrets.token_hex(8), self.log_n)
             password_matches(password, self._decoy)  # as slow as a real check
-            raise refused
-        if row.locked_until is not None and as_utc(row.locked_until) > now:
-            raise SignInRefused("too many wrong passwords: this login is locked until "
-                                f"{as_utc(row.locked_until):%H:%M} UTC")
+            raise SignInRefused(REFUSED)
         if not password_matches(password, row.password_hash):
-            failures = row.failures + 1
-            with self.engine.begin() as connection:
-                connection.execute(update(console_logins).where(
-                    console_logins.c.staff_id == staff_id).values(
-                    failures=0 if failures >= LOCK_AFTER else failures,
-                    locked_until=now + LOCK_FOR if failures >= LOCK_AFTER else None))
-            raise refused
+            if row.failures == LOCK_AFTER:
+                with self.engine.begin() as connection:
+                    connection.execute(update(console_logins).where(mine).values(
+                        failures=0, locked_until=now + LOCK_FOR))
+            raise SignInRefused(REFUSED)
         token = secrets.token_urlsafe(32)
         with self.engine.begin() as connection:
-            connection.execute(update(console_logins).where(
-                console_logins.c.staff_id == staff_id).values(failures=0, locked_until=None))
+            connection.execute(update(console_logins).where(mine).values(
+                failures=0, locked_until=None))
             connection.execute(insert(console_sessions).values(
                 token_hash=digest(token), staff_id=staff_id, expires_at=now + SESSION_FOR))
         return Session(token, ConsoleUser(school_id, staff_id, row.name, row.role),

@@ -30,7 +30,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
-from fieldapp.crypto.sealing import HubKeyPair
+from fieldapp.crypto.sealing import HubKeyPair, SealError
 from fieldapp.domain import commands as c
 from fieldapp.domain.events import Author, Event, merge
 from fieldapp.domain.lifecycle import IllegalTransition
@@ -117,6 +117,8 @@ class VisitsOut(BaseModel):
 class RecordRef(BaseModel):
     record_id: str
     received_at: datetime
+    unreadable: str | None = Field(description="why it cannot be opened now (sealed to a "
+                                   "hub key this hub no longer holds); else null")
 
 
 class VisitOut(BaseModel):
@@ -309,8 +311,16 @@ def add_console_routes(app: FastAPI, engine: Engine, keys: HubKeyPair,
         events = events_of(user, visit_id)
         records = sealed.for_visit(user.school_id, visit_id) if user.role == Role.DSL else ()
         read(user, "read_visit", visit_id)
-        events = merge(events, *(sealed.open(user.school_id, r.record_id).events
-                                 for r in records))
+        refs, opened = [], []
+        for stored in records:
+            try:
+                opened.append(sealed.open(user.school_id, stored.record_id).events)
+                problem = None
+            except SealError as error:
+                problem = str(error)
+            refs.append(RecordRef(record_id=stored.record_id, received_at=stored.received_at,
+                                  unreadable=problem))
+        events = merge(events, *opened)
         state = fold(events)
         return VisitOut(
             visit=_summary(state), authorised_steps=sorted(state.authorised_steps()),
@@ -318,8 +328,7 @@ def add_console_routes(app: FastAPI, engine: Engine, keys: HubKeyPair,
             concerns=[dict(m.detail) for m in state.concerns],
             alerts=[dict(m.detail) for m in state.alerts],
             set_aside=[list(pair) for pair in state.set_aside],
-            records=[RecordRef(record_id=r.record_id, received_at=r.received_at)
-                     for r in records],
+            records=refs,
             events=[event.to_dict() for event in events])
 
     @app.post(f"{CONSOLE}/visits/{{visit_id}}/authorise", responses=_errors(400, 403, 404, 409),
@@ -346,14 +355,18 @@ def add_console_routes(app: FastAPI, engine: Engine, keys: HubKeyPair,
         store.ingest(user.school_id, CONSOLE_DEVICE, Push(events=events))
         return AuthorisedOut(events=[e.id for e in events], findings=findings)
 
-    @app.get(f"{CONSOLE}/records/{{record_id}}", responses=_errors(403, 404), tags=["console"])
+    @app.get(f"{CONSOLE}/records/{{record_id}}", responses=_errors(403, 404, 409),
+             tags=["console"])
     def record(record_id: Id,
                user: Annotated[ConsoleUser, Depends(allowed(Role.DSL))]) -> RecordOut:
         """A sealed visit record, opened with the hub's key."""
         if not sealed.holds(user.school_id, record_id):
             raise HubError(404, "not_found", "no such record")
         read(user, "open_record", record_id)
-        opened = sealed.open(user.school_id, record_id)
+        try:
+            opened = sealed.open(user.school_id, record_id)
+        except SealError as error:
+            raise HubError(409, "unreadable", str(error)) from None
         return RecordOut(record_id=record_id, visit_id=opened.visit_id,
                          events=[event.to_dict() for event in opened.events])
 
@@ -404,7 +417,8 @@ def add_console_routes(app: FastAPI, engine: Engine, keys: HubKeyPair,
             parsed = parse_sealed_push(body)
         except ProtocolError as refused:
             raise HubError(400, "bad_push", str(refused)) from None
-        result = sealed.ingest(me.school_id, me.id, parsed.records, parsed.rejected, clock())
+        result = sealed.ingest(me.school_id, me.id, parsed.records, parsed.rejected, clock(),
+                               store.staff_visits(me.school_id, me.staff_id))
         if result.conflicts:
             response.status_code = 409
         return result.to_json()

@@ -128,6 +128,12 @@ class EventStore:
             # stored, nothing about the other school is said.
             plan = plan_ingest(push.events, {
                 row.id: row.body if row.school_id == school_id else "" for row in rows})
+            # Who is on a visit is settled by the first plan the hub receives for it: a later
+            # plan (which the fold sets aside) never adds anyone to a visit.
+            plans = {e.visit_id: e for e in reversed(plan.new) if e.type is EventType.PLANNED}
+            planned = set(connection.execute(select(events.c.visit_id).where(
+                events.c.school_id == school_id, events.c.type == EventType.PLANNED.value,
+                events.c.visit_id.in_(list(plans)))).scalars()) if plans else set()
             if plan.new:
                 new_rows = [{"id": e.id, "school_id": school_id, "visit_id": e.visit_id,
                              "type": e.type.value, "device_id": device_id,
@@ -136,14 +142,9 @@ class EventStore:
                 connection.exec_driver_sql(self._insert_events, [
                     tuple(row[column] for column in order) for row in new_rows
                 ] if order else new_rows)
-                on_visit = {(e.visit_id, str(member["staff_id"])) for e in plan.new
-                            if e.type is EventType.PLANNED
+                on_visit = {(visit_id, str(member["staff_id"]))
+                            for visit_id, e in plans.items() if visit_id not in planned
                             for member in _listed(e.payload.get("staff"))}
-                if on_visit:  # a visit planned again names some of the same staff
-                    on_visit -= set(connection.execute(
-                        select(visit_staff.c.visit_id, visit_staff.c.staff_id).where(
-                            visit_staff.c.school_id == school_id,
-                            visit_staff.c.visit_id.in_({v for v, _ in on_visit}))).tuples())
                 if on_visit:
                     connection.execute(insert(visit_staff), [
                         {"school_id": school_id, "visit_id": v, "staff_id": s}

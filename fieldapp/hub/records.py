@@ -8,7 +8,7 @@ written anywhere. The same record id with another envelope is a conflict, never 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -23,6 +23,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Table,
+    UniqueConstraint,
     insert,
     select,
 )
@@ -38,7 +39,7 @@ sealed_records: Final = Table(
     "sealed_records", metadata,
     Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
            autoincrement=True),
-    Column("record_id", String(64), nullable=False, unique=True),
+    Column("record_id", String(64), nullable=False),
     Column("school_id", String(64), nullable=False),
     Column("visit_id", String(128), nullable=False),
     Column("hub_key", String(16), nullable=False),
@@ -46,6 +47,7 @@ sealed_records: Final = Table(
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("envelope", LargeBinary, nullable=False),
     Index("sealed_school_visit", "school_id", "visit_id"),
+    UniqueConstraint("school_id", "record_id", name="sealed_school_record"),
 )
 
 
@@ -62,13 +64,15 @@ class SealedStore:
         self.keys = keys
 
     def ingest(self, school_id: str, device_id: str, records: Sequence[SealedRecord],
-               rejected: Sequence[Rejected], now: datetime) -> PushResult:
-        """Store what is new and readable; answer what became of each record."""
+               rejected: Sequence[Rejected], now: datetime,
+               on_visits: Collection[str]) -> PushResult:
+        """Store what is new and readable; answer what became of each record. `on_visits`:
+        the visits the sending phone's member of staff is on, the only ones it may seal."""
         readable: dict[str, tuple[SealedRecord, str]] = {}
         refused = list(rejected)
         conflicts: list[str] = []
         for record in records:
-            problem = self._problem(school_id, record)
+            problem = self._problem(school_id, record, on_visits)
             if isinstance(problem, str):
                 refused.append(Rejected(record.record_id, problem))
             elif record.record_id in readable and \
@@ -86,17 +90,23 @@ class SealedStore:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _problem(self, school_id: str, record: SealedRecord) -> VisitRecord | str:
+    def _problem(self, school_id: str, record: SealedRecord,
+                 on_visits: Collection[str]) -> VisitRecord | str:
         """The record read in memory, or why it cannot be accepted."""
         if record.school_id != school_id:
             return "sealed for another school"
+        if not 0 < len(record.record_id) <= 64 or not record.record_id.isprintable():
+            return "a record id is 1 to 64 printable characters"
         if record.hub_key != self.keys.fingerprint():
             return (f"sealed to hub key {record.hub_key}, not this hub's key "
                     f"{self.keys.fingerprint()}: enrol the phone again")
         try:
-            return read_visit_record(record.open(self.keys))
+            opened = read_visit_record(record.open(self.keys))
         except (SealError, RecordError) as error:
             return str(error)
+        if opened.visit_id not in on_visits:
+            return "a record of a visit this phone's member of staff is not on"
+        return opened
 
     def _store(self, school_id: str, device_id: str,
                readable: dict[str, tuple[SealedRecord, str]], conflicts: list[str],
@@ -105,9 +115,9 @@ class SealedStore:
         clashes = list(conflicts)
         with self.engine.begin() as connection:
             held = {row.record_id: row for row in connection.execute(
-                select(sealed_records.c.record_id, sealed_records.c.school_id,
-                       sealed_records.c.envelope)
-                .where(sealed_records.c.record_id.in_(list(readable)))).all()} if readable else {}
+                select(sealed_records.c.record_id, sealed_records.c.envelope)
+                .where(sealed_records.c.school_id == school_id,
+                       sealed_records.c.record_id.in_(list(readable)))).all()} if readable else {}
             new = []
             for record_id, (record, visit_id) in readable.items():
                 row = held.get(record_id)
@@ -116,7 +126,7 @@ class SealedStore:
                                 "visit_id": visit_id, "hub_key": record.hub_key,
                                 "device_id": device_id, "received_at": now,
                                 "envelope": record.envelope})
-                elif row.school_id == school_id and bytes(row.envelope) == record.envelope:
+                elif bytes(row.envelope) == record.envelope:
                     already.append(record_id)
                 else:
                     clashes.append(record_id)

@@ -19,19 +19,21 @@ from fieldapp.sync.records import visit_record
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 KEYS = HubKeyPair.generate()
+ON = ("visit-1",)  # the visits the sending phone's member of staff is on
 
 
-def record(record_id: str) -> SealedRecord:
+def record(record_id: str, school_id: str = "uplands") -> SealedRecord:
     event = Event(new_event_id(NOW, b"\x01" * 10), "visit-1", EventType.OUTCOME_RECORDED, NOW,
                   Author("staff-ann", "phone-a"), {"child_seen": True})
-    return SealedRecord.from_envelope(seal(KEYS.public_bytes(), "uplands", record_id,
+    return SealedRecord.from_envelope(seal(KEYS.public_bytes(), school_id, record_id,
                                            visit_record("visit-1", [event])))
 
 
 def test_phones_racing_with_the_same_record_store_it_once(engine: Engine) -> None:
     store, same = SealedStore(engine, KEYS), record("rec-1")
     with ThreadPoolExecutor(6) as pool:
-        results = list(pool.map(lambda _: store.ingest("uplands", "phone-a", [same], [], NOW),
+        results = list(pool.map(lambda _: store.ingest("uplands", "phone-a", [same], [], NOW,
+                                                         ON),
                                 range(12)))
     assert sum(len(r.stored) for r in results) == 1
     assert all(r.acknowledged == ("rec-1",) for r in results)
@@ -52,14 +54,15 @@ def test_a_lost_race_is_retried_then_reported(engine: Engine,
         return real(*args)
 
     monkeypatch.setattr(store, "_store", racing)
-    assert store.ingest("uplands", "phone-a", [record("rec-2")], [], NOW).stored == ("rec-2",)
+    assert store.ingest("uplands", "phone-a", [record("rec-2")], [], NOW, ON).stored == (
+        "rec-2",)
 
     def always(*args: Any) -> Any:
         raise IntegrityError("insert", {}, Exception("duplicate key"))
 
     monkeypatch.setattr(store, "_store", always)
     with pytest.raises(IntegrityError):
-        store.ingest("uplands", "phone-a", [record("rec-3")], [], NOW)
+        store.ingest("uplands", "phone-a", [record("rec-3")], [], NOW, ON)
 
 
 def test_the_audit_log_pages_back_newest_first_one_school_at_a_time(engine: Engine) -> None:
@@ -72,3 +75,38 @@ def test_the_audit_log_pages_back_newest_first_one_school_at_a_time(engine: Engi
         minutes=4)
     assert [e.subject for e in log.entries("uplands", before=first[-1].seq)] == ["v2", "v1",
                                                                                   "v0"]
+
+
+def test_record_ids_belong_to_their_school(engine: Engine) -> None:
+    store = SealedStore(engine, KEYS)
+    assert store.ingest("uplands", "phone-a", [record("rec-1")], [], NOW, ON).stored
+    elsewhere = store.ingest("hart-hill", "phone-h", [record("rec-1", "hart-hill")], [], NOW, ON)
+    assert elsewhere.stored == ("rec-1",)  # not a conflict: another school's record
+
+
+def test_records_the_hub_could_not_keep_or_may_not_take_are_rejected(engine: Engine) -> None:
+    store = SealedStore(engine, KEYS)
+    result = store.ingest("uplands", "phone-a", [record("r" * 65), record("rec-1")], [], NOW,
+                          on_visits=("visit-2",))
+    assert [r.reason for r in result.rejected] == [
+        "a record id is 1 to 64 printable characters",
+        "a record of a visit this phone's member of staff is not on"]
+    assert result.stored == ()
+
+
+def test_a_record_sealed_to_a_retired_key_is_listed_as_unreadable(engine: Engine) -> None:
+    from fastapi.testclient import TestClient
+
+    from fieldapp.hub.api import create_api
+    from tests.hub.world import World
+
+    world = World(engine)
+    school = world.schools["uplands"]
+    rotated = TestClient(create_api(engine, HubKeyPair.generate(), clock=lambda: world.now,
+                                    password_cost=4))
+    visit = rotated.get(f"/api/v1/console/visits/{school.out}", headers=school.auth("dsl"))
+    assert visit.status_code == 200
+    [ref] = visit.json()["records"]
+    assert "sealed to hub key" in ref["unreadable"]
+    opened = rotated.get(f"/api/v1/console/records/{school.record}", headers=school.auth("dsl"))
+    assert opened.status_code == 409 and opened.json()["error"] == "unreadable"

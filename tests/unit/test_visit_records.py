@@ -53,6 +53,7 @@ def document(**changes: object) -> bytes:
     (document(events={}), "a visit_id and a list of events"),
     (document(events=[{"id": "x"}]), "an event in the record:"),
     (document(visit_id="visit-2"), "belongs to another visit than visit-2"),
+    (document(visit_id="v" * 129, events=[]), "a visit id is 1 to 128 printable characters"),
 ])
 def test_a_record_that_cannot_be_read_says_why(plaintext: bytes, message: str) -> None:
     with pytest.raises(RecordError, match=message):

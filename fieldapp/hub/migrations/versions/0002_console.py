@@ -56,7 +56,7 @@ def upgrade() -> None:
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("envelope", sa.LargeBinary(), nullable=False),
         sa.PrimaryKeyConstraint("seq"),
-        sa.UniqueConstraint("record_id"),
+        sa.UniqueConstraint("school_id", "record_id", name="sealed_school_record"),
     )
     op.create_index("sealed_school_visit", "sealed_records", ["school_id", "visit_id"])
     op.create_table(

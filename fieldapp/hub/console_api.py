@@ -20,7 +20,6 @@ written to the audit log, durably, before the content is sent.
 
 import os
 from collections.abc import Callable
-from dataclasses import asdict
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Final, Literal
@@ -37,7 +36,7 @@ from fieldapp.domain.lifecycle import IllegalTransition
 from fieldapp.domain.rules import decide, stamp
 from fieldapp.domain.state import VisitState, fold
 from fieldapp.hub.accounts import Accounts, ConsoleUser, SignInRefused
-from fieldapp.hub.audit import AuditLog
+from fieldapp.hub.audit import AuditEntry, AuditLog
 from fieldapp.hub.board import board
 from fieldapp.hub.directory import CODE_LIFETIME, Device, Directory, DirectoryError
 from fieldapp.hub.errors import HubError
@@ -157,17 +156,8 @@ class RecordOut(BaseModel):
     events: list[dict[str, Any]]
 
 
-class AuditEntryOut(BaseModel):
-    seq: int
-    at: datetime
-    staff_id: str
-    role: str
-    action: str
-    subject: str
-
-
 class AuditOut(BaseModel):
-    entries: list[AuditEntryOut]
+    entries: list[AuditEntry]
 
 
 class DeviceOut(BaseModel):
@@ -375,8 +365,7 @@ def add_console_routes(app: FastAPI, engine: Engine, keys: HubKeyPair,
                   before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
                   limit: Annotated[int, Query(ge=1, le=500)] = 200) -> AuditOut:
         """Who read which case content, newest first."""
-        return AuditOut(entries=[AuditEntryOut(**asdict(entry))
-                                 for entry in audit.entries(user.school_id, before, limit)])
+        return AuditOut(entries=list(audit.entries(user.school_id, before, limit)))
 
     @app.get(f"{CONSOLE}/devices", responses=_errors(403), tags=["console"])
     def devices(user: Annotated[ConsoleUser, Depends(allowed(Role.ADMIN))]) -> DevicesOut:

@@ -6,6 +6,7 @@
     fieldapp-hub enrol-code uplands staff-ann        # a one-time code for Ann's phone
     fieldapp-hub revoke uplands dev-1a2b3c           # a lost phone: refused, told to wipe
     fieldapp-hub staff password uplands dsl-webster  # a console password (read from stdin)
+    fieldapp-hub staff pack-roles uplands dsl-webster safeguarding_lead  # sign-offs she gives
     fieldapp-hub pack import our-school.toml         # validate a school's own pack
     fieldapp-hub pack import our-school.toml --school uplands   # ...and give it to the phones
     fieldapp-hub demo                                # a demo school with today's visits
@@ -73,6 +74,7 @@ def demo(args: argparse.Namespace) -> str:
             directory.add_staff("uplands", member.staff_id, member.name, "staff",
                                 member.safeguarding_trained)
         directory.add_staff("uplands", "dsl-webster", "Mrs Webster-Smith", "dsl", True)
+        directory.set_pack_roles("uplands", "dsl-webster", ["safeguarding_lead"])
         directory.add_staff("uplands", "office-jones", "Mr Jones", "reception")
         directory.add_staff("uplands", "it-admin", "Trust IT", "admin")
         pack = load_pack("uplands-junior")
@@ -139,6 +141,13 @@ def main(argv: list[str] | None = None) -> int:
     add_staff.add_argument("--role", required=True, choices=("reception", "dsl", "staff",
                                                              "admin"))
     add_staff.add_argument("--safeguarding-trained", action="store_true")
+    add_staff.add_argument("--pack-role", action="append", default=[], dest="pack_roles",
+                           help="a role in the school's pack whose sign-offs they give "
+                           "(e.g. safeguarding_lead); repeat for several")
+    roles = staff.add_parser("pack-roles", help="set the pack roles a member of staff holds")
+    roles.add_argument("school_id")
+    roles.add_argument("staff_id")
+    roles.add_argument("roles", nargs="*")
     password = staff.add_parser("password", help="set a console password (read from stdin)")
     password.add_argument("school_id")
     password.add_argument("staff_id")
@@ -173,9 +182,15 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "staff" and args.action == "password":
             Accounts(connect(args.db)).set_password(args.school_id, args.staff_id,
                                                     read_password())
+        elif args.command == "staff" and args.action == "pack-roles":
+            Directory(connect(args.db)).set_pack_roles(args.school_id, args.staff_id,
+                                                       args.roles)
         elif args.command == "staff":
-            Directory(connect(args.db)).add_staff(args.school_id, args.staff_id, args.name,
-                                                  args.role, args.safeguarding_trained)
+            directory = Directory(connect(args.db))
+            directory.add_staff(args.school_id, args.staff_id, args.name, args.role,
+                                args.safeguarding_trained)
+            if args.pack_roles:
+                directory.set_pack_roles(args.school_id, args.staff_id, args.pack_roles)
         elif args.command == "enrol-code":  # the enrolment slip: the code, and the key to pin
             print(Directory(connect(args.db)).enrol_code(args.school_id, args.staff_id, now))
             print(f"hub key fingerprint: {hub_keys(args.key, create=False).fingerprint()}")

@@ -327,6 +327,9 @@ def add_console_routes(app: FastAPI, engine: Engine, keys: HubKeyPair,
                   user: Annotated[ConsoleUser, Depends(allowed(Role.DSL))]) -> AuthorisedOut:
         """Sign off one of the visit's authorisation steps, as the signed-in DSL."""
         state = fold(events_of(user, visit_id))
+        if body.role not in directory.pack_roles(user.staff_id):
+            raise HubError(403, "forbidden", f"you do not hold the role {body.role!r} in this "
+                           "school's policy: an admin records who holds which")
         now = clock()
         try:
             decision = decide(state, c.Authorise(body.step, user.name, body.role),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -62,6 +63,13 @@ devices: Final = Table(
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("enrolled_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True)),
+)
+# The roles a member of staff holds in their school's policy pack ("safeguarding_lead",
+# "headteacher", ...): the sign-offs they may give.
+staff_pack_roles: Final = Table(
+    "staff_pack_roles", metadata,
+    Column("staff_id", String(64), ForeignKey("staff.id"), primary_key=True),
+    Column("role", String(64), primary_key=True),
 )
 # A school's own pack, imported by its admin; without one, the shipped pack named in `schools`.
 school_packs: Final = Table(
@@ -152,6 +160,32 @@ class Directory:
         if row is None:
             raise DirectoryError(f"no school {school_id!r}")
         return row.name, row.pack_id
+
+    def set_pack_roles(self, school_id: str, staff_id: str, roles: Iterable[str]) -> None:
+        """The sign-offs this member of staff may give: roles named in the school's pack."""
+        wanted = sorted(set(roles))
+        pack = self.pack(school_id).pack
+        known = {role for step in (*pack.authorisation.steps,
+                                   *(pack.authorisation.unannounced_steps or ()))
+                 for role in step.roles}
+        unknown = [role for role in wanted if role not in known]
+        if unknown:
+            raise DirectoryError(f"{', '.join(unknown)}: not a role in this school's pack "
+                                 f"(its roles: {', '.join(sorted(known))})")
+        with self.engine.begin() as connection:
+            if connection.execute(select(staff.c.id).where(
+                    staff.c.id == staff_id, staff.c.school_id == school_id)).first() is None:
+                raise DirectoryError("no such member of staff at this school")
+            connection.execute(delete(staff_pack_roles).where(
+                staff_pack_roles.c.staff_id == staff_id))
+            if wanted:
+                connection.execute(insert(staff_pack_roles), [
+                    {"staff_id": staff_id, "role": role} for role in wanted])
+
+    def pack_roles(self, staff_id: str) -> frozenset[str]:
+        with self.engine.connect() as connection:
+            return frozenset(connection.execute(select(staff_pack_roles.c.role).where(
+                staff_pack_roles.c.staff_id == staff_id)).scalars())
 
     def pack(self, school_id: str) -> SchoolPack:
         """The school's policy pack as phones get it: its own if imported, else the shipped one."""

@@ -61,7 +61,12 @@ def test_a_console_password_is_read_from_stdin(
     assert main([*hub, "school", "add", "uplands", "--name", "Uplands Junior School",
                  "--pack", "uplands-junior"]) == 0
     assert main([*hub, "staff", "add", "uplands", "dsl-w", "--name", "Mrs W", "--role",
-                 "dsl"]) == 0
+                 "dsl", "--pack-role", "safeguarding_lead"]) == 0
+    assert Directory(connect(hub[1])).pack_roles("dsl-w") == {"safeguarding_lead"}
+    assert main([*hub, "staff", "pack-roles", "uplands", "dsl-w", "safeguarding_team"]) == 0
+    assert Directory(connect(hub[1])).pack_roles("dsl-w") == {"safeguarding_team"}
+    assert main([*hub, "staff", "pack-roles", "uplands", "dsl-w", "headteacher"]) == 1
+    assert "not a role in this school's pack" in capsys.readouterr().err
     monkeypatch.setattr("sys.stdin", io.StringIO("a long enough passphrase\n"))
     assert main([*hub, "staff", "password", "uplands", "dsl-w"]) == 0
     engine = connect(hub[1])

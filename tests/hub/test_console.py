@@ -13,13 +13,17 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
 from fieldapp.crypto.sealing import HubKeyPair, SealedRecord, seal
+from fieldapp.domain import commands as c
 from fieldapp.domain.events import Author, Event, EventType, new_event_id
-from fieldapp.domain.policy import PackError
+from fieldapp.domain.policy import PackError, load_pack
+from fieldapp.domain.simulate import SimulatedVisit
+from fieldapp.domain.state import Staff
 from fieldapp.hub.accounts import LOCK_AFTER, REFUSED, SESSION_FOR, hash_password, password_matches
 from fieldapp.hub.api import create_api
 from fieldapp.hub.audit import AuditLog
 from fieldapp.hub.directory import DirectoryError
 from fieldapp.hub.records import sealed_records
+from fieldapp.sync.protocol import Push
 from fieldapp.sync.records import visit_record
 from tests.hub.world import COST, NOW, PASSWORD, School, World
 
@@ -172,8 +176,17 @@ def test_staff_see_only_the_visits_they_are_on(world: World, uplands: School) ->
 
 def test_the_dsl_authorises_a_visit_as_themselves(world: World, uplands: School) -> None:
     path = f"/api/v1/console/visits/{uplands.waiting}/authorise"
-    refused = world.client.post(path, headers=uplands.auth("dsl"),
-                                json={"step": "safeguarding_lead", "role": "class_teacher"})
+    not_held = world.client.post(path, headers=uplands.auth("dsl"),
+                                 json={"step": "safeguarding_lead", "role": "safeguarding_team"})
+    assert not_held.status_code == 403 and "safeguarding_team" in not_held.json()["message"]
+    unassessed = SimulatedVisit(load_pack("uplands-junior"), NOW, visit_id="uplands-new",
+                                author=Author(uplands.staff("dsl"), "hub-console"), seed=77)
+    unassessed.do(c.Plan("UPN-9", "Child 9", "9 Road", "Attendance", NOW, (
+        Staff(uplands.staff("ann"), "Ann", True, True), Staff("x", "X")), safe_phrase="red"))
+    world.store.ingest("uplands", "hub-console", Push(events=tuple(unassessed.events)))
+    refused = world.client.post("/api/v1/console/visits/uplands-new/authorise",
+                                headers=uplands.auth("dsl"),
+                                json={"step": "safeguarding_lead", "role": "safeguarding_lead"})
     assert refused.status_code == 422 and refused.json()["error"] == "refused"
     assert refused.json()["findings"][0]["policy"].startswith("Uplands Junior School")
     unknown = world.client.post(path, headers=uplands.auth("dsl"),
@@ -371,3 +384,12 @@ def test_a_second_plan_for_a_visit_adds_nobody_to_it(world: World, uplands: Scho
                             headers=uplands.auth("cat")).status_code == 404
     pulled = world.client.get("/api/v1/pull", headers={"Authorization": f"Bearer {cats['token']}"})
     assert pulled.json()["events"] == []
+
+
+def test_pack_roles_are_the_packs_and_for_staff_of_that_school(world: World) -> None:
+    with pytest.raises(DirectoryError, match="headteacher: not a role in this school's pack"):
+        world.directory.set_pack_roles("uplands", "uplands-dsl", ["headteacher"])
+    with pytest.raises(DirectoryError, match="no such member of staff"):
+        world.directory.set_pack_roles("hart-hill", "uplands-dsl", ["dsl"])
+    world.directory.set_pack_roles("uplands", "uplands-dsl", [])
+    assert world.directory.pack_roles("uplands-dsl") == frozenset()

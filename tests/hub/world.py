@@ -29,6 +29,7 @@ NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery staple"
 COST = 4  # scrypt log2(N) for test passwords: the real cost is OWASP's 2^17
 SCHOOLS = {"uplands": "uplands-junior", "hart-hill": "hart-hill-nursery"}
+PACK_ROLES = {"uplands": "safeguarding_lead", "hart-hill": "dsl"}  # the DSL's, in each pack
 # Console users: a login name per role; "ann" is on both visits, "cat" on none.
 USERS = {"reception": "reception", "dsl": "dsl", "ann": "staff", "cat": "staff",
          "admin": "admin"}
@@ -75,6 +76,7 @@ class World:
                 "school_id": school_id, "staff_id": school.staff(user), "password": PASSWORD})
             assert answer.status_code == 200, answer.text
             school.tokens[user] = answer.json()["token"]
+        self.directory.set_pack_roles(school_id, school.staff("dsl"), [PACK_ROLES[school_id]])
         code = self.directory.enrol_code(school_id, school.staff("ann"), self.now)
         school.device = self.client.post("/api/v1/enrol", json={"code": code}).json()
         pack = load_pack(pack_id)

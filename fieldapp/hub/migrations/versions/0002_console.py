@@ -1,5 +1,6 @@
 """0002: the console and sealed records: console logins and sessions, the audit log of case
-content reads, sealed visit records (kept sealed), and a school's own imported policy pack."""
+content reads, sealed visit records (kept sealed), a school's own imported policy pack, and
+the roles in it that each member of staff holds."""
 
 from __future__ import annotations
 
@@ -60,6 +61,13 @@ def upgrade() -> None:
     )
     op.create_index("sealed_school_visit", "sealed_records", ["school_id", "visit_id"])
     op.create_table(
+        "staff_pack_roles",
+        sa.Column("staff_id", sa.String(64), nullable=False),
+        sa.Column("role", sa.String(64), nullable=False),
+        sa.PrimaryKeyConstraint("staff_id", "role"),
+        sa.ForeignKeyConstraint(["staff_id"], ["staff.id"]),
+    )
+    op.create_table(
         "school_packs",
         sa.Column("school_id", sa.String(64), nullable=False),
         sa.Column("version", sa.String(16), nullable=False),
@@ -71,6 +79,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("school_packs", "sealed_records", "audit_log", "console_sessions",
-                  "console_logins"):
+    for table in ("school_packs", "staff_pack_roles", "sealed_records", "audit_log",
+                  "console_sessions", "console_logins"):
         op.drop_table(table)

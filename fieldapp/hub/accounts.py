@@ -35,7 +35,7 @@ from sqlalchemy import (
     update,
 )
 
-from fieldapp.hub.directory import DirectoryError, as_utc, digest, staff
+from fieldapp.hub.directory import DirectoryError, as_utc, digest, require_staff, staff
 from fieldapp.hub.events_store import metadata
 
 MIN_PASSWORD: Final = 12
@@ -117,9 +117,7 @@ class Accounts:
                                  "characters long")
         hashed = hash_password(password, self.log_n)
         with self.engine.begin() as connection:
-            if connection.execute(select(staff.c.id).where(
-                    staff.c.id == staff_id, staff.c.school_id == school_id)).first() is None:
-                raise DirectoryError("no such member of staff at this school")
+            require_staff(connection, school_id, staff_id)
             connection.execute(delete(console_logins).where(
                 console_logins.c.staff_id == staff_id))
             connection.execute(insert(console_logins).values(

@@ -10,12 +10,10 @@ from datetime import datetime
 from typing import Final
 
 from sqlalchemy import (
-    BigInteger,
     Column,
     DateTime,
     Engine,
     Index,
-    Integer,
     String,
     Table,
     insert,
@@ -23,12 +21,11 @@ from sqlalchemy import (
 )
 
 from fieldapp.hub.directory import as_utc
-from fieldapp.hub.events_store import metadata
+from fieldapp.hub.events_store import arrival_order, metadata
 
 audit_log: Final = Table(
     "audit_log", metadata,
-    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-           autoincrement=True),
+    arrival_order(),
     Column("school_id", String(64), nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
     Column("staff_id", String(64), nullable=False),

@@ -20,6 +20,7 @@ written to the audit log, durably, before the content is sent.
 
 import os
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Final, Literal
@@ -255,7 +256,7 @@ def add_console_routes(app: FastAPI, engine: Engine, keys: HubKeyPair,
         except SignInRefused as refused:
             raise HubError(401, "unauthenticated", str(refused)) from None
         return SignedIn(token=session.token, expires_at=session.expires_at,
-                        user=User(**_user(session.user)))
+                        user=User(**asdict(session.user)))
 
     @app.post(f"{CONSOLE}/sign-out", responses=_errors(), tags=["console"])
     def sign_out(token: Annotated[str, Depends(bearer)],
@@ -266,7 +267,7 @@ def add_console_routes(app: FastAPI, engine: Engine, keys: HubKeyPair,
 
     @app.get(f"{CONSOLE}/me", responses=_errors(), tags=["console"])
     def me(user: Annotated[ConsoleUser, Depends(signed_in)]) -> User:
-        return User(**_user(user))
+        return User(**asdict(user))
 
     @app.get(f"{CONSOLE}/board", responses=_errors(403), tags=["console"])
     def reception_board(user: Annotated[ConsoleUser, Depends(allowed(Role.RECEPTION,
@@ -304,7 +305,7 @@ def add_console_routes(app: FastAPI, engine: Engine, keys: HubKeyPair,
         refs, opened = [], []
         for stored in records:
             try:
-                opened.append(sealed.open(user.school_id, stored.record_id).events)
+                opened.append(sealed.open(user.school_id, stored).events)
                 problem = None
             except SealError as error:
                 problem = str(error)
@@ -353,11 +354,12 @@ def add_console_routes(app: FastAPI, engine: Engine, keys: HubKeyPair,
     def record(record_id: Id,
                user: Annotated[ConsoleUser, Depends(allowed(Role.DSL))]) -> RecordOut:
         """A sealed visit record, opened with the hub's key."""
-        if not sealed.holds(user.school_id, record_id):
+        stored = sealed.get(user.school_id, record_id)
+        if stored is None:
             raise HubError(404, "not_found", "no such record")
         read(user, "open_record", record_id)
         try:
-            opened = sealed.open(user.school_id, record_id)
+            opened = sealed.open(user.school_id, stored)
         except SealError as error:
             raise HubError(409, "unreadable", str(error)) from None
         return RecordOut(record_id=record_id, visit_id=opened.visit_id,
@@ -414,11 +416,6 @@ def add_console_routes(app: FastAPI, engine: Engine, keys: HubKeyPair,
         if result.conflicts:
             response.status_code = 409
         return result.to_json()
-
-
-def _user(user: ConsoleUser) -> dict[str, str]:
-    return {"school_id": user.school_id, "staff_id": user.staff_id, "name": user.name,
-            "role": user.role}
 
 
 def _summary(state: VisitState) -> VisitSummary:

@@ -20,6 +20,7 @@ from typing import Any, Final
 from sqlalchemy import (
     Boolean,
     Column,
+    Connection,
     DateTime,
     Engine,
     ForeignKey,
@@ -173,9 +174,7 @@ class Directory:
             raise DirectoryError(f"{', '.join(unknown)}: not a role in this school's pack "
                                  f"(its roles: {', '.join(sorted(known))})")
         with self.engine.begin() as connection:
-            if connection.execute(select(staff.c.id).where(
-                    staff.c.id == staff_id, staff.c.school_id == school_id)).first() is None:
-                raise DirectoryError("no such member of staff at this school")
+            require_staff(connection, school_id, staff_id)
             connection.execute(delete(staff_pack_roles).where(
                 staff_pack_roles.c.staff_id == staff_id))
             if wanted:
@@ -190,10 +189,13 @@ class Directory:
     def pack(self, school_id: str) -> SchoolPack:
         """The school's policy pack as phones get it: its own if imported, else the shipped one."""
         with self.engine.connect() as connection:
-            row = connection.execute(select(school_packs.c.text)
-                                     .where(school_packs.c.school_id == school_id)).first()
-        text = row.text if row is not None else pack_text(self.school(school_id)[1])
-        return _school_pack(text)
+            row = connection.execute(
+                select(schools.c.pack_id, school_packs.c.text)
+                .outerjoin(school_packs, school_packs.c.school_id == schools.c.id)
+                .where(schools.c.id == school_id)).first()
+        if row is None:
+            raise DirectoryError(f"no school {school_id!r}")
+        return _school_pack(row.text if row.text is not None else pack_text(row.pack_id))
 
     def import_pack(self, school_id: str, text: str, now: datetime) -> SchoolPack:
         """Make `text` the school's pack (refused with a PackError if it is not valid); phones
@@ -209,10 +211,7 @@ class Directory:
     def enrol_code(self, school_id: str, staff_id: str, now: datetime) -> str:
         """A one-time code to enrol a phone for this member of staff (valid 15 minutes)."""
         with self.engine.begin() as connection:
-            member = connection.execute(select(staff.c.id).where(
-                staff.c.id == staff_id, staff.c.school_id == school_id)).first()
-            if member is None:
-                raise DirectoryError("no such member of staff at this school")
+            require_staff(connection, school_id, staff_id)
             code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(10))
             connection.execute(insert(enrol_codes).values(
                 code_hash=digest(code), school_id=school_id, staff_id=staff_id,
@@ -268,6 +267,14 @@ class Directory:
                 .values(revoked_at=now)).rowcount
         if done != 1:
             raise DirectoryError("no such device at this school")
+
+
+def require_staff(connection: Connection, school_id: str, staff_id: str) -> None:
+    """Refuse a staff id that is not a member of staff at this school (another school's
+    staff are as unknown as nobody's)."""
+    if connection.execute(select(staff.c.id).where(
+            staff.c.id == staff_id, staff.c.school_id == school_id)).first() is None:
+        raise DirectoryError("no such member of staff at this school")
 
 
 def as_utc(moment: datetime) -> datetime:

@@ -41,11 +41,18 @@ from fieldapp.sync.protocol import Push, PushResult, plan_ingest
 
 metadata: Final = MetaData()
 
+
+def arrival_order() -> Column[int]:
+    """A table's `seq`: rows numbered in the order they were stored (BIGSERIAL on PostgreSQL,
+    the rowid on SQLite)."""
+    return Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                  autoincrement=True)
+
+
 events: Final = Table(
     "events", metadata,
     # The order events reached the hub: the cursor phones and the console pull from.
-    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-           autoincrement=True),
+    arrival_order(),
     Column("id", String(26), nullable=False, unique=True),
     Column("school_id", String(64), nullable=False),
     Column("visit_id", String(128), nullable=False),

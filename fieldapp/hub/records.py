@@ -9,17 +9,15 @@ written anywhere. The same record id with another envelope is a conflict, never 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 
 from sqlalchemy import (
-    BigInteger,
     Column,
     DateTime,
     Engine,
     Index,
-    Integer,
     LargeBinary,
     String,
     Table,
@@ -28,17 +26,17 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
 
 from fieldapp.crypto.sealing import HubKeyPair, SealedRecord, SealError, open_sealed
 from fieldapp.hub.directory import as_utc
-from fieldapp.hub.events_store import metadata
+from fieldapp.hub.events_store import arrival_order, metadata
 from fieldapp.sync.protocol import PushResult, Rejected
 from fieldapp.sync.records import RecordError, VisitRecord, read_visit_record
 
 sealed_records: Final = Table(
     "sealed_records", metadata,
-    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-           autoincrement=True),
+    arrival_order(),
     Column("record_id", String(64), nullable=False),
     Column("school_id", String(64), nullable=False),
     Column("visit_id", String(128), nullable=False),
@@ -56,6 +54,7 @@ class StoredRecord:
     record_id: str
     visit_id: str
     received_at: datetime
+    envelope: bytes = field(repr=False)
 
 
 class SealedStore:
@@ -136,31 +135,26 @@ class SealedStore:
                           conflicts=tuple(clashes), rejected=tuple(refused))
 
     def for_visit(self, school_id: str, visit_id: str) -> tuple[StoredRecord, ...]:
+        """The visit's records as held, still sealed."""
+        return self._held(sealed_records.c.school_id == school_id,
+                          sealed_records.c.visit_id == visit_id)
+
+    def get(self, school_id: str, record_id: str) -> StoredRecord | None:
+        """The record as held, still sealed; None if the school holds no such record."""
+        found = self._held(sealed_records.c.school_id == school_id,
+                           sealed_records.c.record_id == record_id)
+        return found[0] if found else None
+
+    def open(self, school_id: str, stored: StoredRecord) -> VisitRecord:
+        """A held record, read with the hub's key. Audit-log the read before calling this."""
+        return read_visit_record(open_sealed(self.keys, school_id, stored.record_id,
+                                             stored.envelope))
+
+    def _held(self, *where: ColumnElement[bool]) -> tuple[StoredRecord, ...]:
         with self.engine.connect() as connection:
             rows = connection.execute(
                 select(sealed_records.c.record_id, sealed_records.c.visit_id,
-                       sealed_records.c.received_at)
-                .where(sealed_records.c.school_id == school_id,
-                       sealed_records.c.visit_id == visit_id)
-                .order_by(sealed_records.c.seq)).all()
-        return tuple(StoredRecord(row.record_id, row.visit_id, as_utc(row.received_at))
-                     for row in rows)
-
-    def holds(self, school_id: str, record_id: str) -> bool:
-        with self.engine.connect() as connection:
-            return connection.execute(select(sealed_records.c.seq).where(
-                sealed_records.c.school_id == school_id,
-                sealed_records.c.record_id == record_id)).first() is not None
-
-    def open(self, school_id: str, record_id: str) -> VisitRecord:
-        """A record the school holds, read with the hub's key (KeyError if it holds none).
-        Audit-log the read before calling this."""
-        with self.engine.connect() as connection:
-            row = connection.execute(
-                select(sealed_records.c.envelope).where(
-                    sealed_records.c.school_id == school_id,
-                    sealed_records.c.record_id == record_id)).first()
-        if row is None:
-            raise KeyError(record_id)
-        return read_visit_record(open_sealed(self.keys, school_id, record_id,
-                                             bytes(row.envelope)))
+                       sealed_records.c.received_at, sealed_records.c.envelope)
+                .where(*where).order_by(sealed_records.c.seq)).all()
+        return tuple(StoredRecord(row.record_id, row.visit_id, as_utc(row.received_at),
+                                  bytes(row.envelope)) for row in rows)

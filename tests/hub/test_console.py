@@ -359,6 +359,8 @@ def test_a_broken_pack_is_refused_and_the_school_keeps_its_own(world: World) -> 
         world.directory.import_pack("uplands", "format = 1\n", world.now)
     with pytest.raises(DirectoryError, match="no school"):
         world.directory.import_pack("nowhere", before.text, world.now)
+    with pytest.raises(DirectoryError, match="no school 'nowhere'"):
+        world.directory.pack("nowhere")
     assert world.directory.pack("uplands") == before
 
 

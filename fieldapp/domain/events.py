@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 FORMAT = 1  # version of an event's stored and wire form
@@ -23,6 +24,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Canonical JSON: sorted keys, no spaces, ASCII. `canonical` writes the event's fixed keys in
 # sorted order itself and leaves each value, the payload included, to this encoder.
 _JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
+_JSON_TEXT = encode_basestring_ascii  # what _JSON does with a string, without its Python call
 
 
 class EventType(StrEnum):
@@ -128,13 +130,13 @@ class Event:
 
         The same text as `json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))`,
         written without building the dictionary first (the hub does this for every event)."""
-        author = self.author
-        return (f'{{"at":{_JSON(self.at.astimezone(UTC).isoformat())},'
-                f'"author":{{"device_id":{_JSON(author.device_id)},'
-                f'"staff_id":{_JSON(author.staff_id)}}},'
-                f'"id":{_JSON(self.id)},"payload":{_JSON(dict(self.payload))},'
-                f'"type":{_JSON(self.type.value)},"v":{_FORMAT_JSON},'
-                f'"visit_id":{_JSON(self.visit_id)}}}')
+        author, text = self.author, _JSON_TEXT
+        return (f'{{"at":{text(self.at.astimezone(UTC).isoformat())},'
+                f'"author":{{"device_id":{text(author.device_id)},'
+                f'"staff_id":{text(author.staff_id)}}},'
+                f'"id":{text(self.id)},"payload":{_JSON(dict(self.payload))},'
+                f'"type":{text(self.type.value)},"v":{_FORMAT_JSON},'
+                f'"visit_id":{text(self.visit_id)}}}')
 
 
 _EVENT_TYPES = {kind.value: kind for kind in EventType}

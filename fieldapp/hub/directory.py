@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     delete,
     insert,
     select,
@@ -35,6 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from fieldapp.domain.policy import Pack, pack_text, parse_pack
+from fieldapp.hub.driver_sql import DriverStatement, driver_connection
 from fieldapp.hub.events_store import metadata
 
 ROLES: Final = ("reception", "dsl", "staff", "admin")
@@ -131,6 +133,10 @@ def digest(secret: str) -> str:
 class Directory:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # Every push and pull asks this first: it runs on the driver (see driver_sql).
+        self._device = DriverStatement(
+            select(devices.c.id, devices.c.school_id, devices.c.staff_id, devices.c.revoked_at)
+            .where(devices.c.token_hash == bindparam("token_hash")), engine.dialect)
 
     def add_school(self, school_id: str, name: str, pack_id: str) -> None:
         try:
@@ -240,14 +246,16 @@ class Directory:
         return Enrolment(device=device, token=token)
 
     def authenticate(self, token: str) -> Device:
-        with self.engine.connect() as connection:
-            row = connection.execute(select(devices).where(
-                devices.c.token_hash == digest(token))).first()
+        with driver_connection(self.engine) as connection:
+            cursor = connection.cursor()
+            cursor.execute(self._device.sql, self._device.params({"token_hash": digest(token)}))
+            row = cursor.fetchone()
         if row is None:
             raise NotAuthenticated("unknown device token")
-        if row.revoked_at is not None:
+        device_id, school_id, staff_id, revoked_at = row
+        if revoked_at is not None:
             raise NotAuthenticated("this device has been revoked: wipe it", wipe=True)
-        return Device(id=row.id, school_id=row.school_id, staff_id=row.staff_id)
+        return Device(id=device_id, school_id=school_id, staff_id=staff_id)
 
     def devices(self, school_id: str) -> list[dict[str, Any]]:
         """The school's phones, newest first, revoked ones included."""

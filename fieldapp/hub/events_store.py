@@ -32,11 +32,11 @@ from sqlalchemy import (
     insert,
     select,
 )
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
 from fieldapp.domain.events import Event, EventType
 from fieldapp.hub import migrate
+from fieldapp.hub.driver_sql import DriverStatement, driver_connection, in_list
 from fieldapp.sync.protocol import Push, PushResult, plan_ingest
 
 metadata: Final = MetaData()
@@ -72,11 +72,12 @@ visit_staff: Final = Table(
 )
 
 
-def connect(url: str) -> Engine:
+def connect(url: str, background_checkpoints: bool = False) -> Engine:
     """An engine for `url` (e.g. "sqlite:///hub.db", "postgresql+psycopg://host/db"), with
     SQLite made durable and safe for concurrent readers (WAL, synchronous=FULL). A new SQLite
     file is made readable by its owner only (it holds children's names and addresses); SQLite
-    gives its -wal and -shm files the same mode."""
+    gives its -wal and -shm files the same mode. With `background_checkpoints`, SQLite's
+    commits leave checkpoints to a `fieldapp.hub.checkpoints.Checkpointer`."""
     engine = create_engine(url, future=True)
     if engine.dialect.name == "sqlite":
         path = engine.url.database
@@ -88,76 +89,96 @@ def connect(url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA busy_timeout=10000")
+            if background_checkpoints:
+                cursor.execute("PRAGMA wal_autocheckpoint=0")
             cursor.close()
     migrate.upgrade(engine)  # to this hub's schema; refuses a database it cannot run on
     return engine
 
 
-# The push path's statements, built once (SQLAlchemy then neither rebuilds nor re-keys them
-# per push), and the columns a push fills in for each new event.
-_STORED: Final = (select(events.c.id, events.c.body, events.c.school_id)
-                  .where(events.c.id.in_(bindparam("ids", expanding=True))))
-_NEW_EVENT: Final = ("id", "school_id", "visit_id", "type", "device_id", "body")
 # One push writes at a time per SQLite database in this process. SQLite has one writer anyway;
 # a push waiting here starts the moment the other commits, where SQLite's busy handler would
 # sleep and retry (1, 2, 5, 10... ms), which is what made the slowest pushes slow.
 _SQLITE_WRITERS: Final[weakref.WeakKeyDictionary[Engine, threading.Lock]] = (
     weakref.WeakKeyDictionary())
+_NEW_EVENT: Final = ("id", "school_id", "visit_id", "type", "device_id", "body")
+_ON_VISIT: Final = ("school_id", "visit_id", "staff_id")
+
+
+def sqlite_writer(engine: Engine) -> AbstractContextManager[Any]:
+    """The lock a push holds while it writes to this engine's SQLite database (none on
+    PostgreSQL, which takes many writers)."""
+    if engine.dialect.name != "sqlite":
+        return nullcontext()
+    return _SQLITE_WRITERS.setdefault(engine, threading.Lock())
 
 
 class EventStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        # A push's new rows go straight to the driver's executemany, compiled once for it.
-        compiled = insert(events).compile(dialect=engine.dialect, column_keys=list(_NEW_EVENT),
-                                          for_executemany=True)
-        self._insert_events, self._insert_order = str(compiled), compiled.positiontup
-        self._writer: AbstractContextManager[Any] = (
-            _SQLITE_WRITERS.setdefault(engine, threading.Lock())
-            if engine.dialect.name == "sqlite" else nullcontext())
+        self._writer = sqlite_writer(engine)
+        # The push path runs on the driver (fieldapp.hub.driver_sql says why).
+        dialect = engine.dialect
+        self._integrity_error: type[Exception] = dialect.loaded_dbapi.IntegrityError
+        ids, self._list = in_list(events.c.id, "ids", dialect)
+        self._stored = DriverStatement(
+            select(events.c.id, events.c.body, events.c.school_id).where(ids), dialect)
+        planned_visits, _ = in_list(events.c.visit_id, "visits", dialect)
+        self._planned = DriverStatement(select(events.c.visit_id).where(
+            events.c.school_id == bindparam("school"),
+            events.c.type == EventType.PLANNED.value, planned_visits), dialect)
+        self._insert = DriverStatement(insert(events), dialect, _NEW_EVENT, many=True)
+        self._on_visit = DriverStatement(insert(visit_staff), dialect, _ON_VISIT, many=True)
 
     def ingest(self, school_id: str, device_id: str, push: Push) -> PushResult:
         """Store a push's new events durably; answer what became of each."""
+        bodies = {e.id: e.canonical() for e in push.events}  # before waiting for the writer
         for attempt in range(3):
             try:
-                return self._ingest_once(school_id, device_id, push)
-            except IntegrityError:  # another push stored one of these ids meanwhile
+                return self._ingest_once(school_id, device_id, push, bodies)
+            except self._integrity_error:  # another push stored one of these ids meanwhile
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _ingest_once(self, school_id: str, device_id: str, push: Push) -> PushResult:
-        ids = [e.id for e in push.events]
-        bodies = {e.id: e.canonical() for e in push.events}  # before waiting for the writer
-        with self._writer, self.engine.begin() as connection:
-            rows = connection.execute(_STORED, {"ids": ids}).all() if ids else []
+    def _ingest_once(self, school_id: str, device_id: str, push: Push,
+                     bodies: dict[str, str]) -> PushResult:
+        with self._writer, driver_connection(self.engine) as connection:
+            cursor = connection.cursor()
+            cursor.execute(self._stored.sql, self._stored.params(
+                {"ids": self._list(list(bodies))}))
             # An id another school holds is a conflict, whatever it carries: nothing is
             # stored, nothing about the other school is said.
             plan = plan_ingest(push.events, {
-                row.id: row.body if row.school_id == school_id else "" for row in rows})
-            # Who is on a visit is settled by the first plan the hub receives for it: a later
-            # plan (which the fold sets aside) never adds anyone to a visit.
-            plans = {e.visit_id: e for e in reversed(plan.new) if e.type is EventType.PLANNED}
-            planned = set(connection.execute(select(events.c.visit_id).where(
-                events.c.school_id == school_id, events.c.type == EventType.PLANNED.value,
-                events.c.visit_id.in_(list(plans)))).scalars()) if plans else set()
+                event_id: body if school == school_id else ""
+                for event_id, body, school in cursor.fetchall()})
             if plan.new:
-                new_rows = [{"id": e.id, "school_id": school_id, "visit_id": e.visit_id,
-                             "type": e.type.value, "device_id": device_id,
-                             "body": bodies[e.id]} for e in plan.new]
-                order = self._insert_order  # None where the driver takes named parameters
-                connection.exec_driver_sql(self._insert_events, [
-                    tuple(row[column] for column in order) for row in new_rows
-                ] if order else new_rows)
-                on_visit = {(visit_id, str(member["staff_id"]))
-                            for visit_id, e in plans.items() if visit_id not in planned
-                            for member in _listed(e.payload.get("staff"))}
+                on_visit = self._newly_on_visit(cursor, school_id, plan.new)
+                cursor.executemany(self._insert.sql, self._insert.rows(_NEW_EVENT, (
+                    (e.id, school_id, e.visit_id, e.type.value, device_id, bodies[e.id])
+                    for e in plan.new)))
                 if on_visit:
-                    connection.execute(insert(visit_staff), [
-                        {"school_id": school_id, "visit_id": v, "staff_id": s}
-                        for v, s in sorted(on_visit)])
+                    cursor.executemany(self._on_visit.sql, on_visit)
+            connection.commit()
         return PushResult(stored=tuple(e.id for e in plan.new), already=plan.already,
                           conflicts=plan.conflicts, rejected=push.rejected)
+
+    def _newly_on_visit(self, cursor: Any, school_id: str,
+                        new: tuple[Event, ...]) -> list[Any]:
+        """Who these new events put on a visit, as rows for `visit_staff`. Who is on a visit
+        is settled by the first plan the hub receives for it: a later plan (which the fold
+        sets aside) adds nobody."""
+        plans = {e.visit_id: e for e in reversed(new) if e.type is EventType.PLANNED}
+        if not plans:
+            return []
+        cursor.execute(self._planned.sql, self._planned.params(
+            {"school": school_id, "visits": self._list(list(plans))}))
+        planned = {visit_id for (visit_id,) in cursor.fetchall()}
+        on_visit = {(visit_id, str(member["staff_id"]))
+                    for visit_id, e in plans.items() if visit_id not in planned
+                    for member in _listed(e.payload.get("staff"))}
+        return self._on_visit.rows(_ON_VISIT, ((school_id, visit_id, staff_id)
+                                               for visit_id, staff_id in sorted(on_visit)))
 
     def visit_events(self, school_id: str, visit_id: str) -> tuple[Event, ...]:
         with self.engine.connect() as connection:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from sqlalchemy import Engine
 
 from fieldapp.hub.accounts import Accounts
 from fieldapp.hub.cli import hub_keys, main
@@ -159,11 +161,13 @@ def test_the_hub_serves_the_api_over_http(hub: list[str],
 def test_serve_builds_the_api_from_the_database_and_the_hubs_key(
     hub: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    served: list[tuple[object, str, int]] = []
+    served: list[tuple[Engine, FastAPI, str, int]] = []
     monkeypatch.setattr("fieldapp.hub.cli.serve_forever",
-                        lambda app, host, port: served.append((app, host, port)))
+                        lambda *args: served.append(args))
     assert main([*hub, "init"]) == 0
     assert main([*hub, "serve", "--host", "127.0.0.1", "--port", "9999"]) == 0
-    ((app, host, port),) = served
+    ((engine, app, host, port),) = served
     assert (host, port) == ("127.0.0.1", 9999)
-    assert "/api/v1/push" in app.openapi()["paths"]  # type: ignore[attr-defined]
+    assert "/api/v1/push" in app.openapi()["paths"]
+    with engine.connect() as connection:  # commits leave checkpoints to the Checkpointer
+        assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one() == 0

@@ -158,8 +158,7 @@ def test_two_phones_pushing_the_same_events_at_once_store_them_once(engine: Engi
 def test_a_race_with_another_push_is_retried_then_reported(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sqlalchemy.exc import IntegrityError
-
+    IntegrityError = engine.dialect.loaded_dbapi.IntegrityError
     store = EventStore(engine)
     real = store._ingest_once
     calls = {"n": 0}

@@ -66,8 +66,11 @@ def create_api(engine: Engine, hub_keys: HubKeyPair,
     directory = Directory(engine)
     store = EventStore(engine)
     audit = AuditLog(engine)
+    # No OpenTelemetry: spans and logs would carry request details out of the hub (and
+    # looking for a configured provider cost every request a little).
     app = FastAPI(title="Home Visits hub", version="1", openapi_url="/openapi.json",
-                  docs_url=None, redoc_url=None, default_response_class=AsciiJSON)
+                  docs_url=None, redoc_url=None, default_response_class=AsciiJSON,
+                  telemetry={"tracing": False, "metrics": False, "logs": False})
 
     app.add_middleware(BodyLimit, limit=MAX_BODY)
 

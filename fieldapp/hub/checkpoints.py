@@ -38,7 +38,7 @@ class Checkpointer:
     """`with Checkpointer(engine):` checkpoints the engine's SQLite log from a thread of its
     own while the block runs, and once more at its end. Does nothing on PostgreSQL."""
 
-    def __init__(self, engine: Engine, every: float = 0.5) -> None:
+    def __init__(self, engine: Engine, every: float = 0.1) -> None:
         self.engine = engine
         self.every = every
         self._stop = threading.Event()

@@ -140,7 +140,7 @@ def serve_forever(engine: Engine, app: FastAPI, host: str,
     gc.collect()
     gc.freeze()
     with Checkpointer(engine):
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
 
 
 def main(argv: list[str] | None = None) -> int:

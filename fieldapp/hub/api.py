@@ -145,10 +145,10 @@ def create_api(engine: Engine, hub_keys: HubKeyPair,
         """Store a batch of events; a resend is a no-op answered the same; the same id with
         other content is a conflict (409). The answer lists exactly what is durably stored."""
         # Stored right here, on the event loop, one push at a time in the order they came.
-        # Run in the thread pool instead, pushes side by side only contended for the GIL and
-        # for SQLite's one writer: on this machine that cost 1-2 ms of CPU per push of 100
-        # events (about a third more) and let later pushes overtake earlier ones. A request
-        # that arrives meanwhile waits for this push, about 5 ms for 100 events.
+        # In the thread pool, pushes ran side by side only to contend for the GIL and for
+        # SQLite's one writer: on this machine that cost 1-2 ms more CPU per push of 100
+        # events (about a third more), and later pushes overtook earlier ones. A request that
+        # arrives meanwhile waits for this push: about 5 ms for 100 events.
         me = device(credentials)
         try:
             parsed = parse_push(body, me.id)

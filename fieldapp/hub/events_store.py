@@ -96,9 +96,10 @@ def connect(url: str, background_checkpoints: bool = False) -> Engine:
     return engine
 
 
-# One push writes at a time per SQLite database in this process. SQLite has one writer anyway;
-# a push waiting here starts the moment the other commits, where SQLite's busy handler would
-# sleep and retry (1, 2, 5, 10... ms), which is what made the slowest pushes slow.
+# One push writes at a time per SQLite database in this process (and the checkpointer's last
+# step waits for it: fieldapp.hub.checkpoints). SQLite has one writer anyway; a push waiting
+# here starts the moment the other commits, where SQLite's busy handler would sleep and retry
+# (1, 2, 5, 10... ms), which is what made the slowest pushes slow.
 _SQLITE_WRITERS: Final[weakref.WeakKeyDictionary[Engine, threading.Lock]] = (
     weakref.WeakKeyDictionary())
 _NEW_EVENT: Final = ("id", "school_id", "visit_id", "type", "device_id", "body")

@@ -9,7 +9,7 @@ not what the route expects gets 400 or 422, and changes nothing. Every refusal h
 
 import base64
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 
@@ -61,8 +61,10 @@ class AsciiJSON(JSONResponse):
 
 
 def create_api(engine: Engine, hub_keys: HubKeyPair,
-               clock: Clock = lambda: datetime.now(UTC), password_cost: int = 17) -> FastAPI:
-    """The hub's API. `password_cost` is scrypt's log2(N) for new console passwords."""
+               clock: Clock = lambda: datetime.now(UTC), password_cost: int = 17,
+               retired_keys: Sequence[HubKeyPair] = ()) -> FastAPI:
+    """The hub's API. `password_cost` is scrypt's log2(N) for new console passwords;
+    `retired_keys` open records sealed before the hub's key was rotated."""
     directory = Directory(engine)
     store = EventStore(engine)
     audit = AuditLog(engine)
@@ -176,5 +178,5 @@ def create_api(engine: Engine, hub_keys: HubKeyPair,
                 "pack": pack.text if pack_version != pack.version else None}
 
     add_console_routes(app, engine, hub_keys, clock, device, REFUSED_DEVICE,
-                       password_cost=password_cost)
+                       password_cost=password_cost, retired_keys=retired_keys)
     return app

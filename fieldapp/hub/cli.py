@@ -26,6 +26,7 @@ import getpass
 import os
 import secrets
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -114,13 +115,20 @@ def read_password() -> str:
     return first  # pragma: no cover
 
 
-def served_api(db: str, key: Path) -> tuple[Engine, FastAPI]:
+def served_api(db: str, key: Path, retired: Sequence[Path]) -> tuple[Engine, FastAPI]:
     """The API as `serve` runs it, on an engine whose SQLite log is checkpointed in the
-    background (fieldapp.hub.checkpoints)."""
+    background (fieldapp.hub.checkpoints), opening records with the live key and with every
+    retired key it is given."""
     from fieldapp.hub.api import create_api
 
+    live = hub_keys(key, create=False)
+    old = []
+    for path in retired:
+        if not path.exists():
+            raise SystemExit(f"no retired hub key at {path}")
+        old.append(HubKeyPair.from_private_bytes(path.read_bytes()))
     engine = connect(db, background_checkpoints=True)
-    return engine, create_api(engine, hub_keys(key, create=False))
+    return engine, create_api(engine, live, retired_keys=old)
 
 
 def serve_forever(engine: Engine, app: FastAPI, host: str,
@@ -188,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--retired-key", type=Path, action="append", default=[],
+                       dest="retired_keys", help="a key the hub used before a rotation, to "
+                       "open the records sealed to it (repeat for each)")
     args = parser.parse_args(argv)
 
     now = datetime.now(UTC)
@@ -230,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
             hub_keys(args.key, create=True)
             print(demo(args))
         else:  # serve
-            serve_forever(*served_api(args.db, args.key), args.host, args.port)
+            serve_forever(*served_api(args.db, args.key, args.retired_keys), args.host,
+                          args.port)
     except (DirectoryError, PackError, MigrationRefused) as error:
         print(f"fieldapp-hub: {error}", file=sys.stderr)
         return 1

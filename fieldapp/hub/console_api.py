@@ -19,7 +19,7 @@ written to the audit log, durably, before the content is sent.
 """
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from enum import StrEnum
@@ -211,10 +211,11 @@ def add_console_routes(app: FastAPI, engine: Engine, keys: HubKeyPair,
                        clock: Callable[[], datetime],
                        device: Callable[..., Device],
                        device_refused: dict[int | str, dict[str, Any]], *,
-                       password_cost: int = 17) -> None:
+                       password_cost: int = 17,
+                       retired_keys: Sequence[HubKeyPair] = ()) -> None:
     accounts = Accounts(engine, password_cost)
     directory, store, audit = Directory(engine), EventStore(engine), AuditLog(engine)
-    sealed = SealedStore(engine, keys)
+    sealed = SealedStore(engine, keys, retired_keys)
 
     def bearer(credentials: Annotated[HTTPAuthorizationCredentials | None,
                                       Depends(CONSOLE_SESSION)]) -> str:

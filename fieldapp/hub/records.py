@@ -28,7 +28,13 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
-from fieldapp.crypto.sealing import HubKeyPair, SealedRecord, SealError, open_sealed
+from fieldapp.crypto.sealing import (
+    HubKeyPair,
+    SealedRecord,
+    SealError,
+    WrongHubKeyError,
+    open_sealed,
+)
 from fieldapp.hub.directory import as_utc
 from fieldapp.hub.events_store import arrival_order, metadata
 from fieldapp.sync.protocol import PushResult, Rejected
@@ -54,13 +60,19 @@ class StoredRecord:
     record_id: str
     visit_id: str
     received_at: datetime
+    hub_key: str  # the fingerprint of the hub key it was sealed to
     envelope: bytes = field(repr=False)
 
 
 class SealedStore:
-    def __init__(self, engine: Engine, keys: HubKeyPair) -> None:
+    """Sealed records: taken only when sealed to the hub's live key, opened with it or with
+    any retired key the hub still holds (records stored before a key rotation)."""
+
+    def __init__(self, engine: Engine, keys: HubKeyPair,
+                 retired: Sequence[HubKeyPair] = ()) -> None:
         self.engine = engine
         self.keys = keys
+        self._held_keys = {key.fingerprint(): key for key in (*retired, keys)}
 
     def ingest(self, school_id: str, device_id: str, records: Sequence[SealedRecord],
                rejected: Sequence[Rejected], now: datetime,
@@ -146,15 +158,23 @@ class SealedStore:
         return found[0] if found else None
 
     def open(self, school_id: str, stored: StoredRecord) -> VisitRecord:
-        """A held record, read with the hub's key. Audit-log the read before calling this."""
-        return read_visit_record(open_sealed(self.keys, school_id, stored.record_id,
+        """A held record, read with the key it was sealed to. Audit-log the read before
+        calling this."""
+        key = self._held_keys.get(stored.hub_key)
+        if key is None:
+            raise WrongHubKeyError(
+                f"sealed to hub key {stored.hub_key}, which this hub does not hold (it holds "
+                f"{', '.join(sorted(self._held_keys))}): start it with that key as "
+                "--retired-key")
+        return read_visit_record(open_sealed(key, school_id, stored.record_id,
                                              stored.envelope))
 
     def _held(self, *where: ColumnElement[bool]) -> tuple[StoredRecord, ...]:
         with self.engine.connect() as connection:
             rows = connection.execute(
                 select(sealed_records.c.record_id, sealed_records.c.visit_id,
-                       sealed_records.c.received_at, sealed_records.c.envelope)
+                       sealed_records.c.received_at, sealed_records.c.hub_key,
+                       sealed_records.c.envelope)
                 .where(*where).order_by(sealed_records.c.seq)).all()
         return tuple(StoredRecord(row.record_id, row.visit_id, as_utc(row.received_at),
-                                  bytes(row.envelope)) for row in rows)
+                                  row.hub_key, bytes(row.envelope)) for row in rows)

@@ -12,12 +12,14 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
+from fieldapp.crypto.sealing import HubKeyPair
 from fieldapp.hub.accounts import Accounts
 from fieldapp.hub.cli import hub_keys, main
 from fieldapp.hub.directory import Directory
@@ -171,3 +173,27 @@ def test_serve_builds_the_api_from_the_database_and_the_hubs_key(
     assert "/api/v1/push" in app.openapi()["paths"]
     with engine.connect() as connection:  # commits leave checkpoints to the Checkpointer
         assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one() == 0
+
+
+def test_serve_takes_the_keys_retired_by_a_rotation(
+    hub: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fieldapp.hub import api
+
+    given: list[list[str]] = []
+    real = api.create_api
+
+    def create_api(*args: Any, retired_keys: list[HubKeyPair], **kwargs: Any) -> FastAPI:
+        given.append([key.fingerprint() for key in retired_keys])
+        return real(*args, retired_keys=retired_keys, **kwargs)
+
+    monkeypatch.setattr(api, "create_api", create_api)
+    monkeypatch.setattr("fieldapp.hub.cli.serve_forever", lambda *args: None)
+    assert main([*hub, "init"]) == 0
+    old = HubKeyPair.generate()
+    retired = tmp_path / "hub.key.retired-2026-11"
+    retired.write_bytes(old.private_bytes())
+    assert main([*hub, "serve", "--retired-key", str(retired)]) == 0
+    assert given == [[old.fingerprint()]]  # test_records.py shows what a retired key opens
+    with pytest.raises(SystemExit, match="no retired hub key at"):
+        main([*hub, "serve", "--retired-key", str(tmp_path / "missing.key")])

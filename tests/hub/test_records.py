@@ -111,3 +111,28 @@ def test_a_record_sealed_to_a_retired_key_is_listed_as_unreadable(engine: Engine
     assert "sealed to hub key" in ref["unreadable"]
     opened = rotated.get(f"/api/v1/console/records/{school.record}", headers=school.auth("dsl"))
     assert opened.status_code == 409 and opened.json()["error"] == "unreadable"
+    assert "start it with that key as --retired-key" in opened.json()["message"]
+
+
+def test_after_a_key_rotation_the_retired_key_still_opens_the_records_sealed_to_it(
+        engine: Engine) -> None:
+    from fastapi.testclient import TestClient
+
+    from fieldapp.hub.api import create_api
+    from tests.hub.world import World
+
+    world = World(engine)
+    school = world.schools["uplands"]
+    new_key = HubKeyPair.generate()
+    rotated = TestClient(create_api(engine, new_key, clock=lambda: world.now, password_cost=4,
+                                    retired_keys=[world.keys]))
+    visit = rotated.get(f"/api/v1/console/visits/{school.out}", headers=school.auth("dsl"))
+    [ref] = visit.json()["records"]
+    assert ref["unreadable"] is None
+    opened = rotated.get(f"/api/v1/console/records/{school.record}", headers=school.auth("dsl"))
+    assert opened.status_code == 200 and opened.json()["visit_id"] == school.out
+    # New records must be sealed to the live key: a phone still pinning the old one enrols
+    # again, and what it sealed to the old key is refused, not taken.
+    assert SealedStore(engine, new_key, [KEYS]).ingest(
+        "uplands", "phone-a", [record("rec-9")], [], NOW, on_visits=("visit-1",)
+    ).rejected[0].reason.startswith("sealed to hub key")

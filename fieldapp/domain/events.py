@@ -98,8 +98,7 @@ class Event:
         if not isinstance(event_id, str) or not is_event_id(event_id):
             raise EventError(f"event.id: expected a 26-character event id, got {event_id!r}")
         visit_id = data.get("visit_id")
-        if not isinstance(visit_id, str) or not 0 < len(visit_id) <= MAX_VISIT_ID \
-                or not visit_id.isprintable():
+        if not isinstance(visit_id, str) or not is_printable_id(visit_id, MAX_VISIT_ID):
             raise EventError(f"event.visit_id: expected 1 to {MAX_VISIT_ID} printable "
                              "characters")
         event_type = _EVENT_TYPES.get(str(data.get("type")))
@@ -182,6 +181,12 @@ def new_event_id(at: datetime, entropy: bytes) -> str:
 
 def is_event_id(text: str) -> bool:
     return len(text) == _ID_LENGTH and text[0] in "01234567" and _CROCKFORD_SET.issuperset(text)
+
+
+def is_printable_id(text: str, most: int) -> bool:
+    """An id that can be kept and shown: 1 to `most` characters, none of them control
+    characters (a visit id, a record id, a staff id)."""
+    return 0 < len(text) <= most and text.isprintable()
 
 
 def merge(*histories: Iterable[Event]) -> tuple[Event, ...]:

@@ -32,6 +32,9 @@ class DriverStatement:
         assert isinstance(compiled, SQLCompiler)
         self.sql = str(compiled)
         self._order = compiled.positiontup  # None where the driver takes named parameters
+        self._keys = tuple(column_keys or ())
+        # Rows given in `column_keys` order go to the driver as they are when it takes that order.
+        self._as_given = self._order is not None and tuple(self._order) == self._keys
         self._fixed = {key: value for key, value in compiled.params.items()
                        if value is not None}  # the values written into the statement
 
@@ -40,11 +43,11 @@ class DriverStatement:
         given = {**self._fixed, **values} if self._fixed else values
         return tuple(given[key] for key in self._order) if self._order else given
 
-    def rows(self, keys: Sequence[str], rows: Iterable[tuple[Any, ...]]) -> list[Any]:
-        """Rows for executemany, given as tuples in the order of `keys`."""
-        if self._order is not None and tuple(self._order) == tuple(keys):
-            return list(rows)  # the driver takes them as they are
-        return [self.params(dict(zip(keys, row, strict=True))) for row in rows]
+    def rows(self, rows: Iterable[tuple[Any, ...]]) -> list[Any]:
+        """Rows for executemany, given as tuples in the order of `column_keys`."""
+        if self._as_given:
+            return list(rows)
+        return [self.params(dict(zip(self._keys, row, strict=True))) for row in rows]
 
 
 def in_list(column: Column[str], name: str,

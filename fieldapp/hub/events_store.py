@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
-from fieldapp.domain.events import Event, EventType
+from fieldapp.domain.events import Event, EventType, is_printable_id
 from fieldapp.hub import migrate
 from fieldapp.hub.driver_sql import DriverStatement, driver_connection, in_list
 from fieldapp.sync.protocol import Push, PushResult, plan_ingest
@@ -155,9 +155,9 @@ class EventStore:
                 for event_id, body, school in cursor.fetchall()})
             if plan.new:
                 on_visit = self._newly_on_visit(cursor, school_id, plan.new)
-                cursor.executemany(self._insert.sql, self._insert.rows(_NEW_EVENT, (
+                cursor.executemany(self._insert.sql, self._insert.rows(
                     (e.id, school_id, e.visit_id, e.type.value, device_id, bodies[e.id])
-                    for e in plan.new)))
+                    for e in plan.new))
                 if on_visit:
                     cursor.executemany(self._on_visit.sql, on_visit)
             connection.commit()
@@ -178,8 +178,8 @@ class EventStore:
         on_visit = {(visit_id, str(member["staff_id"]))
                     for visit_id, e in plans.items() if visit_id not in planned
                     for member in _listed(e.payload.get("staff"))}
-        return self._on_visit.rows(_ON_VISIT, ((school_id, visit_id, staff_id)
-                                               for visit_id, staff_id in sorted(on_visit)))
+        return self._on_visit.rows((school_id, visit_id, staff_id)
+                                   for visit_id, staff_id in sorted(on_visit))
 
     def visit_events(self, school_id: str, visit_id: str) -> tuple[Event, ...]:
         with self.engine.connect() as connection:
@@ -241,4 +241,4 @@ def _listed(staff: Any) -> list[dict[str, Any]]:
     if not isinstance(staff, list):
         return []
     return [m for m in staff if isinstance(m, dict) and isinstance(m.get("staff_id"), str)
-            and 0 < len(m["staff_id"]) <= 64 and m["staff_id"].isprintable()]
+            and is_printable_id(m["staff_id"], 64)]

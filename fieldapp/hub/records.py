@@ -35,6 +35,7 @@ from fieldapp.crypto.sealing import (
     WrongHubKeyError,
     open_sealed,
 )
+from fieldapp.domain.events import is_printable_id
 from fieldapp.hub.directory import as_utc
 from fieldapp.hub.events_store import arrival_order, metadata
 from fieldapp.sync.protocol import PushResult, Rejected
@@ -106,7 +107,7 @@ class SealedStore:
         """The record read in memory, or why it cannot be accepted."""
         if record.school_id != school_id:
             return "sealed for another school"
-        if not 0 < len(record.record_id) <= 64 or not record.record_id.isprintable():
+        if not is_printable_id(record.record_id, 64):
             return "a record id is 1 to 64 printable characters"
         if record.hub_key != self.keys.fingerprint():
             return (f"sealed to hub key {record.hub_key}, not this hub's key "

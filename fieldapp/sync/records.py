@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from fieldapp.crypto.sealing import SealedRecord, SealError
-from fieldapp.domain.events import MAX_VISIT_ID, Event, EventError
+from fieldapp.domain.events import MAX_VISIT_ID, Event, EventError, is_printable_id
 from fieldapp.sync.protocol import Rejected, batch
 
 RECORD_FORMAT: Final = "home-visits visit record"
@@ -61,7 +61,7 @@ def read_visit_record(plaintext: bytes) -> VisitRecord:
     visit_id, items = document.get("visit_id"), document.get("events")
     if not isinstance(visit_id, str) or not isinstance(items, list):
         raise RecordError("a visit record has a visit_id and a list of events")
-    if not 0 < len(visit_id) <= MAX_VISIT_ID or not visit_id.isprintable():
+    if not is_printable_id(visit_id, MAX_VISIT_ID):
         raise RecordError(f"a visit id is 1 to {MAX_VISIT_ID} printable characters")
     try:
         events = tuple(Event.from_dict(item) for item in items)

@@ -19,6 +19,7 @@ FORMAT = 1  # version of an event's stored and wire form
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _ID_LENGTH = 26
 MAX_VISIT_ID = 128
+MAX_AUTHOR_ID = 64  # a staff id, a device id
 _CROCKFORD_SET = frozenset(_CROCKFORD)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Canonical JSON: sorted keys, no spaces, ASCII. `canonical` writes the event's fixed keys in
@@ -110,8 +111,11 @@ class Event:
             (type(author) is dict or isinstance(author, Mapping))
             and isinstance(author.get("staff_id"), str)
             and isinstance(author.get("device_id"), str)
+            and is_printable_id(author["staff_id"], MAX_AUTHOR_ID)
+            and is_printable_id(author["device_id"], MAX_AUTHOR_ID)
         ):
-            raise EventError("event.author: expected {staff_id, device_id} strings")
+            raise EventError(f"event.author: expected {{staff_id, device_id}}, each 1 to "
+                             f"{MAX_AUTHOR_ID} printable characters")
         payload = data.get("payload")
         if not (type(payload) is dict or isinstance(payload, Mapping)):
             raise EventError("event.payload: expected an object")

@@ -18,9 +18,8 @@ from fieldapp.domain import commands as c
 from fieldapp.domain.events import Author, Event, EventType, new_event_id
 from fieldapp.domain.findings import Decision
 from fieldapp.domain.lifecycle import next_phase
-from fieldapp.domain.policy import (
-    Pack,
-)
+from fieldapp.domain.payloads import PAYLOADS
+from fieldapp.domain.policy import Pack
 from fieldapp.domain.state import VisitState
 
 E = EventType
@@ -35,6 +34,11 @@ def decide(state: VisitState, command: c.Command, pack: Pack, now: datetime) -> 
     phase = state.phase
     for draft in decision.drafts:
         phase = next_phase(phase, draft.type)
+        # What staff typed must fit the event it becomes (the hub refuses any other): text
+        # too long for its field, or with control characters, is refused here, not later.
+        problem = PAYLOADS[draft.type](dict(draft.payload))
+        if problem is not None:
+            raise c.CommandError(f"{draft.type.value}: {problem}")
     return decision
 
 

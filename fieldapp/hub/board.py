@@ -1,46 +1,114 @@
-"""Reception's board, computed at the hub: who is out, where, until when, and which visits are
-overdue. It folds each visit's events with the same domain code as the phones, and judges
-overdue by the hub's clock, so a visit turns red even while the phone has no signal.
+"""Reception's board, computed at the hub: who is out, where, until when, how to reach them,
+and which visits are overdue or have raised an alert. It folds each visit's events with the
+same domain code as the phones, and judges overdue by the hub's clock, so a visit turns red
+even while the phone has no signal.
+
+The board is the last thing that may fail. A visit whose stored events cannot all be read
+(kept from before the hub checked payloads), or that trips a bug, is shown as needing
+attention, with its id, and the board goes on with the other visits.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Final
 
+from fieldapp.domain.events import Event, EventType
 from fieldapp.domain.lifecycle import OUT, Phase
 from fieldapp.domain.policy import Pack
 from fieldapp.domain.state import fold
 from fieldapp.domain.timers import Overdue, overdue
-from fieldapp.hub.events_store import EventStore
+from fieldapp.hub.events_store import EventStore, History
+
+ALERTS: Final = frozenset({EventType.SAFE_PHRASE_USED, EventType.EMERGENCY_CALL,
+                           EventType.DURESS_ALERT})
+# An alert on a visit that is not out (a duress PIN used while no visit was out) stays on the
+# board this long.
+ALERT_SHOWN_FOR: Final = timedelta(hours=12)
+BACK: Final = (Phase.RETURNED, Phase.DEBRIEFED, Phase.CANCELLED)
+_log = logging.getLogger(__name__)
+
+Contacts = Mapping[str, tuple[str, str]]  # staff id -> (name, mobile), from the directory
+
+
+@dataclass(frozen=True, slots=True)
+class Visitor:
+    staff_id: str
+    name: str
+    mobile: str  # the directory's, else the one the plan carries
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    type: str  # safe_phrase_used | emergency_call | duress_alert
+    at: datetime
+    by: Visitor
 
 
 @dataclass(frozen=True, slots=True)
 class BoardRow:
     visit_id: str
-    phase: Phase
-    address: str
-    staff: tuple[str, ...]
-    vehicles: tuple[str, ...]
-    expected_return: str
-    overdue: Overdue | None
-    alerts: tuple[str, ...]  # safe phrase used, 999, duress
+    phase: Phase | None  # None: the visit needs attention (`attention` says why)
+    address: str = ""
+    staff: tuple[Visitor, ...] = ()
+    vehicles: tuple[str, ...] = ()
+    expected_return: str = ""
+    last_check_in: datetime | None = None  # the last call to the office
+    last_heard: datetime | None = None  # the latest event recorded on the visit
+    overdue: Overdue | None = None
+    alerts: tuple[Alert, ...] = ()
+    attention: str = ""
 
 
-def board(store: EventStore, school_id: str, pack: Pack, now: datetime) -> tuple[BoardRow, ...]:
-    """Every visit of the school with staff out, overdue ones first."""
+def board(store: EventStore, school_id: str, pack: Pack, now: datetime,
+          contacts: Contacts) -> tuple[BoardRow, ...]:
+    """Every visit of the school with staff out, or with a recent alert, or that needs
+    attention: alerts first, then overdue visits, then by expected return."""
     rows = []
     for visit_id in store.visit_ids(school_id):
-        state = fold(store.visit_events(school_id, visit_id))
-        if state.phase not in OUT or state.sign_out is None:
-            continue
-        detail = state.sign_out.detail
-        rows.append(BoardRow(
-            visit_id=visit_id, phase=state.phase, address=str(state.plan.get("address", "")),
-            staff=tuple(member.name for member in state.staff),
-            vehicles=tuple(detail.get("vehicles", ())),
-            expected_return=str(detail.get("expected_return", "")),
-            overdue=overdue(state, pack, now),
-            alerts=tuple(str(alert.detail["type"]) for alert in state.alerts),
-        ))
-    return tuple(sorted(rows, key=lambda row: (row.overdue is None, row.expected_return)))
+        try:
+            row = _row(visit_id, store.history(school_id, visit_id), pack, now, contacts)
+        except Exception as error:  # a bug: it must not take the board down with it
+            _log.exception("board: visit %s cannot be shown", visit_id)
+            row = BoardRow(visit_id, None, attention=(
+                f"this visit cannot be shown ({type(error).__name__}): tell the DSL, and "
+                "phone the staff on it"))
+        if row is not None:
+            rows.append(row)
+    return tuple(sorted(rows, key=lambda row: (not row.alerts, row.overdue is None,
+                                               not row.attention, row.expected_return)))
+
+
+def _row(visit_id: str, history: History, pack: Pack, now: datetime,
+         contacts: Contacts) -> BoardRow | None:
+    events = history.events
+    state = fold(events)
+    alerts = tuple(Alert(e.type.value, e.at, _visitor(e.author.staff_id, "", contacts))
+                   for e in events if e.type in ALERTS)
+    recent = any(now - alert.at <= ALERT_SHOWN_FOR for alert in alerts)
+    out = state.phase in OUT and state.sign_out is not None
+    if not (out or history.unreadable or (recent and state.phase not in BACK)):
+        return None
+    staff = tuple(_visitor(m.staff_id, m.mobile, contacts, m.name) for m in state.staff) or \
+        tuple(dict.fromkeys(alert.by for alert in alerts))
+    detail = state.sign_out.detail if state.sign_out is not None else {}
+    return BoardRow(
+        visit_id=visit_id, phase=state.phase, address=str(state.plan.get("address", "")),
+        staff=staff, vehicles=tuple(detail.get("vehicles", ())),
+        expected_return=str(detail.get("expected_return", "")),
+        last_check_in=state.check_ins[-1].at if state.check_ins else None,
+        last_heard=_latest(events), overdue=overdue(state, pack, now), alerts=alerts,
+        attention=(f"{len(history.unreadable)} of this visit's events cannot be read: tell "
+                   "the DSL" if history.unreadable else ""))
+
+
+def _visitor(staff_id: str, mobile: str, contacts: Contacts, name: str = "") -> Visitor:
+    known_name, known_mobile = contacts.get(staff_id, (name or staff_id, ""))
+    return Visitor(staff_id, known_name, known_mobile or mobile)
+
+
+def _latest(events: tuple[Event, ...]) -> datetime | None:
+    return max((event.at for event in events), default=None)

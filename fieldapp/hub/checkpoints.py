@@ -11,12 +11,13 @@ background_checkpoints=True)`) and runs a `Checkpointer` beside it. Every `every
 
 1. a PASSIVE checkpoint copies what the log holds. It takes no write lock, so pushes go on
    committing while it works;
-2. then, holding the push path's writer lock, a second PASSIVE checkpoint copies the few
-   pages committed meanwhile. The log is then wholly in the database, so the next commit
-   starts it again from its beginning (without this the log would grow for as long as pushes
-   keep coming, since it never catches up with them).
+2. then, only if pushes committed meanwhile, holding the push path's writer lock, a second
+   PASSIVE checkpoint copies the few pages they added. The log is then wholly in the
+   database, so the next commit starts it again from its beginning (without this the log
+   would grow for as long as pushes keep coming, since it never catches up with them).
 
-A commit waits only for the second, short step. Durability is unchanged: a commit is durable
+A commit waits only for the second, short step, and only under steady load: a lone push (an
+alert) never meets it. Durability is unchanged: a commit is durable
 once it is in the log (synchronous=FULL), checkpointed or not.
 """
 
@@ -62,7 +63,7 @@ class Checkpointer:
         with driver_connection(self.engine) as connection:
             cursor = connection.cursor()
             _busy, pages, copied = cursor.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-            if pages > 0:  # catch up with what was committed meanwhile
+            if copied < pages:  # catch up with what was committed meanwhile
                 with sqlite_writer(self.engine):
                     _busy, pages, copied = cursor.execute(
                         "PRAGMA wal_checkpoint(PASSIVE)").fetchone()

@@ -18,6 +18,7 @@ Every read of case content (a visit's details, the visit list, an opened sealed 
 written to the audit log, durably, before the content is sent.
 """
 
+import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -32,23 +33,25 @@ from sqlalchemy import Engine
 
 from fieldapp.crypto.sealing import HubKeyPair, SealError
 from fieldapp.domain import commands as c
-from fieldapp.domain.events import Author, Event, merge
+from fieldapp.domain.events import Author, Event
 from fieldapp.domain.lifecycle import IllegalTransition
 from fieldapp.domain.rules import decide, stamp
 from fieldapp.domain.state import VisitState, fold
-from fieldapp.hub.accounts import Accounts, ConsoleUser, SignInRefused
+from fieldapp.hub.accounts import Accounts, Busy, ConsoleUser, SignInRefused
 from fieldapp.hub.audit import AuditEntry, AuditLog
 from fieldapp.hub.board import board
 from fieldapp.hub.directory import CODE_LIFETIME, Device, Directory, DirectoryError
 from fieldapp.hub.errors import HubError
-from fieldapp.hub.events_store import EventStore
+from fieldapp.hub.events_store import EventStore, History
 from fieldapp.hub.records import SealedStore
-from fieldapp.hub.schemas import DocumentedAs, PushAnswer, refusals
+from fieldapp.hub.schemas import NO_CONTROLS, DocumentedAs, PushAnswer, refusals
 from fieldapp.sync.protocol import ProtocolError, Push
 from fieldapp.sync.records import MAX_RECORDS, parse_sealed_push
 
 CONSOLE: Final = "/api/v1/console"
 CONSOLE_DEVICE: Final = "hub-console"  # the device id of events recorded at the console
+NEEDS_ATTENTION: Final = "needs_attention"  # a visit that cannot be shown as usual
+_log = logging.getLogger(__name__)
 Id = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
 
@@ -60,9 +63,12 @@ class Role(StrEnum):
 
 
 class SignIn(BaseModel):
-    school_id: str = Field(min_length=1, max_length=64)
-    staff_id: str = Field(min_length=1, max_length=64)
+    school_id: str = Field(min_length=1, max_length=64, pattern=NO_CONTROLS)
+    staff_id: str = Field(min_length=1, max_length=64, pattern=NO_CONTROLS)
     password: str = Field(min_length=1, max_length=200)
+    device: str = Field("", max_length=64, pattern=r"^[A-Za-z0-9_-]*$", description=(
+        "the console device token an earlier sign-in to this account gave this browser: "
+        "wrong passwords from elsewhere never lock it out"))
 
 
 class User(BaseModel):
@@ -76,6 +82,7 @@ class SignedIn(BaseModel):
     token: str
     expires_at: datetime
     user: User
+    device: str = Field(description="keep it in this browser, and send it with each sign-in")
 
 
 class OverdueOut(BaseModel):
@@ -84,15 +91,29 @@ class OverdueOut(BaseModel):
     escalation: list[str]
 
 
+class VisitorOut(BaseModel):
+    name: str
+    mobile: str = Field(description="empty if neither the directory nor the plan has one")
+
+
+class AlertOut(BaseModel):
+    type: str = Field(description="safe_phrase_used, emergency_call or duress_alert")
+    at: datetime
+    by: VisitorOut
+
+
 class BoardRowOut(BaseModel):
     visit_id: str
-    phase: str
+    phase: str = Field(description=f"the visit's phase, or `{NEEDS_ATTENTION}`")
     address: str
-    staff: list[str]
+    staff: list[VisitorOut]
     vehicles: list[str]
     expected_return: str
+    last_check_in: datetime | None = Field(description="the last call to the office")
+    last_heard: datetime | None = Field(description="the latest event recorded on the visit")
     overdue: OverdueOut | None
-    alerts: list[str]
+    alerts: list[AlertOut]
+    attention: str | None = Field(description="why the visit cannot be shown as usual")
 
 
 class BoardOut(BaseModel):
@@ -127,7 +148,8 @@ class VisitOut(BaseModel):
     outcome: dict[str, Any] | None
     concerns: list[dict[str, Any]]
     alerts: list[dict[str, Any]]
-    set_aside: list[list[str]]
+    set_aside: list[list[str]] = Field(description=(
+        "[event or record id, why] for what could not be read or could not follow the rest"))
     records: list[RecordRef]
     events: list[dict[str, Any]]
 
@@ -174,7 +196,7 @@ class DevicesOut(BaseModel):
 
 
 class EnrolCodeIn(BaseModel):
-    staff_id: str = Field(min_length=1, max_length=64)
+    staff_id: str = Field(min_length=1, max_length=64, pattern=NO_CONTROLS)
 
 
 class EnrolCodeOut(BaseModel):
@@ -237,27 +259,31 @@ def add_console_routes(app: FastAPI, engine: Engine, keys: HubKeyPair,
             return user
         return check
 
-    def events_of(user: ConsoleUser, visit_id: str) -> tuple[Event, ...]:
-        """The visit's events if this user may see it; 404 otherwise, whatever the reason."""
-        found = store.visit_events(user.school_id, visit_id)
+    def history_of(user: ConsoleUser, visit_id: str) -> History:
+        """The visit's history if this user may see it; 404 otherwise, whatever the reason."""
+        found = store.history(user.school_id, visit_id)
         mine = user.role != Role.STAFF or visit_id in store.staff_visits(user.school_id,
                                                                         user.staff_id)
-        if not found or not mine:
+        if not (found.events or found.unreadable) or not mine:
             raise HubError(404, "not_found", "no such visit")
         return found
 
     def read(user: ConsoleUser, action: str, subject: str) -> None:
         audit.record(user.school_id, clock(), user.staff_id, user.role, action, subject)
 
-    @app.post(f"{CONSOLE}/sign-in", responses=_errors(400), tags=["console"])
+    @app.post(f"{CONSOLE}/sign-in", responses=_errors(400, 503), tags=["console"])
     def sign_in(body: SignIn) -> SignedIn:
-        """A console session for a member of staff (a school day long)."""
+        """A console session for a member of staff (a school day long); 503 with
+        `Retry-After` while the hub is checking too many sign-ins at once."""
         try:
-            session = accounts.sign_in(body.school_id, body.staff_id, body.password, clock())
+            session = accounts.sign_in(body.school_id, body.staff_id, body.password, clock(),
+                                       body.device)
         except SignInRefused as refused:
             raise HubError(401, "unauthenticated", str(refused)) from None
+        except Busy as busy:
+            raise HubError(503, "busy", str(busy), headers={"Retry-After": "2"}) from None
         return SignedIn(token=session.token, expires_at=session.expires_at,
-                        user=User(**asdict(session.user)))
+                        user=User(**asdict(session.user)), device=session.device)
 
     @app.post(f"{CONSOLE}/sign-out", responses=_errors(), tags=["console"])
     def sign_out(token: Annotated[str, Depends(bearer)],
@@ -275,14 +301,21 @@ def add_console_routes(app: FastAPI, engine: Engine, keys: HubKeyPair,
                                                                      Role.DSL))]) -> BoardOut:
         """Who is out, where and until when; overdue visits first, by the hub's clock."""
         now = clock()
-        rows = board(store, user.school_id, directory.pack(user.school_id).pack, now)
+        rows = board(store, user.school_id, directory.pack(user.school_id).pack, now,
+                     directory.contacts(user.school_id))
         return BoardOut(now=now, rows=[BoardRowOut(
-            visit_id=row.visit_id, phase=row.phase.value, address=row.address,
-            staff=list(row.staff), vehicles=list(row.vehicles),
-            expected_return=row.expected_return, alerts=list(row.alerts),
+            visit_id=row.visit_id, address=row.address,
+            phase=NEEDS_ATTENTION if row.phase is None else row.phase.value,
+            staff=[VisitorOut(name=v.name, mobile=v.mobile) for v in row.staff],
+            vehicles=list(row.vehicles), expected_return=row.expected_return,
+            last_check_in=row.last_check_in, last_heard=row.last_heard,
+            alerts=[AlertOut(type=a.type, at=a.at, by=VisitorOut(name=a.by.name,
+                                                                 mobile=a.by.mobile))
+                    for a in row.alerts],
             overdue=None if row.overdue is None else OverdueOut(
                 since=row.overdue.since, what=row.overdue.what,
-                escalation=list(row.overdue.escalation)))
+                escalation=list(row.overdue.escalation)),
+            attention=row.attention or None)
             for row in rows])
 
     @app.get(f"{CONSOLE}/visits", responses=_errors(403), tags=["console"])
@@ -292,34 +325,44 @@ def add_console_routes(app: FastAPI, engine: Engine, keys: HubKeyPair,
         ids = (store.visit_ids(user.school_id) if user.role == Role.DSL
                else store.staff_visits(user.school_id, user.staff_id))
         read(user, "list_visits", "*")
-        states = [fold(store.visit_events(user.school_id, visit_id)) for visit_id in ids]
-        return VisitsOut(visits=sorted((_summary(s) for s in states),
-                                       key=lambda v: v.scheduled_at, reverse=True))
+        summaries = [_summary_of(visit_id, store.history(user.school_id, visit_id))
+                     for visit_id in ids]
+        return VisitsOut(visits=sorted(summaries, key=lambda v: v.scheduled_at, reverse=True))
 
     @app.get(f"{CONSOLE}/visits/{{visit_id}}", responses=_errors(403, 404), tags=["console"])
     def visit(visit_id: Id,
               user: Annotated[ConsoleUser, Depends(allowed(Role.DSL, Role.STAFF))]) -> VisitOut:
         """A visit's case content; for the DSL, with its sealed records opened."""
-        events = events_of(user, visit_id)
+        history = history_of(user, visit_id)
         records = sealed.for_visit(user.school_id, visit_id) if user.role == Role.DSL else ()
         read(user, "read_visit", visit_id)
         refs, opened = [], []
         for stored in records:
             try:
-                opened.append(sealed.open(user.school_id, stored).events)
+                opened.append((stored.record_id, sealed.open(user.school_id, stored).events))
                 problem = None
             except SealError as error:
                 problem = str(error)
             refs.append(RecordRef(record_id=stored.record_id, received_at=stored.received_at,
                                   unreadable=problem))
-        events = merge(events, *opened)
-        state = fold(events)
+        events, clashes = _with_records(history.events, opened)
+        problems = [[r.ref, r.reason] for r in history.unreadable] + clashes
+        try:
+            state = fold(events)
+        except Exception as error:  # a bug: the DSL still sees the events as they are
+            _log.exception("visit %s cannot be folded", visit_id)
+            return VisitOut(visit=_attention(visit_id), authorised_steps=[], outcome=None,
+                            concerns=[], alerts=[], records=refs,
+                            set_aside=[*problems, ["*", f"cannot be folded: "
+                                                   f"{type(error).__name__}"]],
+                            events=[event.to_dict() for event in events])
         return VisitOut(
-            visit=_summary(state), authorised_steps=sorted(state.authorised_steps()),
+            visit=_summary(state) if not problems else _attention(visit_id, state),
+            authorised_steps=sorted(state.authorised_steps()),
             outcome=None if state.outcome is None else dict(state.outcome.detail),
             concerns=[dict(m.detail) for m in state.concerns],
             alerts=[dict(m.detail) for m in state.alerts],
-            set_aside=[list(pair) for pair in state.set_aside],
+            set_aside=problems + [list(pair) for pair in state.set_aside],
             records=refs,
             events=[event.to_dict() for event in events])
 
@@ -328,7 +371,12 @@ def add_console_routes(app: FastAPI, engine: Engine, keys: HubKeyPair,
     def authorise(visit_id: Id, body: AuthoriseIn,
                   user: Annotated[ConsoleUser, Depends(allowed(Role.DSL))]) -> AuthorisedOut:
         """Sign off one of the visit's authorisation steps, as the signed-in DSL."""
-        state = fold(events_of(user, visit_id))
+        history = history_of(user, visit_id)
+        if history.unreadable:
+            raise HubError(409, "needs_attention", f"{len(history.unreadable)} of this "
+                           "visit's events cannot be read: it cannot be signed off until "
+                           "they are put right")
+        state = fold(history.events)
         if body.role not in directory.pack_roles(user.staff_id):
             raise HubError(403, "forbidden", f"you do not hold the role {body.role!r} in this "
                            "school's policy: an admin records who holds which")
@@ -412,11 +460,43 @@ def add_console_routes(app: FastAPI, engine: Engine, keys: HubKeyPair,
             parsed = parse_sealed_push(body)
         except ProtocolError as refused:
             raise HubError(400, "bad_push", str(refused)) from None
-        result = sealed.ingest(me.school_id, me.id, parsed.records, parsed.rejected, clock(),
+        result = sealed.ingest(me.school_id, Author(me.staff_id, me.id), parsed.records,
+                               parsed.rejected, clock(),
                                store.staff_visits(me.school_id, me.staff_id))
         if result.conflicts:
             response.status_code = 409
         return result.to_json()
+
+
+def _summary_of(visit_id: str, history: History) -> VisitSummary:
+    """A visit for the DSL's list: its summary, or needing attention if it has events that
+    cannot be read, or cannot be folded."""
+    try:
+        state = fold(history.events)
+    except Exception:  # a bug: one visit must not take the list down
+        _log.exception("visit %s cannot be folded", visit_id)
+        return _attention(visit_id)
+    return _attention(visit_id, state) if history.unreadable else _summary(state)
+
+
+def _attention(visit_id: str, state: VisitState | None = None) -> VisitSummary:
+    summary = _summary(state if state is not None else VisitState(visit_id=visit_id))
+    return summary.model_copy(update={"visit_id": visit_id, "phase": NEEDS_ATTENTION})
+
+
+def _with_records(held: tuple[Event, ...], records: list[tuple[str, tuple[Event, ...]]]
+                  ) -> tuple[tuple[Event, ...], list[list[str]]]:
+    """The visit's events with its sealed records' in one order. An event a record carries
+    with an id the hub holds with other content (the hub refuses such a record; this is for
+    one kept before it did) is left out and listed, never allowed to take the view down."""
+    by_id = {event.id: event for event in held}
+    clashes: list[list[str]] = []
+    for record_id, events in records:
+        for event in events:
+            known = by_id.setdefault(event.id, event)
+            if known is not event and known.canonical() != event.canonical():
+                clashes.append([record_id, f"event {event.id} differs from the one held"])
+    return tuple(by_id[event_id] for event_id in sorted(by_id)), clashes
 
 
 def _summary(state: VisitState) -> VisitSummary:

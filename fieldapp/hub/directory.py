@@ -56,6 +56,8 @@ staff: Final = Table(
     Column("name", String(200), nullable=False),
     Column("role", String(20), nullable=False),
     Column("safeguarding_trained", Boolean, nullable=False, default=False),
+    # For reception's escalation steps: "phone the lead visitor's mobile".
+    Column("mobile", String(32), nullable=False, default="", server_default=""),
 )
 devices: Final = Table(
     "devices", metadata,
@@ -139,6 +141,10 @@ class Directory:
             .where(devices.c.token_hash == bindparam("token_hash")), engine.dialect)
 
     def add_school(self, school_id: str, name: str, pack_id: str) -> None:
+        if not (0 < len(school_id) <= 64 and school_id.isprintable() and name.strip()
+                and len(name) <= 200 and name.isprintable()):
+            raise DirectoryError("a school id is 1 to 64 printable characters, and its name "
+                                 "1 to 200")
         try:
             with self.engine.begin() as connection:
                 connection.execute(insert(schools).values(id=school_id, name=name,
@@ -147,17 +153,32 @@ class Directory:
             raise DirectoryError(f"there is already a school {school_id!r}") from None
 
     def add_staff(self, school_id: str, staff_id: str, name: str, role: str,
-                  safeguarding_trained: bool = False) -> None:
+                  safeguarding_trained: bool = False, mobile: str = "") -> None:
+        """A member of staff. Staff ids are unique across the whole hub, every school's staff
+        included (a trust's hub serves many schools)."""
         if role not in ROLES:
             raise DirectoryError(f"role: one of {', '.join(ROLES)}")
+        for what, value, most in (("a staff id", staff_id, 64), ("a name", name, 200),
+                                  ("a mobile number", mobile, 32)):
+            if len(value) > most or (value and not value.isprintable()) or (
+                    what != "a mobile number" and not value.strip()):
+                raise DirectoryError(f"{what} is 1 to {most} printable characters")
+        self.school(school_id)
         try:
             with self.engine.begin() as connection:
                 connection.execute(insert(staff).values(
                     id=staff_id, school_id=school_id, name=name, role=role,
-                    safeguarding_trained=safeguarding_trained))
+                    safeguarding_trained=safeguarding_trained, mobile=mobile.strip()))
         except IntegrityError:
-            raise DirectoryError(f"{staff_id!r} already exists, or there is no school "
-                                 f"{school_id!r}") from None
+            raise DirectoryError(f"the staff id {staff_id!r} is taken: staff ids are unique "
+                                 "across the hub, every school's staff included") from None
+
+    def contacts(self, school_id: str) -> dict[str, tuple[str, str]]:
+        """staff id -> (name, mobile) for the school's staff."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(staff.c.id, staff.c.name, staff.c.mobile)
+                                      .where(staff.c.school_id == school_id)).all()
+        return {row.id: (row.name, row.mobile) for row in rows}
 
     def school(self, school_id: str) -> tuple[str, str]:
         """(name, pack id) of a school."""

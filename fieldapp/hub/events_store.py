@@ -12,7 +12,9 @@ import json
 import os
 import threading
 import weakref
+from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from typing import Any, Final
 
 from sqlalchemy import (
@@ -35,9 +37,10 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 
 from fieldapp.domain.events import Event, EventType, is_printable_id
+from fieldapp.domain.payloads import check_event
 from fieldapp.hub import migrate
 from fieldapp.hub.driver_sql import DriverStatement, driver_connection, in_list
-from fieldapp.sync.protocol import Push, PushResult, plan_ingest
+from fieldapp.sync.protocol import Push, PushResult, Rejected, plan_ingest
 
 metadata: Final = MetaData()
 
@@ -128,28 +131,43 @@ class EventStore:
         self._planned = DriverStatement(select(events.c.visit_id).where(
             events.c.school_id == bindparam("school"),
             events.c.type == EventType.PLANNED.value, planned_visits), dialect)
+        staff_visits, _ = in_list(visit_staff.c.visit_id, "visits", dialect)
+        self._staff_on = DriverStatement(select(visit_staff.c.visit_id).where(
+            visit_staff.c.school_id == bindparam("school"),
+            visit_staff.c.staff_id == bindparam("staff"), staff_visits), dialect)
         self._insert = DriverStatement(insert(events), dialect, _NEW_EVENT, many=True)
         self._on_visit = DriverStatement(insert(visit_staff), dialect, _ON_VISIT, many=True)
 
-    def ingest(self, school_id: str, device_id: str, push: Push) -> PushResult:
-        """Store a push's new events durably; answer what became of each."""
+    def ingest(self, school_id: str, device_id: str, push: Push,
+               staff_id: str | None = None) -> PushResult:
+        """Store a push's new events durably; answer what became of each. With `staff_id`
+        (a phone's push: the member of staff it is enrolled for), an event is taken only for
+        a visit they are on (`_off_visit` says which); without it (the console), any visit."""
         bodies = {e.id: e.canonical() for e in push.events}  # before waiting for the writer
         for attempt in range(3):
             try:
-                return self._ingest_once(school_id, device_id, push, bodies)
+                return self._ingest_once(school_id, device_id, push, bodies, staff_id)
             except self._integrity_error:  # another push stored one of these ids meanwhile
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _ingest_once(self, school_id: str, device_id: str, push: Push,
-                     bodies: dict[str, str]) -> PushResult:
+                     bodies: dict[str, str], staff_id: str | None) -> PushResult:
         with self._writer, driver_connection(self.engine) as connection:
             cursor = connection.cursor()
+            rejected = push.rejected
+            if staff_id is not None:
+                off = self._off_visit(cursor, school_id, device_id, staff_id, push.events)
+                if off:
+                    push = Push(tuple(e for e in push.events if e.id not in off),
+                                (*rejected, *(Rejected(event_id, reason)
+                                              for event_id, reason in off.items())))
+                    rejected = push.rejected
             cursor.execute(self._stored.sql, self._stored.params(
                 {"ids": self._list(list(bodies))}))
             # An id another school holds is a conflict, whatever it carries: nothing is
-            # stored, nothing about the other school is said.
+            # stored, nothing about the other school is said (as in `held`).
             plan = plan_ingest(push.events, {
                 event_id: body if school == school_id else ""
                 for event_id, body, school in cursor.fetchall()})
@@ -162,7 +180,30 @@ class EventStore:
                     cursor.executemany(self._on_visit.sql, on_visit)
             connection.commit()
         return PushResult(stored=tuple(e.id for e in plan.new), already=plan.already,
-                          conflicts=plan.conflicts, rejected=push.rejected)
+                          conflicts=plan.conflicts, rejected=rejected)
+
+    def _off_visit(self, cursor: Any, school_id: str, device_id: str, staff_id: str,
+                   pushed: tuple[Event, ...]) -> dict[str, str]:
+        """The pushed events (id -> why) for visits this member of staff is not on. They are
+        on a visit its first plan lists them on; a plan in this push puts them on a visit
+        that has none yet only if it lists them. A phone opened with the duress PIN while
+        no visit is out raises its alert on a visit of its own, `device-<device id>`."""
+        visits = list({e.visit_id for e in pushed})
+        cursor.execute(self._staff_on.sql, self._staff_on.params(
+            {"school": school_id, "staff": staff_id, "visits": self._list(visits)}))
+        on = {visit_id for (visit_id,) in cursor.fetchall()}
+        plans = {e.visit_id: e for e in reversed(pushed)
+                 if e.type is EventType.PLANNED and e.visit_id not in on}
+        if plans:
+            cursor.execute(self._planned.sql, self._planned.params(
+                {"school": school_id, "visits": self._list(list(plans))}))
+            planned = {visit_id for (visit_id,) in cursor.fetchall()}
+            on.update(visit_id for visit_id, plan in plans.items() if visit_id not in planned
+                      and staff_id in {m["staff_id"] for m in _listed(plan.payload["staff"])})
+        own = f"device-{device_id}"
+        return {e.id: ("a visit this phone's member of staff is not on (a plan must list "
+                       "them)") for e in pushed if e.visit_id not in on
+                and not (e.visit_id == own and e.type is EventType.DURESS_ALERT)}
 
     def _newly_on_visit(self, cursor: Any, school_id: str,
                         new: tuple[Event, ...]) -> list[Any]:
@@ -181,13 +222,29 @@ class EventStore:
         return self._on_visit.rows((school_id, visit_id, staff_id)
                                    for visit_id, staff_id in sorted(on_visit))
 
+    def held(self, school_id: str, ids: list[str]) -> dict[str, str]:
+        """Which of these event ids the hub holds: id -> the event's canonical text, or ""
+        where another school holds the id (it is nobody else's business what it holds)."""
+        with driver_connection(self.engine) as connection:
+            cursor = connection.cursor()
+            cursor.execute(self._stored.sql, self._stored.params({"ids": self._list(ids)}))
+            return {event_id: body if school == school_id else ""
+                    for event_id, body, school in cursor.fetchall()}
+
     def visit_events(self, school_id: str, visit_id: str) -> tuple[Event, ...]:
+        """The visit's events the hub can read, in id order (see `history`)."""
+        return self.history(school_id, visit_id).events
+
+    def history(self, school_id: str, visit_id: str) -> History:
+        """The visit's events in id order, and the rows that cannot be read as events of
+        their type (kept from before the hub checked payloads, or a bug): set aside with
+        their reasons, so that one bad row never stops a reader."""
         with self.engine.connect() as connection:
             rows = connection.execute(
-                select(events.c.body)
+                select(events.c.id, events.c.body)
                 .where(events.c.school_id == school_id, events.c.visit_id == visit_id)
                 .order_by(events.c.id)).all()
-        return tuple(Event.from_dict(json.loads(row.body)) for row in rows)
+        return History(*_read(rows))
 
     def visit_ids(self, school_id: str) -> tuple[str, ...]:
         with self.engine.connect() as connection:
@@ -196,27 +253,28 @@ class EventStore:
                 .distinct().order_by(events.c.visit_id)).all()
         return tuple(row.visit_id for row in rows)
 
-    def since(self, school_id: str, cursor: int, limit: int = 500) -> tuple[list[Event], int]:
+    def since(self, school_id: str, cursor: int, limit: int = 500) -> Page:
         """The school's events after `cursor`, in arrival order, and the cursor to ask with
         next (unchanged when there is nothing new)."""
         return self._page(school_id, cursor, limit)
 
     def since_for_staff(self, school_id: str, staff_id: str, cursor: int,
-                        limit: int = 500) -> tuple[list[Event], int]:
+                        limit: int = 500) -> Page:
         """Like `since`, but only the visits this member of staff is on."""
         on_visit = select(visit_staff.c.visit_id).where(
             visit_staff.c.school_id == school_id, visit_staff.c.staff_id == staff_id)
         return self._page(school_id, cursor, limit, events.c.visit_id.in_(on_visit))
 
     def _page(self, school_id: str, cursor: int, limit: int,
-              *conditions: ColumnElement[bool]) -> tuple[list[Event], int]:
+              *conditions: ColumnElement[bool]) -> Page:
         with self.engine.connect() as connection:
             rows = connection.execute(
-                select(events.c.seq, events.c.body)
+                select(events.c.seq, events.c.id, events.c.body)
                 .where(events.c.school_id == school_id, events.c.seq > cursor, *conditions)
                 .order_by(events.c.seq).limit(limit)).all()
-        found = [Event.from_dict(json.loads(row.body)) for row in rows]
-        return found, (rows[-1].seq if rows else cursor)
+        found, unreadable = _read(rows)
+        return Page(list(found), list(unreadable), rows[-1].seq if rows else cursor,
+                    len(rows) == limit)
 
     def staff_visits(self, school_id: str, staff_id: str) -> tuple[str, ...]:
         """The visits this member of staff is on, by their plans."""
@@ -233,6 +291,32 @@ class EventStore:
             query = query.where(events.c.school_id == school_id)
         with self.engine.connect() as connection:
             return int(connection.execute(query).scalar_one())
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    events: tuple[Event, ...]
+    unreadable: tuple[Rejected, ...] = ()  # rows that are not events of their type
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    events: list[Event]
+    unreadable: list[Rejected]  # rows of this page withheld: not events of their type
+    cursor: int  # ask with this next
+    full: bool  # the page is full: there may be more
+
+
+def _read(rows: Sequence[Any]) -> tuple[tuple[Event, ...], tuple[Rejected, ...]]:
+    """Stored rows as events, each checked as a push is, and those that fail with why."""
+    found: list[Event] = []
+    unreadable: list[Rejected] = []
+    for row in rows:
+        try:
+            found.append(check_event(Event.from_dict(json.loads(row.body))))
+        except (ValueError, RecursionError) as error:  # EventError and JSON's errors
+            unreadable.append(Rejected(row.id, str(error)[:200]))
+    return tuple(found), tuple(unreadable)
 
 
 def _listed(staff: Any) -> list[dict[str, Any]]:

@@ -35,11 +35,11 @@ from fieldapp.crypto.sealing import (
     WrongHubKeyError,
     open_sealed,
 )
-from fieldapp.domain.events import is_printable_id
+from fieldapp.domain.events import Author, is_printable_id
 from fieldapp.hub.directory import as_utc
-from fieldapp.hub.events_store import arrival_order, metadata
+from fieldapp.hub.events_store import EventStore, arrival_order, metadata
 from fieldapp.sync.protocol import PushResult, Rejected
-from fieldapp.sync.records import RecordError, VisitRecord, read_visit_record
+from fieldapp.sync.records import RecordError, VisitRecord, read_visit_record, record_problem
 
 sealed_records: Final = Table(
     "sealed_records", metadata,
@@ -74,17 +74,19 @@ class SealedStore:
         self.engine = engine
         self.keys = keys
         self._held_keys = {key.fingerprint(): key for key in (*retired, keys)}
+        self._events = EventStore(engine)
 
-    def ingest(self, school_id: str, device_id: str, records: Sequence[SealedRecord],
+    def ingest(self, school_id: str, sender: Author, records: Sequence[SealedRecord],
                rejected: Sequence[Rejected], now: datetime,
                on_visits: Collection[str]) -> PushResult:
-        """Store what is new and readable; answer what became of each record. `on_visits`:
-        the visits the sending phone's member of staff is on, the only ones it may seal."""
+        """Store what is new and readable; answer what became of each record. `sender`: the
+        phone's device id and member of staff; `on_visits`: the visits that member of staff
+        is on, the only ones the phone may seal."""
         readable: dict[str, tuple[SealedRecord, str]] = {}
         refused = list(rejected)
         conflicts: list[str] = []
         for record in records:
-            problem = self._problem(school_id, record, on_visits)
+            problem = self._problem(school_id, sender, record, on_visits)
             if isinstance(problem, str):
                 refused.append(Rejected(record.record_id, problem))
             elif record.record_id in readable and \
@@ -96,13 +98,14 @@ class SealedStore:
             readable.pop(record_id, None)
         for attempt in range(3):
             try:
-                return self._store(school_id, device_id, readable, conflicts, refused, now)
+                return self._store(school_id, sender.device_id, readable, conflicts, refused,
+                                   now)
             except IntegrityError:  # another push stored one of these meanwhile
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _problem(self, school_id: str, record: SealedRecord,
+    def _problem(self, school_id: str, sender: Author, record: SealedRecord,
                  on_visits: Collection[str]) -> VisitRecord | str:
         """The record read in memory, or why it cannot be accepted."""
         if record.school_id != school_id:
@@ -118,7 +121,8 @@ class SealedStore:
             return str(error)
         if opened.visit_id not in on_visits:
             return "a record of a visit this phone's member of staff is not on"
-        return opened
+        held = self._events.held(school_id, [event.id for event in opened.events])
+        return record_problem(opened, sender, held) or opened
 
     def _store(self, school_id: str, device_id: str,
                readable: dict[str, tuple[SealedRecord, str]], conflicts: list[str],

@@ -21,6 +21,9 @@ from pydantic_core import CoreSchema
 from fieldapp.domain.events import EventType
 from fieldapp.sync.protocol import MAX_BATCH
 
+# Text the hub keeps or looks up: no control characters (PostgreSQL refuses a NUL in text).
+NO_CONTROLS: Final = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+
 
 class DocumentedAs:
     """`Annotated[dict[str, Any], DocumentedAs(Model)]`: read as the first type, documented as
@@ -40,9 +43,9 @@ class Health(BaseModel):
 
 
 class EnrolRequest(BaseModel):
-    code: str = Field(max_length=40, description="the one-time enrolment code (any case, "
-                      "spaces and dashes ignored)")
-    device_name: str = Field("phone", max_length=100)
+    code: str = Field(max_length=40, pattern=NO_CONTROLS, description=(
+        "the one-time enrolment code (any case, spaces and dashes ignored)"))
+    device_name: str = Field("phone", max_length=100, pattern=NO_CONTROLS)
 
 
 class Enrolled(BaseModel):
@@ -73,7 +76,7 @@ class EventWire(BaseModel):
     v: Literal[1] = Field(description="the event format version")
     id: str = Field(pattern=r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$",
                     description="time-ordered, globally unique (ULID layout)")
-    visit_id: str = Field(min_length=1, max_length=128, pattern=r"^[^\u0000-\u001f\u007f-\u009f]*$",
+    visit_id: str = Field(min_length=1, max_length=128, pattern=NO_CONTROLS,
                           description="no control characters")
     type: EventType
     at: datetime = Field(description="the recording device's time, with its UTC offset")
@@ -108,6 +111,10 @@ class PullAnswer(BaseModel):
     protocol: int
     events: list[Annotated[dict[str, Any], DocumentedAs(EventWire)]] = Field(
         description="in the order they reached the hub")
+    withheld: list[RejectedEvent] = Field(description=(
+        "stored events of this page the hub cannot serve as events of their type (kept from "
+        "before it checked them, or a bug): the cursor moves past them, and the reception "
+        "board shows their visit as needing attention"))
     cursor: int = Field(ge=0, description="ask with this cursor next")
     more: bool = Field(description="a full page: pull again at once")
     pack_version: str = Field(description="the version of the school's policy pack now")
@@ -148,6 +155,7 @@ _REFUSALS: Final[dict[int, tuple[type[BaseModel], str]]] = {
     413: (ErrorBody, "Over 1 MiB (error `too_large`): nothing was read"),
     422: (InvalidRequest, "Not what this route reads (error `invalid_request`): nothing "
                           "changed"),
+    503: (ErrorBody, "Busy (error `busy`): try again after `Retry-After` seconds"),
 }
 
 

@@ -6,8 +6,8 @@ fieldapp.domain.events). The answer lists, per event id, what happened to it:
 - `stored`: durably stored now;
 - `already`: stored before with the same content (a resend: a no-op, answered the same);
 - `conflicts`: an event with this id but other content is stored (never overwritten: 409);
-- `rejected`: malformed, or not this device's to send; set aside with its reason, without
-  holding up the rest of the batch.
+- `rejected`: malformed (its payload does not fit its type), or not this device's to send;
+  set aside with its reason, without holding up the rest of the batch.
 
 A phone drops from its outbox exactly what is `stored` or `already` (`acknowledged`).
 """
@@ -18,7 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from fieldapp.domain.events import Event, EventError
+from fieldapp.domain.events import Author, Event, EventError, EventType
+from fieldapp.domain.payloads import check_event
 
 PROTOCOL: Final = 1
 MAX_BATCH: Final = 500
@@ -61,24 +62,36 @@ class PushResult:
         }
 
 
-def parse_push(body: Any, device_id: str) -> Push:
-    """Read a push from `device_id`. Whole-request problems raise ProtocolError; a bad event
-    is rejected on its own, and the others go on."""
+def parse_push(body: Any, sender: Author) -> Push:
+    """Read a push from the phone enrolled as `sender` (its device id, and the member of staff
+    it is enrolled for). Whole-request problems raise ProtocolError; a bad event is rejected
+    on its own, and the others go on."""
     items = batch(body, "events", MAX_BATCH)
     events: list[Event] = []
     rejected: list[Rejected] = []
     for index, item in enumerate(items):
         try:
-            event = Event.from_dict(item)
+            event = own_event(Event.from_dict(item), sender)
         except EventError as error:
             rejected.append(Rejected(_ref(item, index), str(error)))
             continue
-        if event.author.device_id != device_id:
-            rejected.append(Rejected(_ref(item, index),
-                                     "recorded on another device: each phone sends its own"))
-            continue
         events.append(event)
     return Push(events=tuple(events), rejected=tuple(rejected))
+
+
+def own_event(event: Event, sender: Author) -> Event:
+    """The event, if `sender` may have recorded it: its payload fits its type, it was written
+    on this phone by the member of staff the phone is enrolled for (a phone is one person's:
+    a pair carries two), and it is not a sign-off, which only the school's console records.
+    An EventError says which rule it breaks."""
+    if event.author.device_id != sender.device_id:
+        raise EventError("recorded on another device: each phone sends its own")
+    if event.author.staff_id != sender.staff_id:
+        raise EventError("recorded by another member of staff than this phone is enrolled "
+                         "for")
+    if event.type is EventType.AUTHORISED:
+        raise EventError("a sign-off is recorded at the school's console, not on a phone")
+    return check_event(event)
 
 
 def batch(body: Any, key: str, most: int) -> list[Any]:

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from fieldapp.crypto.sealing import SealedRecord, SealError
-from fieldapp.domain.events import MAX_VISIT_ID, Event, EventError, is_printable_id
-from fieldapp.sync.protocol import Rejected, batch
+from fieldapp.domain.events import MAX_VISIT_ID, Author, Event, EventError, is_printable_id
+from fieldapp.sync.protocol import Rejected, batch, own_event
 
 RECORD_FORMAT: Final = "home-visits visit record"
 RECORD_VERSION: Final = 1
@@ -70,6 +70,29 @@ def read_visit_record(plaintext: bytes) -> VisitRecord:
     if any(event.visit_id != visit_id for event in events):
         raise RecordError(f"an event in the record belongs to another visit than {visit_id}")
     return VisitRecord(visit_id, events)
+
+
+def record_problem(record: VisitRecord, sender: Author, held: Mapping[str, str]) -> str | None:
+    """Why the hub may not take a record `sender` sealed, or None. `held` maps the ids of the
+    record's events that the hub already holds to their canonical text ("" where another
+    school holds the id).
+
+    A record holds the whole visit: the partner's and the console's events too, which the
+    phone pulled from the hub. An event is taken only if this phone may have recorded it (as
+    in a push: `own_event`) or it is identical to the one the hub holds; an event the hub
+    holds with other content, or someone else's that the hub has never seen, refuses the
+    whole record, which is sealed and kept as one."""
+    for event in record.events:
+        known = held.get(event.id)
+        if known is not None:
+            if known != event.canonical():
+                return f"event {event.id} differs from the one the hub holds with that id"
+            continue
+        try:
+            own_event(event, sender)
+        except EventError as error:
+            return f"event {event.id}: {error}"
+    return None
 
 
 @dataclass(frozen=True, slots=True)

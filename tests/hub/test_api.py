@@ -20,6 +20,7 @@ from fieldapp.domain.policy import parse_pack
 from fieldapp.hub.api import MAX_BODY, create_api
 from fieldapp.hub.directory import Directory
 from fieldapp.hub.events_store import EventStore
+from tests.samples import sample
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -59,7 +60,7 @@ def event(n: int, device: dict[str, Any], kind: EventType = EventType.ARRIVED,
     at = NOW + timedelta(seconds=n)
     return Event(id=new_event_id(at, n.to_bytes(10, "big")), visit_id=visit, type=kind, at=at,
                  author=Author(device["staff_id"], device["device_id"]),
-                 payload=payload).to_dict()
+                 payload=sample(kind, **payload)).to_dict()
 
 
 def planned(n: int, device: dict[str, Any], visit: str = "visit-1") -> dict[str, Any]:
@@ -203,17 +204,20 @@ def test_a_body_that_is_not_utf8_is_400_and_changes_nothing(hub: Hub) -> None:
 
 
 def test_any_text_a_phone_sent_can_be_answered_and_pulled_back(hub: Hub) -> None:
-    """A lone UTF-16 surrogate cannot be encoded as UTF-8: answers escape non-ASCII text."""
+    """A lone UTF-16 surrogate cannot be encoded as UTF-8: answers escape non-ASCII text, and
+    text with a lone surrogate is refused, as no reader could show it."""
     phone = hub.enrol("uplands", "staff-ann")
     odd = planned(1, phone)
-    odd["payload"]["note"] = "\ud800 caf\u00e9"
+    odd["payload"]["address"] = "1 Caf\u00e9 Street, \u5317\u4eac"
+    lone = event(2, phone, EventType.CHECKED_IN, note="\ud800 nearly there")
     pushed = hub.client.post("/api/v1/push", headers=auth(phone) | JSON, content=json.dumps(
-        {"protocol": 1, "events": [odd, {"id": "\udc00"}]}))
+        {"protocol": 1, "events": [odd, lone, {"id": "\udc00"}]}))
     assert pushed.status_code == 200 and pushed.json()["stored"] == [odd["id"]]
-    assert pushed.json()["rejected"][0]["ref"] == "\udc00"
+    assert [r["ref"] for r in pushed.json()["rejected"]] == [lone["id"], "\udc00"]
+    assert "control characters" in pushed.json()["rejected"][0]["reason"]
     pulled = hub.client.get("/api/v1/pull", headers=auth(phone))
     assert pulled.status_code == 200 and pulled.content.isascii()
-    assert pulled.json()["events"][0]["payload"]["note"] == "\ud800 caf\u00e9"
+    assert pulled.json()["events"][0]["payload"]["address"] == "1 Caf\u00e9 Street, \u5317\u4eac"
 
 
 @pytest.mark.parametrize("change", [
@@ -226,7 +230,7 @@ def test_an_event_the_hub_cannot_keep_is_rejected_on_its_own(hub: Hub,
     bad = event(1, phone) | change
     answer = TestClient(hub.client.app, raise_server_exceptions=False).post(
         "/api/v1/push", headers=auth(phone) | JSON, content=json.dumps(
-            {"protocol": 1, "events": [bad, event(2, phone)]}))
+            {"protocol": 1, "events": [bad, planned(2, phone)]}))
     assert answer.status_code == 200, answer.text
     assert [r["ref"] for r in answer.json()["rejected"]] == [bad["id"]]
     assert hub.store.count() == 1

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from fieldapp.hub.checkpoints import Checkpointer
 from fieldapp.hub.events_store import EventStore, connect
 from fieldapp.sync.protocol import parse_push
-from tests.hub.test_ingest import PHONE, body, event
+from tests.hub.test_ingest import PHONE, SENDER, body, event
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def served(tmp_path: Path) -> Iterator[Engine]:
 
 def push_many(store: EventStore, first: int, count: int = 100) -> None:
     events = [event(n, visit=f"visit-{n // 25}") for n in range(first, first + count)]
-    assert len(store.ingest("uplands", PHONE, parse_push(body(*events), PHONE)).stored) == count
+    assert len(store.ingest("uplands", PHONE, parse_push(body(*events), SENDER)).stored) == count
 
 
 def log_size(engine: Engine) -> int:

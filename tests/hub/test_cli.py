@@ -54,7 +54,8 @@ def test_a_school_is_set_up_from_the_command_line(
     assert "already a school 'uplands'" in capsys.readouterr().err
     assert main([*hub, "staff", "add", "uplands", "staff-ann", "--name", "Ann again",
                  "--role", "staff"]) == 1
-    assert "'staff-ann' already exists" in capsys.readouterr().err
+    assert "the staff id 'staff-ann' is taken: staff ids are unique across the hub" in (
+        capsys.readouterr().err)
     assert main([*hub, "revoke", "uplands", "dev-unknown"]) == 1
     assert "no such device" in capsys.readouterr().err
 

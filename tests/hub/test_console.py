@@ -26,6 +26,7 @@ from fieldapp.hub.records import sealed_records
 from fieldapp.sync.protocol import Push
 from fieldapp.sync.records import visit_record
 from tests.hub.world import COST, NOW, PASSWORD, School, World
+from tests.samples import STAFF, sample
 
 
 @pytest.fixture
@@ -43,10 +44,11 @@ def sign_in(world: World, school: School, user: str, password: str = PASSWORD) -
         "school_id": school.id, "staff_id": school.staff(user), "password": password})
 
 
-def outcome_event(school: School, visit_id: str, n: int, **detail: Any) -> Event:
+def outcome_event(school: School, visit_id: str, n: int, note: str = "") -> Event:
     at = NOW + timedelta(minutes=n)
     return Event(new_event_id(at, n.to_bytes(10, "big")), visit_id, EventType.CONCERN_RAISED,
-                 at, Author(school.staff("ann"), school.device["device_id"]), detail)
+                 at, Author(school.staff("ann"), school.device["device_id"]),
+                 {"kind": "disclosure", "note": note})
 
 
 # Signing in
@@ -213,7 +215,7 @@ def test_the_dsl_authorises_a_visit_as_themselves(world: World, uplands: School)
 
 def test_a_sealed_record_is_kept_sealed_and_opened_only_for_the_dsl(world: World,
                                                                      uplands: School) -> None:
-    concern = outcome_event(uplands, uplands.out, 50, text="Bruise on left arm")
+    concern = outcome_event(uplands, uplands.out, 50, note="Bruise on left arm")
     stored = world.push_sealed(uplands, "rec-2", visit_record(uplands.out, [concern]))
     assert stored.status_code == 200 and stored.json()["stored"] == ["rec-2"]
     with world.engine.connect() as connection:
@@ -222,10 +224,10 @@ def test_a_sealed_record_is_kept_sealed_and_opened_only_for_the_dsl(world: World
     assert b"Bruise" not in bytes(envelope)
     assert not any(e.id == concern.id for e in world.store.visit_events("uplands", uplands.out))
     opened = world.client.get("/api/v1/console/records/rec-2", headers=uplands.auth("dsl"))
-    assert opened.json()["events"][0]["payload"]["text"] == "Bruise on left arm"
+    assert opened.json()["events"][0]["payload"]["note"] == "Bruise on left arm"
     visit = world.client.get(f"/api/v1/console/visits/{uplands.out}",
                              headers=uplands.auth("dsl")).json()
-    assert {"text": "Bruise on left arm"} in visit["concerns"]
+    assert {"kind": "disclosure", "note": "Bruise on left arm"} in visit["concerns"]
     actions = [e["action"] for e in world.client.get(
         "/api/v1/console/audit", headers=uplands.auth("dsl")).json()["entries"]]
     assert actions[:2] == ["read_visit", "open_record"]
@@ -378,10 +380,12 @@ def test_a_second_plan_for_a_visit_adds_nobody_to_it(world: World, uplands: Scho
     at = NOW + timedelta(hours=1)
     replan = Event(new_event_id(at, b"\x07" * 10), uplands.out, EventType.PLANNED, at,
                    Author(uplands.staff("cat"), cats["device_id"]),
-                   {"staff": [{"staff_id": uplands.staff("cat"), "name": "Cat"}]})
+                   sample(EventType.PLANNED,
+                          staff=[{**STAFF[0], "staff_id": uplands.staff("cat")}]))
     pushed = world.client.post("/api/v1/push", headers={"Authorization": f"Bearer {cats['token']}"},
                                json={"protocol": 1, "events": [replan.to_dict()]})
-    assert pushed.json()["stored"] == [replan.id]  # kept as received: the fold sets it aside
+    assert pushed.json()["stored"] == []
+    assert "not on" in pushed.json()["rejected"][0]["reason"]
     assert world.client.get(f"/api/v1/console/visits/{uplands.out}",
                             headers=uplands.auth("cat")).status_code == 404
     pulled = world.client.get("/api/v1/pull", headers={"Authorization": f"Bearer {cats['token']}"})

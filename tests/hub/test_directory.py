@@ -75,4 +75,4 @@ def test_a_plan_without_a_staff_list_puts_nobody_on_the_visit(engine: Engine) ->
     store = EventStore(engine)
     odd = replace(event(1), type=EventType.PLANNED, payload={"staff": "everyone"})
     store.ingest("uplands", "phone-a", Push(events=(odd,)))
-    assert store.since_for_staff("uplands", "everyone", 0) == ([], 0)
+    assert store.since_for_staff("uplands", "everyone", 0).events == []

@@ -13,11 +13,13 @@ import pytest
 from sqlalchemy import Engine
 
 from fieldapp.domain.events import Author, Event, EventType, new_event_id
-from fieldapp.hub.events_store import EventStore
+from fieldapp.hub.events_store import EventStore, Page
 from fieldapp.sync.protocol import MAX_BATCH, PROTOCOL, ProtocolError, parse_push
+from tests.samples import STAFF, sample
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 PHONE = "phone-a"
+SENDER = Author("staff-ann", PHONE)
 
 
 def event(n: int, visit: str = "visit-1", device: str = PHONE, **payload: Any) -> Event:
@@ -33,7 +35,7 @@ def body(*items: Any) -> dict[str, Any]:
 
 
 def push(store: EventStore, *items: Any, school: str = "uplands") -> Any:
-    return store.ingest(school, PHONE, parse_push(body(*items), PHONE))
+    return store.ingest(school, PHONE, parse_push(body(*items), SENDER))
 
 
 def test_new_events_are_stored_and_said_so(engine: Engine) -> None:
@@ -56,13 +58,14 @@ def test_the_same_id_with_other_content_is_a_conflict_not_an_overwrite(engine: E
     store = EventStore(engine)
     push(store, event(1))
     forged = Event(id=event(1).id, visit_id="visit-1", type=EventType.LEFT, at=T0,
-                   author=Author("staff-ann", PHONE))
+                   author=SENDER, payload=sample(EventType.LEFT))
     result = push(store, forged, event(2))
     assert result.conflicts == (event(1).id,) and result.stored == (event(2).id,)
     (kept,) = [e for e in store.visit_events("uplands", "visit-1") if e.id == event(1).id]
     assert kept == event(1)
     within = push(store, event(3), Event(id=event(3).id, visit_id="visit-1",
-                                         type=EventType.LEFT, at=T0, author=Author("s", PHONE)))
+                                         type=EventType.LEFT, at=T0, author=SENDER,
+                                         payload=sample(EventType.LEFT)))
     assert within.conflicts == (event(3).id,) and within.stored == ()
 
 
@@ -85,7 +88,7 @@ def test_one_bad_event_is_set_aside_and_the_rest_stored(engine: Engine) -> None:
 def test_an_unreadable_push_is_refused_whole(engine: Engine, bad: Any, message: str) -> None:
     store = EventStore(engine)
     with pytest.raises(ProtocolError, match=message):
-        store.ingest("uplands", PHONE, parse_push(bad, PHONE))
+        store.ingest("uplands", PHONE, parse_push(bad, SENDER))
     assert store.count() == 0
 
 
@@ -94,7 +97,7 @@ def test_schools_are_kept_apart(engine: Engine) -> None:
     push(store, event(1), school="uplands")
     push(store, event(2), school="hart-hill")
     assert [e.id for e in store.visit_events("uplands", "visit-1")] == [event(1).id]
-    assert store.since("hart-hill", 0)[0] == [event(2)]
+    assert store.since("hart-hill", 0).events == [event(2)]
     stolen = push(store, event(1), school="hart-hill")  # another school sending its id
     assert stolen.conflicts == (event(1).id,) and stolen.acknowledged == ()
     assert store.visit_events("hart-hill", "visit-1") == (event(2),)
@@ -103,12 +106,14 @@ def test_schools_are_kept_apart(engine: Engine) -> None:
 def test_pulling_since_a_cursor_returns_each_event_once(engine: Engine) -> None:
     store = EventStore(engine)
     push(store, event(1), event(2))
-    first, cursor = store.since("uplands", 0, limit=1)
-    rest, cursor = store.since("uplands", cursor)
+    first = store.since("uplands", 0, limit=1)
+    rest = store.since("uplands", first.cursor)
     push(store, event(3))
-    newest, final = store.since("uplands", cursor)
-    assert [e.id for e in first + rest + newest] == [event(n).id for n in (1, 2, 3)]
-    assert store.since("uplands", final) == ([], final)
+    newest = store.since("uplands", rest.cursor)
+    assert first.full and not rest.full
+    assert [e.id for e in first.events + rest.events + newest.events] == [
+        event(n).id for n in (1, 2, 3)]
+    assert store.since("uplands", newest.cursor) == Page([], [], newest.cursor, False)
 
 
 def test_interrupted_repeated_and_reordered_pushes_store_each_event_exactly_once(
@@ -181,22 +186,22 @@ def test_a_race_with_another_push_is_retried_then_reported(
         push(store, event(2))
 
 
-def test_a_plan_naming_staff_ids_no_one_can_have_is_stored_and_reaches_no_phone(
-        engine: Engine) -> None:
+def test_a_plan_naming_staff_ids_no_one_can_have_is_rejected(engine: Engine) -> None:
     store = EventStore(engine)
-    plan = Event(new_event_id(T0, b"\x09" * 10), "visit-9", EventType.PLANNED, T0,
-                 Author("staff-ann", PHONE), {"staff": [
-                     {"staff_id": "x" * 65}, {"staff_id": "ann\x00"}, {"staff_id": ""},
-                     {"staff_id": "staff-ann"}]})
-    assert push(store, plan).stored == (plan.id,)
-    assert store.staff_visits("uplands", "staff-ann") == ("visit-9",)
-    assert store.since_for_staff("uplands", "x" * 65, 0)[0] == []
+    plans = [Event(new_event_id(T0, bytes([n]) * 10), "visit-9", EventType.PLANNED, T0,
+                   Author("staff-ann", PHONE), sample(EventType.PLANNED, staff=[
+                       {**STAFF[0], "staff_id": staff_id}]))
+             for n, staff_id in enumerate(("x" * 65, "ann\x00", ""))]
+    result = push(store, *plans)
+    assert result.stored == () and len(result.rejected) == 3
+    assert all("staff: [0]: staff_id" in r.reason for r in result.rejected)
+    assert store.staff_visits("uplands", "staff-ann") == ()
 
 
 def test_a_visit_planned_again_with_the_same_staff_is_stored(engine: Engine) -> None:
     store = EventStore(engine)
     plans = [Event(new_event_id(T0, bytes([n]) * 10), "visit-9", EventType.PLANNED, T0,
-                   Author("staff-ann", PHONE), {"staff": [{"staff_id": "staff-ann"}]})
+                   Author("staff-ann", PHONE), sample(EventType.PLANNED, staff=STAFF[:1]))
              for n in (1, 2)]
     assert push(store, plans[0]).stored == (plans[0].id,)
     assert push(store, plans[1]).stored == (plans[1].id,)

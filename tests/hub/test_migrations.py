@@ -218,7 +218,10 @@ def test_a_database_made_before_migrations_is_adopted_with_its_rows(
     engine = databases.connect(url)
     assert migrate.current(engine) == HEAD
     after = snapshot(engine)
-    assert {name: after[name] for name in before} == before
+    grown = {"staff"}  # 0003 gives staff a mobile number; the old hub's staff table is empty
+    assert {name: after[name] for name in before if name not in grown} == {
+        name: table for name, table in before.items() if name not in grown}
+    assert '"name": "mobile"' in after["staff"]
 
 
 @pytest.mark.parametrize("made", ["some tables", "other columns"])

@@ -16,15 +16,17 @@ from fieldapp.domain.events import Author, Event, EventType, new_event_id
 from fieldapp.hub.audit import AuditLog
 from fieldapp.hub.records import SealedStore
 from fieldapp.sync.records import visit_record
+from tests.samples import sample
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 KEYS = HubKeyPair.generate()
 ON = ("visit-1",)  # the visits the sending phone's member of staff is on
+ANN = Author("staff-ann", "phone-a")  # the phone that seals them
 
 
 def record(record_id: str, school_id: str = "uplands") -> SealedRecord:
     event = Event(new_event_id(NOW, b"\x01" * 10), "visit-1", EventType.OUTCOME_RECORDED, NOW,
-                  Author("staff-ann", "phone-a"), {"child_seen": True})
+                  ANN, sample(EventType.OUTCOME_RECORDED))
     return SealedRecord.from_envelope(seal(KEYS.public_bytes(), school_id, record_id,
                                            visit_record("visit-1", [event])))
 
@@ -32,7 +34,7 @@ def record(record_id: str, school_id: str = "uplands") -> SealedRecord:
 def test_phones_racing_with_the_same_record_store_it_once(engine: Engine) -> None:
     store, same = SealedStore(engine, KEYS), record("rec-1")
     with ThreadPoolExecutor(6) as pool:
-        results = list(pool.map(lambda _: store.ingest("uplands", "phone-a", [same], [], NOW,
+        results = list(pool.map(lambda _: store.ingest("uplands", ANN, [same], [], NOW,
                                                          ON),
                                 range(12)))
     assert sum(len(r.stored) for r in results) == 1
@@ -55,7 +57,7 @@ def test_a_lost_race_is_retried_then_reported(engine: Engine,
         return real(*args)
 
     monkeypatch.setattr(store, "_store", racing)
-    assert store.ingest("uplands", "phone-a", [record("rec-2")], [], NOW, ON).stored == (
+    assert store.ingest("uplands", ANN, [record("rec-2")], [], NOW, ON).stored == (
         "rec-2",)
 
     def always(*args: Any) -> Any:
@@ -63,7 +65,7 @@ def test_a_lost_race_is_retried_then_reported(engine: Engine,
 
     monkeypatch.setattr(store, "_store", always)
     with pytest.raises(IntegrityError):
-        store.ingest("uplands", "phone-a", [record("rec-3")], [], NOW, ON)
+        store.ingest("uplands", ANN, [record("rec-3")], [], NOW, ON)
 
 
 def test_the_audit_log_pages_back_newest_first_one_school_at_a_time(engine: Engine) -> None:
@@ -80,14 +82,14 @@ def test_the_audit_log_pages_back_newest_first_one_school_at_a_time(engine: Engi
 
 def test_record_ids_belong_to_their_school(engine: Engine) -> None:
     store = SealedStore(engine, KEYS)
-    assert store.ingest("uplands", "phone-a", [record("rec-1")], [], NOW, ON).stored
-    elsewhere = store.ingest("hart-hill", "phone-h", [record("rec-1", "hart-hill")], [], NOW, ON)
+    assert store.ingest("uplands", ANN, [record("rec-1")], [], NOW, ON).stored
+    elsewhere = store.ingest("hart-hill", ANN, [record("rec-1", "hart-hill")], [], NOW, ON)
     assert elsewhere.stored == ("rec-1",)  # not a conflict: another school's record
 
 
 def test_records_the_hub_could_not_keep_or_may_not_take_are_rejected(engine: Engine) -> None:
     store = SealedStore(engine, KEYS)
-    result = store.ingest("uplands", "phone-a", [record("r" * 65), record("rec-1")], [], NOW,
+    result = store.ingest("uplands", ANN, [record("r" * 65), record("rec-1")], [], NOW,
                           on_visits=("visit-2",))
     assert [r.reason for r in result.rejected] == [
         "a record id is 1 to 64 printable characters",
@@ -134,5 +136,5 @@ def test_after_a_key_rotation_the_retired_key_still_opens_the_records_sealed_to_
     # New records must be sealed to the live key: a phone still pinning the old one enrols
     # again, and what it sealed to the old key is refused, not taken.
     assert SealedStore(engine, new_key, [KEYS]).ingest(
-        "uplands", "phone-a", [record("rec-9")], [], NOW, on_visits=("visit-1",)
+        "uplands", ANN, [record("rec-9")], [], NOW, on_visits=("visit-1",)
     ).rejected[0].reason.startswith("sealed to hub key")

@@ -118,9 +118,8 @@ def test_a_flood_of_sign_ins_is_answered_busy_and_the_hub_stays_up(
 
 def test_the_gate_turns_away_a_sign_in_that_would_wait_too_long_or_queue_past_the_end() -> None:
     impatient = HashGate(workers=1, queue=1, wait=0.05)
-    with impatient.slot(), pytest.raises(Busy):  # waits 50 ms for the one slot, in vain
-        with impatient.slot():
-            pass
+    with impatient.slot(), pytest.raises(Busy), impatient.slot():  # waits 50 ms, in vain
+        pass
     gate = HashGate(workers=1, queue=1, wait=10)
     held, release, through = threading.Event(), threading.Event(), threading.Event()
 

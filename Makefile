@@ -25,11 +25,12 @@ $(PHONE_READY): pyproject.toml
 
 DEMO := .demo
 HUB := $(BIN)/fieldapp-hub --db sqlite:///$(DEMO)/hub.db --key $(DEMO)/hub.key
+PORT ?= 8080
 
 run: $(READY)
 	mkdir -p $(DEMO)
 	$(HUB) demo
-	$(HUB) serve --host 127.0.0.1 --port 8080
+	$(HUB) serve --host 127.0.0.1 --port $(PORT)
 
 test: $(READY) $(PHONE_READY)
 	scripts/ensure-postgres

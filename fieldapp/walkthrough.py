@@ -1,7 +1,7 @@
 """`fieldapp-walkthrough`: walk DESIGN.md's journeys through the engine and print what staff
 are told at each step, for any school's pack; or check a school's own pack file.
 
-This is what `make run` runs until the phone app and the hub exist.
+The engine alone, in a terminal: the same rules the phone app and the hub apply.
 """
 
 from __future__ import annotations
@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.check}: pack '{pack.id}' for {pack.school} is valid")
         return 0
     out = ["Home Visits — the visit engine, walked through the schools' policies.",
-           "(The phone app and the school hub are not built yet: this is what exists.)",
+           "(The same engine runs in the school hub, `make run`; the phone app's screens are "
+           "still to come.)",
            "Packs: " + ", ".join(f"{p} ok" for p in pack_ids() if load_pack(p))]
     for pack_id in args.pack or ["uplands-junior"]:
         for journey in args.journey or list(JOURNEYS):

@@ -21,38 +21,53 @@ beside the database in `--key` (created 0600 by `init`).
 from __future__ import annotations
 
 import argparse
-import gc
-import getpass
+import errno
+import math
 import os
 import secrets
+import socket
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, make_url
-
-from fieldapp.crypto.sealing import HubKeyPair
-from fieldapp.domain import commands as c
-from fieldapp.domain.events import Author
-from fieldapp.domain.journeys import PAIR, go_ahead_assessment
-from fieldapp.domain.policy import PackError, load_pack, pack_ids
-from fieldapp.domain.simulate import SimulatedVisit
-from fieldapp.hub.accounts import Accounts
-from fieldapp.hub.directory import Directory, DirectoryError
-from fieldapp.hub.events_store import EventStore, connect
-from fieldapp.hub.migrate import MigrationRefused, current
-from fieldapp.sync.protocol import Push
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the commands import what they use: `--help` and a quick command stay quick
     from fastapi import FastAPI
+    from sqlalchemy import Engine
+
+    from fieldapp.crypto.sealing import HubKeyPair
+    from fieldapp.hub.events_store import EventStore
 
 DEFAULT_DB = "sqlite:///hub.db"
 DEMO_LOGINS = (("office-jones", "reception"), ("dsl-webster", "dsl"), ("it-admin", "admin"))
+DEMO_MOBILES = {"staff-ann": "07700 900001", "staff-ben": "07700 900002"}
+SCHOOL_TIME = ZoneInfo("Europe/London")  # the demo school's clock
+# The demo's two visits, 90 minutes apart, each back 90 minutes after it starts: both home
+# before 17:30, within Uplands' working day (its pack: no visits from 18:00).
+LAST_DEMO_START = time(14, 30)
+TOMORROW_AT = (time(9, 30), time(11, 0))
+
+
+def demo_times(now: datetime) -> tuple[str, tuple[datetime, datetime]]:
+    """When the demo's visits are, by the school's clock: today, from the next half hour at
+    least 30 minutes away (not before 9:00), if both can be back before the end of the day;
+    else tomorrow morning. Answers "today" or "tomorrow", and the two times."""
+    local = now.astimezone(SCHOOL_TIME)
+    hour = local.replace(minute=0, second=0, microsecond=0)
+    halves = math.ceil((local + timedelta(minutes=30) - hour) / timedelta(minutes=30))
+    first = max(hour + halves * timedelta(minutes=30), hour.replace(hour=9))
+    if first.date() == local.date() and first.time() <= LAST_DEMO_START:
+        return "today", (first, first + timedelta(minutes=90))
+    day = local.date() + timedelta(days=1)
+    return "tomorrow", (datetime.combine(day, TOMORROW_AT[0], SCHOOL_TIME),
+                        datetime.combine(day, TOMORROW_AT[1], SCHOOL_TIME))
 
 
 def hub_keys(path: Path, create: bool) -> HubKeyPair:
+    from fieldapp.crypto.sealing import HubKeyPair
+
     if path.exists():
         return HubKeyPair.from_private_bytes(path.read_bytes())
     if not create:
@@ -65,32 +80,50 @@ def hub_keys(path: Path, create: bool) -> HubKeyPair:
     return keys
 
 
-def demo(args: argparse.Namespace) -> str:
-    """A demo school (Uplands Junior) with a staff pair, and today's visits planned, risk
-    assessed and authorised by the Safeguarding Lead. Prints an enrolment code per phone."""
+def demo(args: argparse.Namespace, now: datetime | None = None) -> str:
+    """A demo school (Uplands Junior) with a staff pair, and two visits planned, risk assessed
+    and authorised by the Safeguarding Lead, in school hours today or, too late for that,
+    tomorrow morning. Prints an enrolment code per phone and the console logins."""
+    from fieldapp.domain import commands as c
+    from fieldapp.domain.events import Author
+    from fieldapp.domain.journeys import PAIR, go_ahead_assessment
+    from fieldapp.domain.policy import load_pack
+    from fieldapp.domain.simulate import SimulatedVisit
+    from fieldapp.hub.accounts import Accounts
+    from fieldapp.hub.directory import Directory, DirectoryError
+    from fieldapp.hub.events_store import EventStore, connect
+    from fieldapp.sync.protocol import Push
+
     engine = connect(args.db)
     directory, store = Directory(engine), EventStore(engine)
-    now = datetime.now(UTC)
+    now = (now or datetime.now(UTC)).astimezone(SCHOOL_TIME)
     try:
         directory.school("uplands")
     except DirectoryError:
         directory.add_school("uplands", "Uplands Junior School", "uplands-junior")
         for member in PAIR:
             directory.add_staff("uplands", member.staff_id, member.name, "staff",
-                                member.safeguarding_trained)
+                                member.safeguarding_trained, DEMO_MOBILES[member.staff_id])
         directory.add_staff("uplands", "dsl-webster", "Mrs Webster-Smith", "dsl", True)
         directory.set_pack_roles("uplands", "dsl-webster", ["safeguarding_lead"])
         directory.add_staff("uplands", "office-jones", "Mr Jones", "reception")
         directory.add_staff("uplands", "it-admin", "Trust IT", "admin")
+    ahead = sorted(at for at in (_scheduled(store, visit_id) for visit_id in
+                                 store.visit_ids("uplands") if visit_id.startswith("demo-"))
+                   if at is not None and at > now)
+    if ahead:  # run again: the visits already planned are still to come
+        when = f"the next at {ahead[0]:%d %b %H:%M}"
+    else:
         pack = load_pack("uplands-junior")
-        for number, (child, address) in enumerate((("Sam Example", "1 Example Street"),
-                                                   ("Alex Sample", "22 Sample Road")), 1):
-            visit = SimulatedVisit(pack, now.replace(hour=8, minute=0, second=0, microsecond=0),
-                                   visit_id=f"demo-visit-{number}",
+        day, starts = demo_times(now)
+        when = f"{day}, at {' and '.join(f'{at:%H:%M}' for at in starts)}"
+        for number, ((child, address), start) in enumerate(zip(
+                (("Sam Example", "1 Example Street"), ("Alex Sample", "22 Sample Road")),
+                starts, strict=True), 1):
+            visit = SimulatedVisit(pack, now, visit_id=f"demo-{start:%Y%m%d}-{number}",
                                    author=Author("dsl-webster", "hub-console"), seed=number)
             visit.do(c.Plan(f"UPN-000{number}", child, address, "Attendance: no contact",
-                            visit.now + timedelta(hours=2 + 2 * number), PAIR,
-                            safe_phrase="blue umbrella"))
+                            start, PAIR, safe_phrase="blue umbrella"))
             visit.do(go_ahead_assessment(pack))
             visit.do(c.Authorise("safeguarding_lead", "Mrs Webster-Smith", "safeguarding_lead"))
             store.ingest("uplands", "hub-console", Push(events=tuple(visit.events)))
@@ -100,17 +133,33 @@ def demo(args: argparse.Namespace) -> str:
         password = secrets.token_urlsafe(12)  # new each run: the hub keeps only hashes
         Accounts(engine).set_password("uplands", staff_id, password)
         logins.append(f"  {role:<10} school uplands, staff id {staff_id}, password {password}")
-    return "\n".join(["Demo school: Uplands Junior School, with today's two authorised visits.",
-                      "Enrolment codes (valid 15 minutes):", *codes,
+    program = sys.argv[0] if sys.argv[0].endswith("fieldapp-hub") else "fieldapp-hub"
+    again = f"{os.path.relpath(program)} --db {args.db} --key {args.key} enrol-code uplands " \
+        "staff-ann"
+    return "\n".join([f"Demo school: Uplands Junior School, two authorised visits ({when}).",
+                      "Enrolment codes, one per phone (each works once, for 15 minutes):",
+                      *codes, f"  another: {again}",
                       "Console logins:", *logins])
+
+
+def _scheduled(store: EventStore, visit_id: str) -> datetime | None:
+    """When a demo visit is scheduled, by its plan."""
+    from fieldapp.domain.state import fold
+
+    at = fold(store.visit_events("uplands", visit_id)).plan.get("scheduled_at")
+    return datetime.fromisoformat(at) if isinstance(at, str) else None
 
 
 def read_password() -> str:
     """One line from stdin; at a terminal, asked for twice without echo."""
     if not sys.stdin.isatty():
         return sys.stdin.readline().rstrip("\n")
-    first = getpass.getpass("New console password: ")  # pragma: no cover - needs a terminal
+    import getpass  # pragma: no cover - needs a terminal
+
+    first = getpass.getpass("New console password: ")  # pragma: no cover
     if getpass.getpass("Again: ") != first:  # pragma: no cover
+        from fieldapp.hub.directory import DirectoryError
+
         raise DirectoryError("the two passwords differ")
     return first  # pragma: no cover
 
@@ -119,7 +168,9 @@ def served_api(db: str, key: Path, retired: Sequence[Path]) -> tuple[Engine, Fas
     """The API as `serve` runs it, on an engine whose SQLite log is checkpointed in the
     background (fieldapp.hub.checkpoints), opening records with the live key and with every
     retired key it is given."""
+    from fieldapp.crypto.sealing import HubKeyPair
     from fieldapp.hub.api import create_api
+    from fieldapp.hub.events_store import connect
 
     live = hub_keys(key, create=False)
     old = []
@@ -131,17 +182,40 @@ def served_api(db: str, key: Path, retired: Sequence[Path]) -> tuple[Engine, Fas
     return engine, create_api(engine, live, retired_keys=old)
 
 
+def port_free(host: str, port: int) -> bool:
+    """Whether the hub could listen on host:port (checked before it prints where it is)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                return False
+            raise
+    return True
+
+
+def banner(host: str, port: int) -> str:
+    base = f"http://{host}:{port}"
+    return "\n".join([
+        f"Home Visits hub: {base}",
+        f"  open {base}/api/v1/health           the sync API (answers ok)",
+        f"  open {base}/openapi.json            every route, for phones and the console",
+        f"  the console's sign-in is an API call: POST {base}/api/v1/console/sign-in",
+        "  (its screens, and the field app in a browser, come with later issues)",
+        "Stop it with Ctrl-C."])
+
+
 def serve_forever(engine: Engine, app: FastAPI, host: str,
                   port: int) -> None:  # pragma: no cover
     """Runs in the server process: test_cli.py starts it and talks to it over HTTP."""
+    import gc
+
     import uvicorn
 
     from fieldapp.hub.checkpoints import Checkpointer
 
-    print(f"Hub API:      http://{host}:{port}/api/v1/health")
-    print(f"OpenAPI:      http://{host}:{port}/openapi.json")
-    print(f"Console API:  http://{host}:{port}/api/v1/console/sign-in")
-    print("Console and field app: not built yet (later issues).", flush=True)
+    print(banner(host, port), flush=True)
     # Everything made so far lives as long as the server: left out of the garbage collector's
     # full passes, which would otherwise walk it all every few hundred pushes (on this
     # machine, a 100 ms pause that was the slowest pushes' time under load).
@@ -151,25 +225,38 @@ def serve_forever(engine: Engine, app: FastAPI, host: str,
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="fieldapp-hub", description=__doc__.split("\n")[0])
-    parser.add_argument("--db", default=os.environ.get("HUB_DB", DEFAULT_DB))
-    parser.add_argument("--key", type=Path, default=Path(os.environ.get("HUB_KEY", "hub.key")))
-    commands = parser.add_subparsers(dest="command", required=True)
+def parser() -> argparse.ArgumentParser:
+    from fieldapp.domain.policy import pack_ids
+
+    top = argparse.ArgumentParser(prog="fieldapp-hub", description=__doc__.split("\n")[0],
+                                  epilog="Each command has its own --help.")
+    top.add_argument("--db", default=os.environ.get("HUB_DB", DEFAULT_DB),
+                     help="the database: sqlite:///hub.db (default), or "
+                     "postgresql+psycopg://host/db for a trust (env HUB_DB)")
+    top.add_argument("--key", type=Path, default=Path(os.environ.get("HUB_KEY", "hub.key")),
+                     help="the hub's private key file (default hub.key; env HUB_KEY)")
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("init", help="create the database and the hub's key")
     commands.add_parser("migrate", help="upgrade the database's schema to this hub's")
-    school = commands.add_parser("school").add_subparsers(dest="action", required=True)
-    add_school = school.add_parser("add")
-    add_school.add_argument("school_id")
-    add_school.add_argument("--name", required=True)
-    add_school.add_argument("--pack", required=True, choices=pack_ids())
-    staff = commands.add_parser("staff").add_subparsers(dest="action", required=True)
-    add_staff = staff.add_parser("add")
+    school = commands.add_parser("school", help="add a school").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    add_school = school.add_parser("add", help="add a school with one of the shipped packs")
+    add_school.add_argument("school_id", help="a short id, e.g. uplands")
+    add_school.add_argument("--name", required=True, help="the school's full name")
+    add_school.add_argument("--pack", required=True, choices=pack_ids(),
+                            help="its policy pack (import its own later with `pack import`)")
+    staff = commands.add_parser("staff", help="add staff, set passwords and pack roles"
+                                ).add_subparsers(dest="action", required=True, metavar="ACTION")
+    add_staff = staff.add_parser("add", help="add a member of staff (staff ids are unique "
+                                 "across the whole hub, every school's staff included)")
     add_staff.add_argument("school_id")
-    add_staff.add_argument("staff_id")
+    add_staff.add_argument("staff_id", help="unique across the hub, e.g. uplands-ann-patel")
     add_staff.add_argument("--name", required=True)
     add_staff.add_argument("--role", required=True, choices=("reception", "dsl", "staff",
-                                                             "admin"))
+                                                             "admin"),
+                           help="what they may do at the console")
+    add_staff.add_argument("--mobile", default="", help="their work mobile: reception "
+                           "phones it when a visit is overdue")
     add_staff.add_argument("--safeguarding-trained", action="store_true")
     add_staff.add_argument("--pack-role", action="append", default=[], dest="pack_roles",
                            help="a role in the school's pack whose sign-offs they give "
@@ -177,33 +264,56 @@ def main(argv: list[str] | None = None) -> int:
     roles = staff.add_parser("pack-roles", help="set the pack roles a member of staff holds")
     roles.add_argument("school_id")
     roles.add_argument("staff_id")
-    roles.add_argument("roles", nargs="*")
-    password = staff.add_parser("password", help="set a console password (read from stdin)")
+    roles.add_argument("roles", nargs="*", help="none: they give no sign-offs")
+    password = staff.add_parser("password", help="set a console password (read from stdin; "
+                                "also lifts every lock on their sign-in)")
     password.add_argument("school_id")
     password.add_argument("staff_id")
-    code = commands.add_parser("enrol-code")
+    code = commands.add_parser("enrol-code", help="a one-time code to enrol a phone (works "
+                               "once, for 15 minutes: run it again for another)")
     code.add_argument("school_id")
-    code.add_argument("staff_id")
-    revoke = commands.add_parser("revoke")
+    code.add_argument("staff_id", help="whose phone it is")
+    revoke = commands.add_parser("revoke", help="a lost phone: refused from now on, and told "
+                                 "to wipe itself when it next syncs")
     revoke.add_argument("school_id")
-    revoke.add_argument("device_id")
-    pack = commands.add_parser("pack").add_subparsers(dest="action", required=True)
+    revoke.add_argument("device_id", help="as the console's device list shows it")
+    pack = commands.add_parser("pack", help="check or import a school's own policy pack"
+                               ).add_subparsers(dest="action", required=True, metavar="ACTION")
     import_pack = pack.add_parser("import", help="validate a pack; with --school, make it "
                                   "that school's (phones get it on their next pull)")
     import_pack.add_argument("file", type=Path)
     import_pack.add_argument("--school")
-    commands.add_parser("demo")
-    serve = commands.add_parser("serve")
+    commands.add_parser("demo", help="a demo school with two authorised visits, enrolment "
+                        "codes and console logins (run again for new codes and passwords)")
+    serve = commands.add_parser("serve", help="serve the sync API and the console")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--retired-key", type=Path, action="append", default=[],
                        dest="retired_keys", help="a key the hub used before a rotation, to "
                        "open the records sealed to it (repeat for each)")
-    args = parser.parse_args(argv)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return run(args)
+    except BrokenPipeError:  # `... | head -1`: the reader has gone; nothing to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from fieldapp.domain.policy import PackError, load_pack
+    from fieldapp.hub.directory import Directory, DirectoryError
+    from fieldapp.hub.events_store import connect
+    from fieldapp.hub.migrate import MigrationRefused, current
 
     now = datetime.now(UTC)
     try:
         if args.command == "init":
+            from sqlalchemy import make_url
+
             connect(args.db)
             keys = hub_keys(args.key, create=True)
             where = make_url(args.db).render_as_string(hide_password=True)
@@ -213,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "school":
             Directory(connect(args.db)).add_school(args.school_id, args.name, args.pack)
         elif args.command == "staff" and args.action == "password":
+            from fieldapp.hub.accounts import Accounts
+
             Accounts(connect(args.db)).set_password(args.school_id, args.staff_id,
                                                     read_password())
         elif args.command == "staff" and args.action == "pack-roles":
@@ -221,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "staff":
             directory = Directory(connect(args.db))
             directory.add_staff(args.school_id, args.staff_id, args.name, args.role,
-                                args.safeguarding_trained)
+                                args.safeguarding_trained, args.mobile)
             if args.pack_roles:
                 directory.set_pack_roles(args.school_id, args.staff_id, args.pack_roles)
         elif args.command == "enrol-code":  # the enrolment slip: the code, and the key to pin
@@ -241,6 +353,11 @@ def main(argv: list[str] | None = None) -> int:
             hub_keys(args.key, create=True)
             print(demo(args))
         else:  # serve
+            if not port_free(args.host, args.port):
+                print(f"fieldapp-hub: port {args.port} on {args.host} is in use (another hub?): "
+                      f"choose another, e.g. `--port {args.port + 1}` (`make run PORT="
+                      f"{args.port + 1}`)", file=sys.stderr)
+                return 1
             serve_forever(*served_api(args.db, args.key, args.retired_keys), args.host,
                           args.port)
     except (DirectoryError, PackError, MigrationRefused) as error:

@@ -18,16 +18,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, inspect
+from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy.exc import DBAPIError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS: Final = Path(__file__).with_name("migrations")
 BASELINE: Final = "0001"
+# The newest revision in MIGRATIONS (tests/hub/test_migrations.py checks it): a database
+# already there is not looked at further, so that a command starts without loading Alembic.
+HEAD: Final = "0003"
 # The tables (and their columns) the hub's `create_all` made before it had migrations.
 BEFORE_MIGRATIONS: Final = {
     "schools": {"id", "name", "pack_id"},
@@ -49,6 +52,10 @@ class MigrationRefused(RuntimeError):
 
 def upgrade(engine: Engine) -> str:
     """Migrate the database to this hub's newest revision; answer that revision."""
+    if _at_head(engine):
+        return HEAD
+    from alembic import command
+
     with _migrating(engine) as (connection, config):
         if _revision(connection) is None and _made_before_migrations(connection):
             command.stamp(config, BASELINE)
@@ -59,6 +66,8 @@ def upgrade(engine: Engine) -> str:
 def downgrade(engine: Engine, revision: str) -> None:
     """Take the schema back to `revision` ("base": none of the hub's tables), e.g. before
     going back to older hub software. This drops what later revisions added, data included."""
+    from alembic import command
+
     with _migrating(engine) as (_connection, config):
         command.downgrade(config, revision)
 
@@ -69,9 +78,23 @@ def current(engine: Engine) -> str | None:
         return _revision(connection)
 
 
+def _at_head(engine: Engine) -> bool:
+    """Whether the database is at HEAD already, by one plain query."""
+    try:
+        with engine.connect() as connection:
+            found = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+    except DBAPIError:  # no such table: a new database, or one from before migrations
+        return False
+    return [row[0] for row in found] == [HEAD]
+
+
 @contextmanager
 def _migrating(engine: Engine) -> Iterator[tuple[Connection, Config]]:
     """One transaction holding the migration lock, at a revision this hub knows."""
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     with engine.connect() as connection:
         # The lock comes first and is held until the transaction ends; every statement after
         # it sees what the worker that held it before committed (PostgreSQL at READ COMMITTED,
@@ -97,6 +120,8 @@ def _migrating(engine: Engine) -> Iterator[tuple[Connection, Config]]:
 
 
 def _revision(connection: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(connection).get_current_revision()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import io
 import os
 import re
@@ -10,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +115,9 @@ def test_the_demo_is_set_up_once_and_hands_out_fresh_codes(
     first = capsys.readouterr().out
     assert main([*hub, "demo"]) == 0
     second = capsys.readouterr().out
-    assert "today's two authorised visits" in first and "Ann Patel:" in first
+    assert "two authorised visits (" in first and "Ann Patel:" in first
+    assert "another: " in first and "enrol-code uplands staff-ann" in first
+    assert "the next at" in second  # not planned again while they are still to come
     assert "staff id dsl-webster, password " in first
     assert first != second  # new codes, same school
 
@@ -140,7 +143,9 @@ def test_the_hub_serves_the_api_over_http(hub: list[str],
                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         assert server.stdout is not None
-        assert f"http://127.0.0.1:{port}/api/v1/health" in server.stdout.readline()
+        banner = [server.stdout.readline() for _ in range(6)]
+        assert f"open http://127.0.0.1:{port}/api/v1/health" in "".join(banner)
+        assert f"POST http://127.0.0.1:{port}/api/v1/console/sign-in" in "".join(banner)
         deadline = time.monotonic() + 20
         while True:
             try:
@@ -198,3 +203,79 @@ def test_serve_takes_the_keys_retired_by_a_rotation(
     assert given == [[old.fingerprint()]]  # test_records.py shows what a retired key opens
     with pytest.raises(SystemExit, match="no retired hub key at"):
         main([*hub, "serve", "--retired-key", str(tmp_path / "missing.key")])
+
+
+@pytest.mark.parametrize(("hour", "minute", "day", "first"), [
+    (6, 0, "today", "09:00"), (8, 40, "today", "09:30"), (9, 0, "today", "09:30"),
+    (14, 0, "today", "14:30"), (14, 1, "tomorrow", "09:30"), (16, 28, "tomorrow", "09:30"),
+    (19, 0, "tomorrow", "09:30"), (23, 59, "tomorrow", "09:30"),
+])
+def test_the_demos_visits_are_in_school_hours_whenever_it_is_run(
+        hub: list[str], hour: int, minute: int, day: str, first: str) -> None:
+    """Whenever it runs, the pair can sign out for the demo's visits at their time: planned
+    today if both can be back before the evening, else tomorrow morning."""
+    from fieldapp.domain import commands as c
+    from fieldapp.domain.journeys import PAIR
+    from fieldapp.domain.policy import load_pack
+    from fieldapp.domain.rules import decide
+    from fieldapp.domain.state import fold
+    from fieldapp.hub.cli import SCHOOL_TIME, demo, demo_times, parser
+    from fieldapp.hub.events_store import EventStore
+
+    now = datetime(2026, 11, 30, hour, minute, tzinfo=SCHOOL_TIME)
+    when, starts = demo_times(now)
+    assert (when, f"{starts[0]:%H:%M}") == (day, first)
+    assert starts[0].date() == (now.date() if day == "today" else now.date() + timedelta(1))
+    args = parser().parse_args([*hub, "demo"])
+    hub_keys(args.key, create=True)
+    assert f"({day}, at {first} and " in demo(args, now)
+    pack, store = load_pack("uplands-junior"), EventStore(connect(hub[1]))
+    for visit_id, start in zip(sorted(store.visit_ids("uplands")), starts, strict=True):
+        state = fold(store.visit_events("uplands", visit_id))
+        leaving = start - timedelta(minutes=15)
+        decision = decide(state, c.SignOut(
+            start + timedelta(minutes=75), ("AB12 CDE",),
+            told=tuple(who.split("|")[0] for who in pack.sign_out.tell),
+            safe_phrase_reminded=True, checks=tuple(check.id for check in pack.sign_out.checks)),
+            pack, leaving)
+        assert decision.accepted, [f.code for f in decision.findings]
+        assert [m.staff_id for m in state.staff] == [m.staff_id for m in PAIR]
+
+
+def test_serve_on_a_port_in_use_says_so_before_printing_where_it_is(
+        hub: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*hub, "init"]) == 0
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main([*hub, "serve", "--port", str(port)]) == 1
+    said = capsys.readouterr()
+    assert f"port {port} on 127.0.0.1 is in use" in said.err and "make run PORT=" in said.err
+    assert "http://" not in said.out
+
+
+def test_a_command_piped_into_head_ends_quietly(hub: list[str]) -> None:
+    assert main([*hub, "demo"]) == 0
+    piped = subprocess.run(f"{sys.executable} -m fieldapp.hub.cli {' '.join(hub)} enrol-code "
+                           "uplands staff-ann | head -1", shell=True, capture_output=True,
+                           text=True, timeout=60, check=True)
+    assert len(piped.stdout.strip()) == 10 and piped.stderr == ""
+
+
+def test_every_command_says_what_it_does() -> None:
+    from fieldapp.hub.cli import parser
+
+    def commands(found: argparse.ArgumentParser) -> list[tuple[str, str | None]]:
+        listed = []
+        for action in found._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                helps = {choice.dest: choice.help for choice in action._choices_actions}
+                for name, sub in action.choices.items():
+                    listed.append((name, helps.get(name)))
+                    listed += commands(sub)
+        return listed
+
+    listed = commands(parser())
+    assert len(listed) >= 14
+    assert [name for name, help_text in listed if not help_text] == []

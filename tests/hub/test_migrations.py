@@ -306,3 +306,7 @@ def test_the_migrate_command_upgrades_and_says_to_which_revision(
     assert main(["--db", url, "migrate"]) == 0  # nothing left to do
     assert capsys.readouterr().out == f"database schema at revision {HEAD}\n"
 
+
+
+def test_the_hubs_quick_check_knows_the_newest_revision() -> None:
+    assert migrate.HEAD == HEAD

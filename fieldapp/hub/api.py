@@ -29,6 +29,7 @@ from fieldapp.hub.directory import Device, Directory, DirectoryError, NotAuthent
 from fieldapp.hub.errors import HubError
 from fieldapp.hub.events_store import EventStore
 from fieldapp.hub.schemas import (
+    VISIT,
     DocumentedAs,
     Enrolled,
     EnrolRequest,
@@ -39,6 +40,7 @@ from fieldapp.hub.schemas import (
     PushRequest,
     Unauthenticated,
     refusals,
+    then,
 )
 from fieldapp.hub.urgency import Turns, UrgentFirst, is_urgent
 from fieldapp.sync.protocol import PROTOCOL, ProtocolError, parse_push
@@ -121,7 +123,8 @@ def create_api(engine: Engine, hub_keys: HubKeyPair,
 
     @app.post("/api/v1/enrol", response_model=Enrolled, tags=["sync"], responses={
         **refusals(400, 403, 413), 403: {"model": ErrorBody, "description": (
-            "`enrolment_refused`: the code is unknown, used or expired")}})
+            "`enrolment_refused`: the code is unknown, used or expired")},
+        **then(Push=("push_api_v1_push_post", {}), Pull=("pull_api_v1_pull_get", {}))})
     def enrol(body: EnrolRequest) -> dict[str, Any]:
         """Trade a one-time enrolment code for a device token, the school's policy pack and
         the hub's public key for sealing records."""
@@ -143,7 +146,10 @@ def create_api(engine: Engine, hub_keys: HubKeyPair,
     @app.post("/api/v1/push", response_model=PushAnswer, tags=["sync"], responses={
         **refusals(400, 413), **REFUSED_DEVICE, 409: {"model": PushAnswer, "description": (
             "Some event ids are stored with other content (`conflicts`); the rest of the "
-            "answer as for 200")}})
+            "answer as for 200")},
+        **then(Pull=("pull_api_v1_pull_get", {}),
+               Board=("reception_board_api_v1_console_board_get", {}),
+               Visit=(VISIT, {"path.visit_id": "$request.body#/events/0/visit_id"}))})
     async def push(request: Request,
                    body: Annotated[dict[str, Any], Body(), DocumentedAs(PushRequest)],
                    credentials: Annotated[HTTPAuthorizationCredentials | None,
@@ -167,7 +173,10 @@ def create_api(engine: Engine, hub_keys: HubKeyPair,
         return AsciiJSON(result.to_json(), status_code=409 if result.conflicts else 200)
 
     @app.get("/api/v1/pull", response_model=PullAnswer, tags=["sync"],
-             responses={**refusals(), **REFUSED_DEVICE})
+             responses={**refusals(), **REFUSED_DEVICE, **then(
+                 Push=("push_api_v1_push_post", {}),
+                 Visits=("visits_api_v1_console_visits_get", {}),
+                 Visit=(VISIT, {"path.visit_id": "$response.body#/events/0/visit_id"}))})
     def pull(me: Annotated[Device, Depends(device)],
              cursor: Annotated[int, Query(ge=0, le=2**62)] = 0,
              limit: Annotated[int, Query(ge=1, le=500)] = 500,

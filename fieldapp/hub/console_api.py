@@ -44,7 +44,14 @@ from fieldapp.hub.directory import CODE_LIFETIME, Device, Directory, DirectoryEr
 from fieldapp.hub.errors import HubError
 from fieldapp.hub.events_store import EventStore, History
 from fieldapp.hub.records import SealedStore
-from fieldapp.hub.schemas import NO_CONTROLS, DocumentedAs, PushAnswer, refusals
+from fieldapp.hub.schemas import (
+    NO_CONTROLS,
+    VISIT,
+    DocumentedAs,
+    PushAnswer,
+    refusals,
+    then,
+)
 from fieldapp.sync.protocol import ProtocolError, Push
 from fieldapp.sync.records import MAX_RECORDS, parse_sealed_push
 
@@ -296,7 +303,8 @@ def add_console_routes(app: FastAPI, engine: Engine, keys: HubKeyPair,
     def me(user: Annotated[ConsoleUser, Depends(signed_in)]) -> User:
         return User(**asdict(user))
 
-    @app.get(f"{CONSOLE}/board", responses=_errors(403), tags=["console"])
+    @app.get(f"{CONSOLE}/board", responses={**_errors(403), **then(
+        Visit=(VISIT, {"path.visit_id": "$response.body#/rows/0/visit_id"}))}, tags=["console"])
     def reception_board(user: Annotated[ConsoleUser, Depends(allowed(Role.RECEPTION,
                                                                      Role.DSL))]) -> BoardOut:
         """Who is out, where and until when; overdue visits first, by the hub's clock."""
@@ -318,7 +326,9 @@ def add_console_routes(app: FastAPI, engine: Engine, keys: HubKeyPair,
             attention=row.attention or None)
             for row in rows])
 
-    @app.get(f"{CONSOLE}/visits", responses=_errors(403), tags=["console"])
+    @app.get(f"{CONSOLE}/visits", responses={**_errors(403), **then(
+        Visit=(VISIT, {"path.visit_id": "$response.body#/visits/0/visit_id"}))},
+        tags=["console"])
     def visits(user: Annotated[ConsoleUser, Depends(allowed(Role.DSL, Role.STAFF))]
                ) -> VisitsOut:
         """The school's visits (a member of staff: their own), newest plan first."""

@@ -159,6 +159,19 @@ _REFUSALS: Final[dict[int, tuple[type[BaseModel], str]]] = {
 }
 
 
+# How the operations follow one another (OpenAPI links): a client reads them as "what to do
+# next", and schemathesis walks them as a phone and the school's console would
+# (tests/hub/test_openapi_fuzz.py): enrol, push, pull, then the board and the visit.
+VISIT: Final = "visit_api_v1_console_visits__visit_id__get"
+
+
+def then(**links: tuple[str, dict[str, str]]) -> dict[int | str, dict[str, Any]]:
+    """`responses=` entry for a 200 whose answer leads on: name -> (operation id, the target's
+    parameters as runtime expressions)."""
+    return {200: {"links": {name: {"operationId": operation, "parameters": parameters}
+                            for name, (operation, parameters) in links.items()}}}
+
+
 def refusals(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """`responses=` for a route that may refuse with these statuses (422 always included)."""
     return {status: {"model": _REFUSALS[status][0], "description": _REFUSALS[status][1]}

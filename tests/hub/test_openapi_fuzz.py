@@ -33,10 +33,12 @@ from schemathesis.schemas import BaseSchema
 from sqlalchemy import Engine, func, select
 
 from fieldapp.crypto.sealing import HubKeyPair
+from fieldapp.domain.events import Author, Event, EventType, new_event_id
 from fieldapp.hub.accounts import Accounts
 from fieldapp.hub.api import create_api
 from fieldapp.hub.directory import Directory
 from fieldapp.hub.events_store import connect, metadata
+from tests.samples import STAFF, sample
 
 PUSH = "/api/v1/push"
 PUSHES = (PUSH, "/api/v1/sealed")  # each bad event or record is rejected on its own
@@ -82,6 +84,7 @@ class Hub:
             "/api/v1/console/sign-out": sessions["office-jones"],
         }
         self._enrolments = itertools.count()
+        self._visits = itertools.count(1)
 
     def session(self, staff_id: str, role: str) -> dict[str, str]:
         self.directory.add_staff("uplands", staff_id, staff_id.title(), role)
@@ -100,15 +103,28 @@ class Hub:
 
     def reach_deeper(self, case: Case) -> None:
         """Random data rarely gets past the front door: every other well-formed enrolment gets
-        a real code, and well-formed events are made this phone's own, so they are stored."""
+        a real code; a well-formed push starts with a plan that puts this phone's member of
+        staff on a new visit, and its events are made theirs, on that visit, so what is good
+        in them is stored (and read by whoever comes next). The phone itself is never
+        revoked: the requests after it would all be refused."""
+        if case.path.endswith("/revoke") and case.path_parameters and \
+                case.path_parameters.get("device_id") == self.phone["device_id"]:
+            case.path_parameters["device_id"] = "dev-someone-else"
         if case.meta is None or case.meta.generation.mode is not GenerationMode.POSITIVE:
             return
         body = case.body
         if case.path == "/api/v1/enrol" and next(self._enrolments) % 2 == 0:
             body["code"] = self.directory.enrol_code("uplands", "staff-ann", datetime.now(UTC))
         elif case.path == PUSH:
+            number = next(self._visits)
+            visit = f"fuzzed-visit-{number}"
+            author = {"staff_id": "staff-ann", "device_id": self.phone["device_id"]}
+            plan = Event(new_event_id(datetime.now(UTC), number.to_bytes(10, "big")), visit,
+                         EventType.PLANNED, datetime.now(UTC), Author(**author),
+                         sample(EventType.PLANNED, staff=STAFF[:1]))
             for event in body["events"]:
-                event["author"]["device_id"] = self.phone["device_id"]
+                event["author"], event["visit_id"] = dict(author), visit
+            body["events"][:1] = [plan.to_dict()]
 
     def rows(self) -> dict[str, int]:
         """How many rows each table holds, in one query."""
@@ -163,3 +179,27 @@ def test_the_hub_keeps_the_promises_of_its_openapi_document(case: Case, hub: Hub
     answer = case.call_and_validate(app=hub.app, headers=headers, checks=CHECKS)
     if 400 <= answer.status_code < 500:
         assert rows_a_refusal_changed(hub, before, answer, case) == {}, case.as_curl_command()
+
+
+def test_phones_and_the_console_in_turn_keep_the_promises_too(hub: Hub) -> None:
+    """Stateful: schemathesis follows the document's links (enrol -> push -> pull -> board ->
+    visit, and the DSL's list), so that what a phone pushed is then read by every reader; each
+    answer is checked as above, with the same credentials, on SQLite and PostgreSQL."""
+    document = schemathesis.openapi.from_asgi("/openapi.json", hub.app)
+    document.config.generation.update(modes=list(GenerationMode), deterministic=True)
+    machine = document.as_state_machine()
+
+    class PhonesAndConsole(machine):  # type: ignore[misc,valid-type]
+        def before_call(self, case: Case) -> None:
+            hub.reach_deeper(case)
+
+        def get_call_kwargs(self, case: Case) -> dict[str, Any]:
+            return {"headers": hub.headers_for(case)}
+
+        def validate_response(self, response: Any, case: Case,
+                              additional_checks: Any = None, **kwargs: Any) -> None:
+            case.validate_response(response, checks=CHECKS, **kwargs)
+
+    PhonesAndConsole.run(settings=settings(
+        max_examples=MAX_EXAMPLES, stateful_step_count=6, deadline=None, derandomize=True,
+        database=None, suppress_health_check=list(HealthCheck)))

@@ -298,7 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return run(args)
-    except BrokenPipeError:  # `... | head -1`: the reader has gone; nothing to say
+    except BrokenPipeError:  # pragma: no cover - test_cli.py pipes a command into head
+        # `... | head -1`: the reader has gone; nothing to say, and nothing more to write
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
 

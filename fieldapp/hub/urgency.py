@@ -13,7 +13,6 @@ back to back (bench/hub_bench.py).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Final
 
 from starlette.datastructures import Headers
@@ -31,27 +30,24 @@ class Turns:
 
     def __init__(self) -> None:
         self.urgent = 0
-        self._clear = asyncio.Event()
-        self._clear.set()
 
     def begin(self) -> None:
         self.urgent += 1
-        self._clear.clear()
 
     def end(self) -> None:
         self.urgent -= 1
-        if not self.urgent:
-            self._clear.set()
 
     async def bulk(self) -> None:
         """Wait until no urgent push is in flight (or MOST_WAIT has passed). First let the
         loop read what has arrived: one turn to poll the sockets, one more for a request it
-        read to reach `UrgentFirst`."""
+        read to reach `UrgentFirst`. Then look again every half millisecond (urgent pushes
+        are rare; an event to wait on would tie this to one event loop)."""
         await asyncio.sleep(0)
         await asyncio.sleep(0)
-        if self.urgent:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._clear.wait(), MOST_WAIT)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + MOST_WAIT
+        while self.urgent and loop.time() < deadline:
+            await asyncio.sleep(0.0005)
 
 
 class UrgentFirst:

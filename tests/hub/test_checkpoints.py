@@ -110,3 +110,23 @@ def test_on_postgresql_there_is_nothing_to_checkpoint(engine: Engine) -> None:
     with Checkpointer(engine) as checkpointer:
         started = checkpointer._thread.is_alive()
     assert started is (engine.dialect.name == "sqlite")
+
+
+def test_pages_committed_during_a_checkpoint_are_caught_up_under_the_writer_lock(
+        served: Engine) -> None:
+    """A reader still on an older snapshot keeps the first pass from copying the newest
+    pages, as commits made during the pass would: the second pass runs, under the lock."""
+    import sqlite3
+
+    store = EventStore(served)
+    push_many(store, 0)
+    reader = sqlite3.connect(str(served.url.database))
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM events").fetchone()  # holds its snapshot
+    push_many(store, 100)
+    pages, copied = Checkpointer(served).checkpoint()
+    assert 0 < copied < pages
+    reader.rollback()
+    reader.close()
+    pages, copied = Checkpointer(served).checkpoint()
+    assert pages == copied

@@ -279,3 +279,13 @@ def test_every_command_says_what_it_does() -> None:
     listed = commands(parser())
     assert len(listed) >= 14
     assert [name for name, help_text in listed if not help_text] == []
+
+
+def test_the_banner_says_what_to_open_and_what_to_post() -> None:
+    from fieldapp.hub.cli import banner, port_free
+
+    said = banner("127.0.0.1", 8081)
+    assert "open http://127.0.0.1:8081/api/v1/health" in said
+    assert "POST http://127.0.0.1:8081/api/v1/console/sign-in" in said
+    with pytest.raises(OSError):  # not "in use": an address this machine does not have
+        port_free("192.0.2.1", 8081)

@@ -76,3 +76,31 @@ def test_a_plan_without_a_staff_list_puts_nobody_on_the_visit(engine: Engine) ->
     odd = replace(event(1), type=EventType.PLANNED, payload={"staff": "everyone"})
     store.ingest("uplands", "phone-a", Push(events=(odd,)))
     assert store.since_for_staff("uplands", "everyone", 0).events == []
+
+
+@pytest.mark.parametrize(("school_id", "name"), [("", "Uplands"), ("up\x00lands", "Uplands"),
+                                                 ("x" * 65, "Uplands"), ("uplands-2", " ")])
+def test_a_school_needs_an_id_and_a_name_that_can_be_kept(directory: Directory, school_id: str,
+                                                          name: str) -> None:
+    with pytest.raises(DirectoryError, match="a school id is 1 to 64 printable characters"):
+        directory.add_school(school_id, name, "uplands-junior")
+
+
+@pytest.mark.parametrize(("staff_id", "name", "mobile", "words"), [
+    ("", "Ann", "", "a staff id is 1 to 64"), ("ann\x00", "Ann", "", "a staff id is 1 to 64"),
+    ("ann-2", "  ", "", "a name is 1 to 200"),
+    ("ann-2", "Ann", "0" * 33, "a mobile number is 1 to 32")])
+def test_a_member_of_staff_needs_text_that_can_be_kept(directory: Directory, staff_id: str,
+                                                       name: str, mobile: str,
+                                                       words: str) -> None:
+    with pytest.raises(DirectoryError, match=words):
+        directory.add_staff("uplands", staff_id, name, "staff", mobile=mobile)
+
+
+def test_staff_ids_are_unique_across_the_hub_and_say_so(directory: Directory) -> None:
+    with pytest.raises(DirectoryError, match="unique across the hub"):
+        directory.add_staff("uplands", "staff-dee", "Another Dee", "staff")
+    with pytest.raises(DirectoryError, match="no school 'nowhere'"):
+        directory.add_staff("nowhere", "staff-eve", "Eve", "staff")
+    directory.add_staff("uplands", "staff-eve", "Eve", "staff", mobile=" 07700 900123 ")
+    assert directory.contacts("uplands")["staff-eve"] == ("Eve", "07700 900123")

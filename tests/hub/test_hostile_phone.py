@@ -214,3 +214,43 @@ def test_a_row_kept_from_before_the_checks_leaves_every_reader_up(
                                 headers=uplands.auth("dsl"),
                                 json={"step": "safeguarding_lead", "role": "safeguarding_lead"})
     assert refused.status_code == 409 and refused.json()["error"] == "needs_attention"
+
+
+def test_a_bug_folding_one_visit_leaves_the_dsls_list_and_view_up(
+        world: World, uplands: School, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fieldapp.hub import console_api
+
+    real = console_api.fold
+
+    def buggy(*histories: Any) -> Any:
+        events = [e for history in histories for e in history]
+        if any(e.visit_id == uplands.out for e in events):
+            raise KeyError("expected_return")
+        return real(*histories)
+
+    monkeypatch.setattr(console_api, "fold", buggy)
+    seen = readers_all_answer(world, uplands)
+    phases = {v["visit_id"]: v["phase"] for v in seen["visits"]["visits"]}
+    assert phases[uplands.out] == "needs_attention" and phases[uplands.waiting] == "planned"
+    assert seen["visit"]["visit"]["phase"] == "needs_attention"
+    assert ["*", "cannot be folded: KeyError"] in seen["visit"]["set_aside"]
+    assert len(seen["visit"]["events"]) == len(world.store.visit_events("uplands", uplands.out))
+
+
+def test_a_record_kept_from_before_the_checks_that_clashes_is_set_aside_in_the_view(
+        world: World, uplands: School) -> None:
+    from fieldapp.hub.records import sealed_records
+
+    held = world.store.visit_events("uplands", uplands.out)
+    clash = Event(held[0].id, uplands.out, held[0].type, held[0].at, held[0].author,
+                  {**held[0].payload, "address": "somewhere else"})
+    envelope = seal(world.keys.public_bytes(), "uplands", "rec-old",
+                    visit_record(uplands.out, [clash]))
+    with world.engine.begin() as connection:
+        connection.execute(insert(sealed_records).values(
+            record_id="rec-old", school_id="uplands", visit_id=uplands.out,
+            hub_key=world.keys.fingerprint(), device_id=uplands.device["device_id"],
+            received_at=NOW, envelope=envelope))
+    visit = readers_all_answer(world, uplands)["visit"]
+    assert ["rec-old", f"event {clash.id} differs from the one held"] in visit["set_aside"]
+    assert visit["visit"]["address"] == "0 Uplands Road"  # the hub's own stands

@@ -156,14 +156,10 @@ class EventStore:
                      bodies: dict[str, str], staff_id: str | None) -> PushResult:
         with self._writer, driver_connection(self.engine) as connection:
             cursor = connection.cursor()
-            rejected = push.rejected
             if staff_id is not None:
                 off = self._off_visit(cursor, school_id, device_id, staff_id, push.events)
-                if off:
-                    push = Push(tuple(e for e in push.events if e.id not in off),
-                                (*rejected, *(Rejected(event_id, reason)
-                                              for event_id, reason in off.items())))
-                    rejected = push.rejected
+                push = Push(tuple(e for e in push.events if e.id not in off), (
+                    *push.rejected, *(Rejected(event_id, why) for event_id, why in off.items())))
             cursor.execute(self._stored.sql, self._stored.params(
                 {"ids": self._list(list(bodies))}))
             # An id another school holds is a conflict, whatever it carries: nothing is
@@ -180,7 +176,7 @@ class EventStore:
                     cursor.executemany(self._on_visit.sql, on_visit)
             connection.commit()
         return PushResult(stored=tuple(e.id for e in plan.new), already=plan.already,
-                          conflicts=plan.conflicts, rejected=rejected)
+                          conflicts=plan.conflicts, rejected=push.rejected)
 
     def _off_visit(self, cursor: Any, school_id: str, device_id: str, staff_id: str,
                    pushed: tuple[Event, ...]) -> dict[str, str]:
@@ -199,7 +195,8 @@ class EventStore:
                 {"school": school_id, "visits": self._list(list(plans))}))
             planned = {visit_id for (visit_id,) in cursor.fetchall()}
             on.update(visit_id for visit_id, plan in plans.items() if visit_id not in planned
-                      and staff_id in {m["staff_id"] for m in _listed(plan.payload["staff"])})
+                      and staff_id in {m["staff_id"] for m in _listed(plan.payload.get(
+                          "staff"))})
         own = f"device-{device_id}"
         return {e.id: ("a visit this phone's member of staff is not on (a plan must list "
                        "them)") for e in pushed if e.visit_id not in on

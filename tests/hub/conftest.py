@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import Engine, MetaData
 
 from fieldapp.hub.events_store import connect
+from tests.hub.world import School, World
 
 POSTGRES = os.environ.get("HUB_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432")
 
@@ -51,3 +52,14 @@ def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         everything.reflect(engine)
         everything.drop_all(engine)
     engine.dispose()
+
+
+@pytest.fixture
+def world(engine: Engine) -> World:
+    """Two schools with a console user of every role, phones and visits (tests/hub/world.py)."""
+    return World(engine)
+
+
+@pytest.fixture
+def uplands(world: World) -> School:
+    return world.schools["uplands"]

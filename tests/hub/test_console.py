@@ -29,16 +29,6 @@ from tests.hub.world import COST, NOW, PASSWORD, School, World
 from tests.samples import STAFF, sample
 
 
-@pytest.fixture
-def world(engine: Engine) -> World:
-    return World(engine)
-
-
-@pytest.fixture
-def uplands(world: World) -> School:
-    return world.schools["uplands"]
-
-
 def sign_in(world: World, school: School, user: str, password: str = PASSWORD) -> Any:
     return world.client.post("/api/v1/console/sign-in", json={
         "school_id": school.id, "staff_id": school.staff(user), "password": password})

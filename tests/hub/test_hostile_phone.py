@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, insert
+from sqlalchemy import insert
 
 from fieldapp.crypto.sealing import SealedRecord, seal
 from fieldapp.domain.events import Author, Event, EventType, new_event_id
@@ -21,16 +21,6 @@ from tests.hub.world import NOW, School, World
 from tests.samples import STAFF, sample
 
 E = EventType
-
-
-@pytest.fixture
-def world(engine: Engine) -> World:
-    return World(engine)
-
-
-@pytest.fixture
-def uplands(world: World) -> School:
-    return world.schools["uplands"]
 
 
 def ann(school: School) -> Author:
@@ -44,11 +34,13 @@ def wire(school: School, n: int, kind: EventType, payload: Any, visit: str = "",
                  author or ann(school), payload).to_dict()
 
 
-def push(world: World, school: School, *items: Any, raw: str = "") -> Any:
+def push(world: World, school: School, *items: Any, raw: str = "",
+         urgent: bool = False) -> Any:
     client = TestClient(world.client.app, raise_server_exceptions=False)
-    return client.post("/api/v1/push", headers={**school.phone(), "Content-Type":
-                                                "application/json"},
-                       content=raw or json.dumps({"protocol": 1, "events": list(items)}))
+    return client.post("/api/v1/push", headers={
+        **school.phone(), "Content-Type": "application/json",
+        **({"Priority": "u=0"} if urgent else {})},
+        content=raw or json.dumps({"protocol": 1, "events": list(items)}))
 
 
 def readers_all_answer(world: World, school: School) -> dict[str, Any]:
@@ -135,7 +127,7 @@ def test_a_duress_alert_from_a_phone_with_no_visit_out_reaches_the_board(
     own = f"device-{uplands.device['device_id']}"
     alert = wire(uplands, 9, E.DURESS_ALERT, {"silent": True}, visit=own)
     elsewhere = wire(uplands, 10, E.DURESS_ALERT, {"silent": True}, visit="device-dev-other")
-    answer = push(world, uplands, alert, elsewhere).json()
+    answer = push(world, uplands, alert, elsewhere, urgent=True).json()  # as alerts are sent
     assert answer["stored"] == [alert["id"]] and answer["rejected"][0]["ref"] == elsewhere["id"]
     rows = readers_all_answer(world, uplands)["board"]["rows"]
     assert rows[0]["visit_id"] == own and rows[0]["alerts"][0]["type"] == "duress_alert"

@@ -15,11 +15,9 @@ import math
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine
 
 from fieldapp.domain.events import Author, Event, EventType, new_event_id
 from tests.hub.world import NOW, School, World
@@ -65,11 +63,6 @@ def batches(draw: st.DrawFn, school: School, visits: list[str]) -> list[dict[str
                            draw(st.sampled_from(visits)), kind, at, author,
                            {}).to_dict() | {"payload": draw(payloads(kind))})
     return items
-
-
-@pytest.fixture
-def world(engine: Engine) -> World:
-    return World(engine)
 
 
 @settings(max_examples=40, deadline=None, database=None,

@@ -10,6 +10,12 @@ fieldapp.domain.events). The answer lists, per event id, what happened to it:
   set aside with its reason, without holding up the rest of the batch.
 
 A phone drops from its outbox exactly what is `stored` or `already` (`acknowledged`).
+
+A phone is one person's: it sends only events its own member of staff recorded on it
+(`own_event`), for visits they are on, and never a sign-off. It sends a push that carries an
+alert (safe phrase, 999, duress) on its own, with the HTTP header `Priority: u=0`, so that the
+hub stores it before bulk sync (fieldapp.hub.urgency). A pull answers `withheld`: stored
+events the hub cannot serve as events of their type, which the cursor moves past.
 """
 
 from __future__ import annotations

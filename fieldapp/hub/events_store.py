@@ -160,13 +160,9 @@ class EventStore:
                 off = self._off_visit(cursor, school_id, device_id, staff_id, push.events)
                 push = Push(tuple(e for e in push.events if e.id not in off), (
                     *push.rejected, *(Rejected(event_id, why) for event_id, why in off.items())))
-            cursor.execute(self._stored.sql, self._stored.params(
-                {"ids": self._list(list(bodies))}))
             # An id another school holds is a conflict, whatever it carries: nothing is
-            # stored, nothing about the other school is said (as in `held`).
-            plan = plan_ingest(push.events, {
-                event_id: body if school == school_id else ""
-                for event_id, body, school in cursor.fetchall()})
+            # stored, nothing about the other school is said.
+            plan = plan_ingest(push.events, self._held(cursor, school_id, list(bodies)))
             if plan.new:
                 on_visit = self._newly_on_visit(cursor, school_id, plan.new)
                 cursor.executemany(self._insert.sql, self._insert.rows(
@@ -223,10 +219,12 @@ class EventStore:
         """Which of these event ids the hub holds: id -> the event's canonical text, or ""
         where another school holds the id (it is nobody else's business what it holds)."""
         with driver_connection(self.engine) as connection:
-            cursor = connection.cursor()
-            cursor.execute(self._stored.sql, self._stored.params({"ids": self._list(ids)}))
-            return {event_id: body if school == school_id else ""
-                    for event_id, body, school in cursor.fetchall()}
+            return self._held(connection.cursor(), school_id, ids)
+
+    def _held(self, cursor: Any, school_id: str, ids: list[str]) -> dict[str, str]:
+        cursor.execute(self._stored.sql, self._stored.params({"ids": self._list(ids)}))
+        return {event_id: body if school == school_id else ""
+                for event_id, body, school in cursor.fetchall()}
 
     def visit_events(self, school_id: str, visit_id: str) -> tuple[Event, ...]:
         """The visit's events the hub can read, in id order (see `history`)."""

@@ -31,8 +31,8 @@ own does, fieldapp/hub/checkpoints.py), so the floor is the inserts and the fsyn
 "x raw" is the hub's cost over the raw cost: raw events/s / hub events/s, and hub latency /
 raw latency.
 
-    .venv/bin/python bench/hub_bench.py            # full run, about a minute or two
-    .venv/bin/python bench/hub_bench.py --quick    # smaller, for a smoke test (~15 s)
+    .venv/bin/python bench/hub_bench.py            # full run, about four minutes
+    .venv/bin/python bench/hub_bench.py --quick    # smaller, for a smoke test (~30 s)
 
 Alerts: a safe-phrase alert is one event pushed on its own, and it must not wait behind bulk
 sync. One more phone pushes alerts one at a time (marked `Priority: u=0`, as phones mark

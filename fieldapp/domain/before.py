@@ -30,8 +30,11 @@ def plan(state: VisitState, cmd: c.Plan, pack: Pack, now: datetime) -> Decision:
     if cmd.scheduled_at.tzinfo is None:
         raise c.CommandError("the visit time must carry its UTC offset")
     ids = [member.staff_id for member in cmd.staff]
-    if not ids or len(set(ids)) != len(ids) or not all(ids):
-        raise c.CommandError("the visiting staff must be listed, each once")
+    if not ids or len(set(ids)) != len(ids) or not all(i.strip() == i != "" for i in ids):
+        raise c.CommandError("the visiting staff must be listed, each once, by staff id "
+                             "(no spaces around it)")
+    if not all(member.name.strip() for member in cmd.staff):
+        raise c.CommandError("each member of staff visiting needs a name")
     refusals: list[Finding] = []
     findings: list[Finding] = []
     pair = pack.pair
@@ -150,16 +153,19 @@ def assess_risk(state: VisitState, cmd: c.AssessRisk, pack: Pack, now: datetime)
         refusals.append(finding(Kind.REFUSAL, "mitigations_required",
                                 "List the actions you have taken or will take to reduce the risk.",
                                 "a risk question was answered yes", pack, risk.mitigations_cite))
+    level = cmd.level
     if risk.levels:
         assert risk.levels_cite is not None
-        if cmd.level not in risk.levels:
+        level = next((known for known in risk.levels
+                      if known.casefold() == cmd.level.strip().casefold()), "")
+        if not level:
             raise c.CommandError(f"choose a risk level: {', '.join(risk.levels)}")
         floor = risk.first_visit_min
         if (state.plan.get("first_visit") and floor is not None
-                and risk.levels.index(cmd.level) < risk.levels.index(floor)):
+                and risk.levels.index(level) < risk.levels.index(floor)):
             refusals.append(finding(Kind.REFUSAL, "first_visit_risk_level",
                                     f"Rate a first visit at least {floor}.",
-                                    f"a first visit was rated {cmd.level}", pack, risk.levels_cite))
+                                    f"a first visit was rated {level}", pack, risk.levels_cite))
     if refusals:
         return refused(*refusals)
     findings = [Finding(Kind.STEP, "authorise", f"Get this visit signed off: {s.label}.",
@@ -170,7 +176,7 @@ def assess_risk(state: VisitState, cmd: c.AssessRisk, pack: Pack, now: datetime)
                                    "The new risk assessment needs a fresh authorisation.",
                                    "the risk assessment changed after it was signed off",
                                    pack.school, ""))
-    payload = {"answers": dict(cmd.answers), "level": cmd.level,
+    payload = {"answers": dict(cmd.answers), "level": level,
                "mitigations": cmd.mitigations.strip()}
     return Decision(drafts=(Draft(E.RISK_ASSESSED, payload),), findings=tuple(findings))
 

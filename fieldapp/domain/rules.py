@@ -10,6 +10,7 @@ Leaving is never refused: staff safety comes before paperwork.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,6 +29,11 @@ E = EventType
 def decide(state: VisitState, command: c.Command, pack: Pack, now: datetime) -> Decision:
     if now.tzinfo is None:
         raise c.CommandError("the time given to the engine must be timezone-aware")
+    planned_under = state.plan.get("pack_id")
+    if planned_under and planned_under != pack.id:
+        raise c.CommandError(f"this visit was planned under the policy pack '{planned_under}', "
+                             f"not '{pack.id}': use its own school's pack")
+    _yes_or_no(command)
     primary, handler = _HANDLERS[type(command)]
     next_phase(state.phase, primary)  # IllegalTransition names the event and the phase
     decision: Decision = handler(state, command, pack, now)
@@ -40,6 +46,18 @@ def decide(state: VisitState, command: c.Command, pack: Pack, now: datetime) -> 
         if problem is not None:
             raise c.CommandError(f"{draft.type.value}: {problem}")
     return decision
+
+
+def _yes_or_no(command: c.Command) -> None:
+    """A yes-or-no in a command is True or False, never a value read by its truthiness (the
+    text "no" is truthy): anything else is a malformed command."""
+    flags = [(f.name, getattr(command, f.name)) for f in fields(command)
+             if f.type in ("bool", bool)]
+    if isinstance(command, c.AssessRisk):
+        flags += [(f"answers[{key!r}]", value) for key, value in command.answers.items()]
+    for name, value in flags:
+        if type(value) is not bool:
+            raise c.CommandError(f"{name}: answer yes or no (true or false), not {value!r}")
 
 
 def stamp(

@@ -239,6 +239,16 @@ def sign_out(state: VisitState, cmd: c.SignOut, pack: Pack, now: datetime) -> De
         refusals.append(finding(Kind.REFUSAL, "vehicle_required",
                                 "Record the vehicle you are using (or 'on foot').",
                                 "the office needs the vehicle details", pack, out.cite))
+    lead = state.staff[0].mobile.strip() if state.staff else ""
+    mobile = cmd.mobile.strip() or lead
+    for number, text, say in (
+            ("emergency_number", cmd.emergency_number.strip(),
+             "Give the office an emergency contact number."),
+            ("mobile", mobile, "Give the office the lead visitor's mobile number.")):
+        if number in out.record and not text:
+            refusals.append(finding(Kind.REFUSAL, f"{number}_required", say,
+                                    f"the policy asks for the {number.replace('_', ' ')}",
+                                    pack, out.cite))
     for record, given, what in (("arrival_estimate", cmd.expected_arrival, "arrive at"),
                                 ("departure_estimate", cmd.expected_leave, "leave")):
         if record in out.record and given is None:
@@ -272,7 +282,8 @@ def sign_out(state: VisitState, cmd: c.SignOut, pack: Pack, now: datetime) -> De
         "expected_leave": _iso(cmd.expected_leave),
         "expected_arrival": _iso(cmd.expected_arrival), "vehicles": list(cmd.vehicles),
         "told": list(cmd.told), "safe_phrase_reminded": cmd.safe_phrase_reminded,
-        "checks": list(cmd.checks),
+        "checks": list(cmd.checks), "emergency_number": cmd.emergency_number.strip(),
+        "mobile": mobile,
     }
     findings: list[Finding] = []
     if out.check_in_calls:

@@ -57,6 +57,8 @@ class SignOut:
     expected_arrival: datetime | None = None  # when they expect to arrive there
     safe_phrase_reminded: bool = False
     checks: tuple[str, ...] = ()  # the pack's sign-out checks that staff ticked
+    emergency_number: str = ""  # whom the office calls in an emergency, where the pack asks
+    mobile: str = ""  # the lead visitor's mobile, where the plan does not carry it
 
 
 @dataclass(frozen=True, slots=True)

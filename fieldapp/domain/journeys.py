@@ -47,6 +47,7 @@ def _before_leaving(visit: SimulatedVisit, announced: bool = True) -> Iterator[S
         expected_leave=visit.now + timedelta(hours=1, minutes=30), vehicles=("AB12 CDE",),
         told=tuple(who.split("|")[0] for who in pack.sign_out.tell), safe_phrase_reminded=True,
         checks=tuple(check.id for check in pack.sign_out.checks),
+        emergency_number="0121 496 0000" if "emergency_number" in pack.sign_out.record else "",
     )
     if pack.sign_out.check_in_calls:
         yield "Phoned the office on the way", 15, c.CheckIn("nearly there")

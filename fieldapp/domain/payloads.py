@@ -171,7 +171,7 @@ PAYLOADS: Final[Mapping[EventType, Check]] = {
     E.SIGNED_OUT: record(needs(
         expected_return=time, expected_leave=maybe(time), expected_arrival=maybe(time),
         vehicles=listed(word(NAME), 5), told=listed(word(ID), 10), safe_phrase_reminded=flag,
-        checks=listed(word(ID)))),
+        checks=listed(word(ID)), emergency_number=word(32), mobile=word(32))),
     E.CHECKED_IN: record(needs(note=text(NOTE))),
     E.ARRIVED: NOTHING,
     E.NO_ANSWER: NOTHING,

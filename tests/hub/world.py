@@ -97,7 +97,8 @@ class World:
                 _accepted(visit.do(c.SignOut(
                     self.now + timedelta(hours=1), vehicles=("AB12 CDE",),
                     told=tuple(who.split("|")[0] for who in pack.sign_out.tell),
-                    safe_phrase_reminded=True,
+                    safe_phrase_reminded=True, emergency_number="0121 496 0000",
+                    mobile="07700 900001",
                     checks=tuple(check.id for check in pack.sign_out.checks))))
             self.store.ingest(school_id, "hub-console", Push(events=tuple(visit.events)))
             if visit_id == school.out:

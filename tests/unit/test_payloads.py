@@ -56,7 +56,7 @@ def test_every_event_type_has_a_schema() -> None:
 
 # A payload a phone could push: (type, payload, the words the refusal must carry).
 BAD: list[tuple[EventType, Any, str]] = [
-    (E.SIGNED_OUT, {}, "missing checks, expected_arrival"),
+    (E.SIGNED_OUT, {}, "missing checks, emergency_number, expected_arrival"),
     (E.SIGNED_OUT, {**BY_TYPE[E.SIGNED_OUT].payload, "expected_return": "soon"},
      "expected_return: expected an ISO 8601 time"),
     (E.SIGNED_OUT, {**BY_TYPE[E.SIGNED_OUT].payload,

@@ -356,6 +356,44 @@ def test_sign_out_insists_on_everything_the_policy_asks(uplands: Pack) -> None:
     assert no_vehicle.codes() == ("vehicle_required",)
 
 
+def test_the_office_gets_the_emergency_number_and_lead_mobile_where_the_policy_asks() -> None:
+    """Hart Hill: the office must have "an emergency contact number" and the lead's mobile
+    before the pair sets out; the lead's mobile may come with the plan."""
+    from fieldapp.domain.policy import load_pack
+
+    pack = load_pack("hart-hill-nursery")
+    ready = {"expected_return": T0 + timedelta(hours=3), "vehicles": ("AB12 CDE",),
+             "told": ("reception", "office"), "safe_phrase_reminded": True,
+             "checks": tuple(check.id for check in pack.sign_out.checks)}
+    visit = walk(pack, until=c.SignOut)  # the plan lists Ann first, with her mobile
+    assert visit.do(c.SignOut(**ready)).codes() == ("emergency_number_required",)
+    decision = visit.do(c.SignOut(**ready, emergency_number=" 0121 496 0000 "))
+    assert decision.accepted
+    assert visit.state.sign_out is not None and visit.state.sign_out.detail["mobile"] == (
+        "07700 900001")
+    assert visit.state.sign_out.detail["emergency_number"] == "0121 496 0000"
+
+    no_mobile = walk_without_mobiles(pack)
+    refused = no_mobile.do(c.SignOut(**ready, emergency_number="0121 496 0000"))
+    assert refused.codes() == ("mobile_required",)
+    assert no_mobile.do(c.SignOut(**ready, emergency_number="0121 496 0000",
+                                  mobile="07700 900009")).accepted
+
+
+def walk_without_mobiles(pack: Pack) -> SimulatedVisit:
+    """The let-in journey up to sign-out, with a plan whose staff have no mobiles."""
+    from fieldapp.domain.journeys import let_in
+
+    visit = SimulatedVisit(pack, T0)
+    for _label, minutes, command in let_in(visit):
+        if isinstance(command, c.SignOut):
+            return visit
+        if isinstance(command, c.Plan):
+            command = replace(command, staff=tuple(replace(m, mobile="") for m in PAIR))
+        assert visit.do(command, after_minutes=minutes).accepted
+    raise AssertionError("the journey never reached sign-out")
+
+
 def test_no_setting_out_into_the_evening_where_evening_visits_are_never_allowed(
     uplands: Pack,
 ) -> None:

@@ -53,7 +53,7 @@ def _before_leaving(visit: SimulatedVisit, announced: bool = True) -> Iterator[S
         yield "Phoned the office on the way", 15, c.CheckIn("nearly there")
     yield "Arrived at the address", 5, c.Arrive()
     for item in checklist_items(visit.state, pack, "arrival"):
-        yield f"{item.ask} Yes", 1, c.Answer(item.id, True)
+        yield f"{item.ask} {item.answers['yes'].label}", 1, c.Answer(item.id, True)
 
 
 def go_ahead_assessment(pack: Pack) -> c.AssessRisk:
@@ -77,7 +77,7 @@ def let_in(visit: SimulatedVisit) -> Iterator[Step]:
     yield from _before_leaving(visit)
     yield "Door answered by a parent", 1, c.DoorAnswered("parent")
     for item in checklist_items(visit.state, visit.pack, "door"):
-        yield f"{item.ask} Yes", 0.5, c.Answer(item.id, True)
+        yield f"{item.ask} {item.answers['yes'].label}", 0.5, c.Answer(item.id, True)
     yield "Went in", 0.5, c.Enter()
     yield "Recorded the outcome", 12, c.RecordOutcome(
         child_seen=True, summary="Sam seen, well; mum agreed a plan for mornings",

@@ -92,6 +92,7 @@ class NoteRule(StrEnum):
     NONE = "none"
 
 
+MAX_LABEL: Final = 40  # a checklist answer's label: a button's words
 WHO_ANSWERS: Final = ("parent", "delegated_adult", "unsupervised_child", "sibling", "unknown")
 CONCERN_KINDS: Final = ("child_alone", "immediate_danger", "disclosure", "staff_unsafe",
                         "threatened", "other")
@@ -121,6 +122,7 @@ class Rule:
     then: tuple[Then, ...]
     say: str
     cite: Cite | None
+    label: str = ""  # a checklist answer's own words, e.g. "No ID" (never a bare "No")
 
     @property
     def blocks_entry(self) -> bool:
@@ -513,7 +515,7 @@ class _Reader:
         if not thens:
             raise self.fail("then", "at least one consequence")
         rule = Rule(then=tuple(Then(t) for t in thens), say=self.text("say", ""),
-                    cite=self.cite(optional=True))
+                    cite=self.cite(optional=True), label=self.text("label", ""))
         if rule.then != (Then.CONTINUE,):
             if rule.cite is None:
                 raise self.fail("cite", "a citation for any answer that changes the visit")
@@ -715,6 +717,12 @@ class _Reader:
             answers = item.need("answers").keyed_rules(("yes", "no"), require_all=True)
             if answers["no"].then == (Then.CONTINUE,):
                 raise item.fail("answers.no", "a consequence other than continue (else why ask?)")
+            for key, rule in answers.items():  # read in a second, under stress: say what it means
+                if not 0 < len(rule.label.strip()) <= MAX_LABEL:
+                    raise item.fail(f"answers.{key}.label", f"a short label of 1 to {MAX_LABEL} "
+                                    "characters saying what the answer means, e.g. \"No ID\"")
+            if answers["yes"].label.strip() == answers["no"].label.strip():
+                raise item.fail("answers.no.label", "a label other than the yes answer's")
             result.append(ChecklistItem(
                 id=item.text("id"), stage=item.choice("stage", ("arrival", "door")),
                 ask=item.text("ask"), applies_if=item.choice("applies_if", CONDITIONS, "always"),

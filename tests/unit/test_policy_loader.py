@@ -231,15 +231,15 @@ def test_list_items_take_their_defaults() -> None:
     data = minimal_data()
     data["risk"] = {"questions": [{"id": "q", "text": "Read it?", "cite": CITE}]}
     data["checklist"] = [{"id": "id_shown", "stage": "door", "ask": "ID shown?",
-                          "answers": {"yes": {"then": ["continue"]},
+                          "answers": {"yes": {"then": ["continue"], "label": "ID shown"},
                                       "no": {"then": ["show_id"], "say": "Show ID.",
-                                             "cite": CITE}}}]
+                                             "cite": CITE, "label": "No ID"}}}]
     data["after"] = [{"id": "form", "text": "Hand in the form", "cite": CITE}]
     pack = parse(data)
     assert (pack.risk.questions[0].if_yes, pack.risk.questions[0].if_no) == (
         RiskEffect.OK, RiskEffect.OK)
     assert pack.checklist[0].applies_if == "always"
-    assert pack.checklist[0].answers["yes"] == Rule((Then.CONTINUE,), "", None)
+    assert pack.checklist[0].answers["yes"] == Rule((Then.CONTINUE,), "", None, "ID shown")
     assert pack.after[0].when == "always"
 
 
@@ -478,6 +478,12 @@ BROKEN: list[Any] = [
      "door.parent.cite", "a citation for any answer"),
     ("no-is-continue", setter("checklist[2].answers.no", {"then": ["continue"]}),
      "checklist[2].answers.no", "a consequence other than continue (else why ask?)"),
+    ("label-missing", deleter("checklist[1].answers.no.label"),
+     "checklist[1].answers.no.label", "a short label of 1 to 40 characters"),
+    ("label-long", setter("checklist[1].answers.yes.label", "x" * 41),
+     "checklist[1].answers.yes.label", "a short label of 1 to 40 characters"),
+    ("label-same", setter("checklist[1].answers.no.label", "Invited in by an adult"),
+     "checklist[1].answers.no.label", "a label other than the yes answer's"),
     ("answers-missing", deleter("checklist[0].answers"), "checklist[0].answers",
      "a table (missing"),
     ("answer-yes-missing", deleter("checklist[0].answers.yes"), "checklist[0].answers.yes",
@@ -734,3 +740,17 @@ def test_the_phone_locks_after_the_packs_idle_time() -> None:
     assert parse(changed(setter("device", {"lock_after_minutes": 2}))).lock_after_minutes == 2
     assert_refused(changed(setter("device", {"lock_after_minutes": 0})),
                    "device.lock_after_minutes", "between 1 and 60 minutes, got 0")
+
+
+def test_every_doorstep_answer_in_every_pack_says_what_it_means() -> None:
+    """Read in a second, under stress: each answer is labelled with what it means, and each
+    question asks one thing, without a double negative."""
+    from fieldapp.domain.policy import load_pack, pack_ids
+
+    for pack_id in pack_ids():
+        for item in load_pack(pack_id).checklist:
+            labels = {item.answers[key].label.casefold() for key in ("yes", "no")}
+            assert len(labels) == 2 and not labels & {"yes", "no"}, (pack_id, item.id)
+            assert not any(word in item.ask.casefold() for word in (
+                "is nobody", "are there no", "not contagious")), (pack_id, item.ask)
+            assert ", and " not in item.ask or item.id == "id_shown", (pack_id, item.ask)

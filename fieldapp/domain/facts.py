@@ -51,8 +51,9 @@ def rule_findings(rule: Rule, because: str, pack: Pack) -> tuple[Finding, ...]:
 
 
 def is_evening(moment: datetime, pack: Pack) -> bool:
-    """Outside the day, by the wall clock of the time's own offset (the phone's local time)."""
-    clock = moment.time()  # the wall clock in the time's own offset
+    """Outside the day, by the school's own clock (its pack's time zone), whatever offset the
+    time carries: 17:30 UTC in summer is 18:30 at a school in England."""
+    clock = moment.astimezone(pack.hours.zone).time()
     return bool(clock >= pack.hours.evening_from or clock < pack.hours.day_from)
 
 

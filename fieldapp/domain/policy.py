@@ -12,12 +12,13 @@ from __future__ import annotations
 import difflib
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from datetime import time
+from dataclasses import dataclass, field, fields
+from datetime import time, tzinfo
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 FORMAT: Final = 1
 
@@ -92,6 +93,7 @@ class NoteRule(StrEnum):
     NONE = "none"
 
 
+SCHOOL_ZONE: Final = "Europe/London"  # the school's clock, unless its pack says otherwise
 MAX_LABEL: Final = 40  # a checklist answer's label: a button's words
 WHO_ANSWERS: Final = ("parent", "delegated_adult", "unsupervised_child", "sibling", "unknown")
 CONCERN_KINDS: Final = ("child_alone", "immediate_danger", "disclosure", "staff_unsafe",
@@ -198,6 +200,7 @@ class HoursRule:
     day_from: time
     approval_roles: tuple[str, ...]
     cite: Cite | None
+    zone: tzinfo = field(default_factory=lambda: ZoneInfo(SCHOOL_ZONE))  # the school's clock
 
 
 @dataclass(frozen=True, slots=True)
@@ -488,6 +491,14 @@ class _Reader:
         except ValueError:
             raise self.fail(key, f"a time of day like \"18:00\", got {value!r}") from None
 
+    def zone(self, key: str, default: str) -> tzinfo:
+        name = self.text(key, default)
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise self.fail(key, f"an IANA time zone like \"{SCHOOL_ZONE}\", got {name!r}"
+                            ) from None
+
     def cite(self, key: str = "cite", optional: bool = False) -> Cite | None:
         table = self.table(key, optional=optional)
         if table is None:
@@ -655,7 +666,8 @@ class _Reader:
         if evening is Hours.NEEDS_APPROVAL and not roles:
             raise self.fail("approval_roles", "who may approve an evening visit")
         return HoursRule(evening=evening, evening_from=self.clock("evening_from", "18:00"),
-                         day_from=self.clock("day_from", "07:00"), approval_roles=roles, cite=cite)
+                         day_from=self.clock("day_from", "07:00"), approval_roles=roles, cite=cite,
+                         zone=self.zone("timezone", SCHOOL_ZONE))
 
     def sign_out(self) -> SignOut:
         return SignOut(

@@ -478,6 +478,8 @@ BROKEN: list[Any] = [
      "door.parent.cite", "a citation for any answer"),
     ("no-is-continue", setter("checklist[2].answers.no", {"then": ["continue"]}),
      "checklist[2].answers.no", "a consequence other than continue (else why ask?)"),
+    ("timezone-unknown", setter("hours.timezone", "Mars/Olympus_Mons"), "hours.timezone",
+     'an IANA time zone like "Europe/London"'),
     ("label-missing", deleter("checklist[1].answers.no.label"),
      "checklist[1].answers.no.label", "a short label of 1 to 40 characters"),
     ("label-long", setter("checklist[1].answers.yes.label", "x" * 41),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -400,6 +401,23 @@ def test_no_setting_out_into_the_evening_where_evening_visits_are_never_allowed(
     visit = walk(uplands, until=c.SignOut)
     decision = visit.do(sign_out(expected_return=T0.replace(hour=19)))
     assert decision.codes() == ("no_evening_visits",)
+
+
+def test_the_evening_is_the_schools_evening_whatever_offset_a_time_carries(
+    uplands: Pack,
+) -> None:
+    """17:30 UTC in July is 18:30 in England: evening at Uplands, which never visits then; a
+    phone whose clock is in UTC cannot slip past the cut-off. 17:30 in January is not."""
+    from datetime import UTC, datetime
+
+    summer = datetime(2027, 7, 6, 14, 0, tzinfo=UTC)
+    visit = SimulatedVisit(uplands, summer)
+    refused = visit.do(plan(scheduled_at=summer.replace(hour=17, minute=30)))
+    assert refused.codes() == ("no_evening_visits",)
+    visit = SimulatedVisit(uplands, summer.replace(month=1, day=12))
+    assert visit.do(plan(scheduled_at=visit.now.replace(hour=17, minute=30))).accepted
+    tokyo = replace(uplands, hours=replace(uplands.hours, zone=ZoneInfo("Asia/Tokyo")))
+    assert not SimulatedVisit(tokyo, summer).do(plan(scheduled_at=summer)).accepted  # 23:00
 
 
 def test_schools_that_phone_the_office_are_reminded_on_sign_out(uplands: Pack) -> None:

@@ -44,7 +44,7 @@ SAMPLES: dict[E, dict[str, Any]] = {
     E.DURESS_ALERT: {"silent": True},
     E.OUTCOME_RECORDED: {"child_seen": True, "summary": "Sam seen, well", "agreements": [],
                          "actions": [{"what": "Phone mum on Friday", "by_whom": "Ann Patel"}]},
-    E.LEFT: {"returning_directly": True},
+    E.LEFT: {"returning_directly": True, "visit_minutes": 25, "overran_minutes": None},
     E.RETURNED: {"to_school": True},
     E.DEBRIEFED: {"with_whom": "Line manager", "note": ""},
     E.FOLLOW_UP_CREATED: {"follow_up_id": "visit-1/letter", "kind": "letter",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from fieldapp.domain import commands as c
 from fieldapp.domain.events import EventType
@@ -15,6 +15,7 @@ from fieldapp.domain.policy import (
     Pack,
 )
 from fieldapp.domain.state import Mark, VisitState
+from fieldapp.domain.timers import visit_clock
 
 E = EventType
 
@@ -42,9 +43,30 @@ def leave(state: VisitState, cmd: c.Leave, pack: Pack, now: datetime) -> Decisio
                      for step in pack.after if step.when == "not_returning_directly"]
     whens = (("not_at_home",) if nobody_home else ()) + (
         ("cancelled",) if state.phase is Phase.CALLED_OFF else ())
-    drafts = [Draft(E.LEFT, {"returning_directly": cmd.returning_directly}),
+    minutes, overran = _time_spent(state, pack, now)
+    if overran is not None:
+        assert pack.duration.cite is not None  # a limit comes with its cite (the loader)
+        findings.append(finding(Kind.WARNING, "visit_overran",
+                                f"The visit ran {overran} minutes past the most the policy "
+                                f"allows ({pack.duration.max_minutes}): it is recorded for the "
+                                "DSL.", f"the visit took {minutes} minutes", pack,
+                                pack.duration.cite))
+    drafts = [Draft(E.LEFT, {"returning_directly": cmd.returning_directly,
+                             "visit_minutes": minutes, "overran_minutes": overran}),
               *auto_follow_ups(state, pack, whens)]
     return Decision(drafts=tuple(drafts), findings=tuple(findings))
+
+
+def _time_spent(state: VisitState, pack: Pack, now: datetime) -> tuple[int | None, int | None]:
+    """How long the visit took, in whole minutes (None: it never started), and by how many
+    minutes, rounded up, it ran past the policy's most (None: it did not)."""
+    clock = visit_clock(state, pack, now)
+    if clock is None:
+        return None, None
+    minutes = max(0, int(clock.elapsed // timedelta(minutes=1)))
+    if clock.limit is None or clock.elapsed <= clock.limit:
+        return minutes, None
+    return minutes, -(-(clock.elapsed - clock.limit) // timedelta(minutes=1))
 
 
 def after_steps(state: VisitState, pack: Pack) -> tuple[Finding, ...]:

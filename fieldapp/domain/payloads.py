@@ -5,9 +5,9 @@ The engine writes payloads of exactly these shapes (tests/unit/test_payloads.py 
 journey of every school through `check_event`), so whatever passes here folds, shows on the
 board and goes back out in a pull. Anything else is refused with the field and the reason:
 a missing or unknown key, a value of the wrong kind, a time without its UTC offset, text with
-control characters or too long for its field. Payloads carry no numbers at all, so NaN,
-Infinity and 1e400 (which JSON decoders turn into floats) never pass, and no field nests
-deeper than a plan's list of staff.
+control characters or too long for its field. The only numbers are whole minutes, up to a
+week, so NaN, Infinity and 1e400 (which JSON decoders turn into floats) never pass, and no
+field nests deeper than a plan's list of staff.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ ID: Final = 64  # a staff id, a checklist item, a pack role
 NAME: Final = 200  # a person's name, an address, a step's label
 NOTE: Final = 4000  # what staff write: a summary, a reason, a note
 LIST: Final = 50  # items in one list: staff, vehicles, actions, answers
+WEEK: Final = 7 * 24 * 60  # minutes
 # Free text may hold line breaks and tabs; no other control character (NUL included), and no
 # lone surrogate (which no UTF-8 text can carry).
 _NOT_TEXT: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]").search
@@ -77,6 +78,13 @@ def time(value: Any) -> str | None:
         parsed.astimezone(UTC)
     except OverflowError:
         return "out of range in UTC"
+    return None
+
+
+def minutes(value: Any) -> str | None:
+    """A whole number of minutes, up to a week."""
+    if type(value) is not int or not 0 <= value <= WEEK:
+        return f"a whole number of minutes from 0 to {WEEK}"
     return None
 
 
@@ -191,7 +199,8 @@ PAYLOADS: Final[Mapping[EventType, Check]] = {
     E.DURESS_ALERT: record(needs(silent=flag)),
     E.OUTCOME_RECORDED: record(needs(child_seen=flag, summary=text(NOTE),
                                      agreements=listed(text(NOTE)), actions=listed(ACTION))),
-    E.LEFT: record(needs(returning_directly=flag)),
+    E.LEFT: record(needs(returning_directly=flag, visit_minutes=maybe(minutes),
+                         overran_minutes=maybe(minutes))),
     E.RETURNED: record(needs(to_school=flag)),
     E.DEBRIEFED: record(needs(with_whom=word(NAME), note=text(NOTE))),
     E.FOLLOW_UP_CREATED: record(needs(follow_up_id=word(NAME, 1), kind=word(ID),

@@ -103,6 +103,8 @@ BAD: list[tuple[EventType, Any, str]] = [
     (E.UPSTAIRS, {"room": "attic", "both_staff": True}, "room: one of upstairs"),
     (E.UPSTAIRS, {"room": "upstairs"}, "missing both_staff"),
     (E.DURESS_ALERT, {"silent": "true"}, "silent: expected true or false"),
+    *((E.LEFT, {"returning_directly": True, "visit_minutes": bad, "overran_minutes": None},
+       "visit_minutes: a whole number of minutes") for bad in (1.5, True, -1, 10**6, "5")),
 ]
 
 

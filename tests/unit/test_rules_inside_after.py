@@ -282,3 +282,30 @@ def test_a_broken_agreement_brings_the_policys_follow_ups(uplands: Pack) -> None
     assert [f.say for f in found] == ["Send a reminder letter.", "Arrange a follow-up visit."]
     assert found[0].because == "the agreement made on the visit was not kept"
     assert agreement_broken_findings(uplands) == ()
+
+
+def test_a_visit_that_ran_past_the_most_allowed_is_recorded_for_the_dsl() -> None:
+    """Hart Hill: "about 15 minutes, at most 30 unless agreed". The warnings while the visit
+    runs are gone once it ends: leaving records how long it took and by how much it ran
+    over, so the DSL sees it afterwards."""
+    from fieldapp.domain.policy import load_pack
+
+    pack = load_pack("hart-hill-nursery")
+    late = walk(pack, until=c.Leave)
+    late.wait(40 - 12)  # the journey records the outcome 12 minutes after going in
+    decision = late.do(c.Leave())
+    assert "visit_overran" in decision.codes()
+    assert late.state.left is not None
+    assert (late.state.left.detail["visit_minutes"], late.state.left.detail["overran_minutes"]) \
+        == (40, 10)
+    late_by_seconds = walk(pack, until=c.Leave)
+    late_by_seconds.wait(30 - 12 + 0.25)  # 15 seconds over: one minute, rounded up
+    late_by_seconds.do(c.Leave())
+    assert late_by_seconds.state.left is not None
+    assert late_by_seconds.state.left.detail["overran_minutes"] == 1
+    on_time = walk(pack, until=c.Leave)
+    assert "visit_overran" not in on_time.do(c.Leave()).codes()
+    assert on_time.state.left is not None and on_time.state.left.detail["overran_minutes"] is None
+    nobody = walk(pack, until=c.Leave, journey=no_answer)
+    nobody.do(c.Leave())
+    assert nobody.state.left is not None and nobody.state.left.detail["visit_minutes"] is None

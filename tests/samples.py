@@ -37,6 +37,7 @@ SAMPLES: dict[E, dict[str, Any]] = {
     E.DOORSTEP_ONLY: {"reason": "preferred"},
     E.CANCELLED: {"reason": "nobody came to the door", "reason_to": "head"},
     E.UPSTAIRS: {"room": "upstairs", "with_responsible_adult": True, "both_staff": True},
+    E.ADULT_IN_ROOM: {"present": False},
     E.CONCERN_RAISED: {"kind": "disclosure", "note": "Bruise on left arm"},
     E.SAFE_PHRASE_USED: {"phrase": "have I left the red folder with you?",
                          "reception_phone": "01902 558870"},

@@ -127,6 +127,11 @@ class EnterBedroom:
 
 
 @dataclass(frozen=True, slots=True)
+class AdultInRoom:
+    present: bool  # False: the parent or responsible adult has left the room; True: is back
+
+
+@dataclass(frozen=True, slots=True)
 class RaiseConcern:
     kind: str  # child_alone | immediate_danger | disclosure | staff_unsafe | threatened | other
     note: str = ""
@@ -187,6 +192,6 @@ class CompleteFollowUp:
 Command = (
     Plan | AssessRisk | Authorise | SignOut | CheckIn | Arrive | NoAnswer | ParentRunningLate
     | LeaveNote | DoorAnswered | Answer | Enter | DoorstepOnly | Cancel | GoUpstairs
-    | EnterBedroom | RaiseConcern | UseSafePhrase | EmergencyCall | RecordOutcome | Leave
-    | Return | Debrief | CreateFollowUp | CompleteFollowUp
+    | EnterBedroom | AdultInRoom | RaiseConcern | UseSafePhrase | EmergencyCall | RecordOutcome
+    | Leave | Return | Debrief | CreateFollowUp | CompleteFollowUp
 )

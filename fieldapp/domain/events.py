@@ -44,6 +44,7 @@ class EventType(StrEnum):
     DOORSTEP_ONLY = "doorstep_only"
     CANCELLED = "cancelled"
     UPSTAIRS = "upstairs"
+    ADULT_IN_ROOM = "adult_in_room"  # the parent or responsible adult left the room, or is back
     CONCERN_RAISED = "concern_raised"
     SAFE_PHRASE_USED = "safe_phrase_used"
     EMERGENCY_CALL = "emergency_call"

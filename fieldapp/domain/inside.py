@@ -69,6 +69,23 @@ def enter_bedroom(state: VisitState, cmd: c.EnterBedroom, pack: Pack, now: datet
     return Decision(drafts=(Draft(E.UPSTAIRS, payload),), findings=tuple(findings))
 
 
+def adult_in_room(state: VisitState, cmd: c.AdultInRoom, pack: Pack, now: datetime) -> Decision:
+    """The parent (or responsible adult) left the room while staff are with the pupil, or came
+    back. Where the policy says staff are never alone with a pupil, staff are told what to do."""
+    if cmd.present is state.adult_in_room:
+        raise c.CommandError("the adult is already recorded as "
+                             + ("in the room" if cmd.present else "out of the room"))
+    cite = pack.inside.parent_present
+    findings: tuple[Finding, ...] = ()
+    if not cmd.present and cite is not None:
+        findings = (finding(Kind.INSTRUCTION, "never_alone_with_pupil",
+                            "Do not stay alone with the pupil: ask the parent to come back, or "
+                            "leave the room with them until they do.",
+                            "the parent has left the room", pack, cite),)
+    return Decision(drafts=(Draft(E.ADULT_IN_ROOM, {"present": cmd.present}),),
+                    findings=findings)
+
+
 def raise_concern(state: VisitState, cmd: c.RaiseConcern, pack: Pack, now: datetime) -> Decision:
     if cmd.kind not in CONCERN_KINDS:
         raise c.CommandError(f"kind of concern: one of {', '.join(CONCERN_KINDS)}")

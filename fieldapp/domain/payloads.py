@@ -193,6 +193,7 @@ PAYLOADS: Final[Mapping[EventType, Check]] = {
     E.UPSTAIRS: record({**needs(room=one_of("upstairs", "bedroom", "bedroom_doorway"),
                                 both_staff=flag),
                         **may(with_responsible_adult=flag, adult_goes_first=flag)}),
+    E.ADULT_IN_ROOM: record(needs(present=flag)),
     E.CONCERN_RAISED: record(needs(kind=one_of(*CONCERN_KINDS), note=text(NOTE))),
     E.SAFE_PHRASE_USED: record(needs(phrase=word(NAME), reception_phone=word(32))),
     E.EMERGENCY_CALL: record(needs(number=word(32))),

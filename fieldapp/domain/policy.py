@@ -257,6 +257,7 @@ class Inside:
     bedroom: Bedroom
     bedroom_cite: Cite | None
     reminders: tuple[tuple[str, Cite], ...]
+    parent_present: Cite | None = None  # staff are never alone with the pupil (Holy Cross)
 
 
 @dataclass(frozen=True, slots=True)
@@ -749,6 +750,7 @@ class _Reader:
             upstairs=upstairs, upstairs_cite=self.cite("upstairs_cite", optional=True),
             bedroom=bedroom, bedroom_cite=self.cite("bedroom_cite", optional=True),
             reminders=tuple((r.text("text"), r.must_cite()) for r in self.tables("reminders")),
+            parent_present=self.cite("parent_present_cite", optional=True),
         )
         if upstairs is not Upstairs.NO_RULE and inside.upstairs_cite is None:
             raise self.fail("upstairs_cite", "a citation for the upstairs rule")

@@ -99,6 +99,7 @@ _HANDLERS: dict[type, tuple[EventType, _Handler]] = {
     c.Cancel: (E.CANCELLED, door.cancel),
     c.GoUpstairs: (E.UPSTAIRS, inside.go_upstairs),
     c.EnterBedroom: (E.UPSTAIRS, inside.enter_bedroom),
+    c.AdultInRoom: (E.ADULT_IN_ROOM, inside.adult_in_room),
     c.RaiseConcern: (E.CONCERN_RAISED, inside.raise_concern),
     c.UseSafePhrase: (E.SAFE_PHRASE_USED, inside.use_safe_phrase),
     c.EmergencyCall: (E.EMERGENCY_CALL, inside.emergency_call),

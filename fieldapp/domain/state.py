@@ -89,6 +89,7 @@ class VisitState:
     entered: Mark | None = None
     doorstep: Mark | None = None
     upstairs: tuple[Mark, ...] = ()
+    adult_in_room: bool = True  # inside: the parent or responsible adult is with staff
     concerns: tuple[Mark, ...] = ()
     alerts: tuple[Mark, ...] = ()  # safe phrase, 999, duress unlock: detail["type"]
     outcome: Mark | None = None
@@ -175,6 +176,10 @@ def _checklist_answered(state: VisitState, event: Event) -> VisitState:
     return replace(state, checklist={**state.checklist, item: answer})
 
 
+def _adult_in_room(state: VisitState, event: Event) -> VisitState:
+    return replace(state, adult_in_room=event.payload.get("present") is not False)
+
+
 def _follow_up_created(state: VisitState, event: Event) -> VisitState:
     p = event.payload
     follow_up = FollowUp(
@@ -240,6 +245,7 @@ _FACTS: dict[EventType, _Fact] = {
     EventType.DOORSTEP_ONLY: _set("doorstep"),
     EventType.CANCELLED: _set("cancelled"),
     EventType.UPSTAIRS: _append("upstairs"),
+    EventType.ADULT_IN_ROOM: _adult_in_room,
     EventType.CONCERN_RAISED: _append("concerns"),
     EventType.SAFE_PHRASE_USED: _alert,
     EventType.EMERGENCY_CALL: _alert,

@@ -49,7 +49,7 @@ def menu(pack: Pack, state: VisitState, now: object) -> list[c.Command]:
         c.Enter(), c.DoorstepOnly("preferred"), c.Cancel("unsafe"),
         c.GoUpstairs(True, True, True), c.GoUpstairs(False, False, False),
         c.EnterBedroom(True, True, True), c.EnterBedroom(False, False, False),
-        c.UseSafePhrase(), c.EmergencyCall(),
+        c.UseSafePhrase(), c.EmergencyCall(), c.AdultInRoom(False), c.AdultInRoom(True),
         c.RecordOutcome(True, "seen", ("in by 8:45",), (c.Action("call", "Ann"),)),
         c.RecordOutcome(False, "not seen", (), (c.Action("letter"),)),
         c.Leave(True), c.Leave(False), c.Return(True), c.Return(False), c.Debrief("DSL"),

@@ -309,3 +309,29 @@ def test_a_visit_that_ran_past_the_most_allowed_is_recorded_for_the_dsl() -> Non
     nobody = walk(pack, until=c.Leave, journey=no_answer)
     nobody.do(c.Leave())
     assert nobody.state.left is not None and nobody.state.left.detail["visit_minutes"] is None
+
+
+def test_a_parent_leaving_the_room_is_recorded_and_where_staff_are_never_alone_they_are_told(
+) -> None:
+    """Holy Cross 6.3: "a parent will always be present": when the parent steps out, staff are
+    told not to stay alone with the pupil; the return is recorded too."""
+    from fieldapp.domain.policy import load_pack
+
+    pack = load_pack("holy-cross-primary")
+    visit = walk(pack, until=c.RecordOutcome)
+    out = visit.do(c.AdultInRoom(present=False))
+    assert out.codes() == ("never_alone_with_pupil",)
+    assert out.findings[0].quote.startswith("Attendance officers will not be put in a situation")
+    assert visit.state.adult_in_room is False
+    with pytest.raises(c.CommandError, match="already recorded as out of the room"):
+        visit.do(c.AdultInRoom(present=False))
+    assert visit.do(c.AdultInRoom(present=True)).codes() == ()
+    assert visit.state.adult_in_room is True
+
+
+def test_where_the_policy_is_silent_the_parent_leaving_is_only_recorded(uplands: Pack) -> None:
+    visit = walk(uplands, until=c.RecordOutcome)
+    assert visit.do(c.AdultInRoom(present=False)).codes() == ()
+    assert visit.state.adult_in_room is False
+    with pytest.raises(IllegalTransition):  # only while staff are inside the home
+        walk(uplands, until=c.Enter).do(c.AdultInRoom(present=False))

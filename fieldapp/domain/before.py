@@ -240,11 +240,11 @@ def sign_out(state: VisitState, cmd: c.SignOut, pack: Pack, now: datetime) -> De
                                 "Record the vehicle you are using (or 'on foot').",
                                 "the office needs the vehicle details", pack, out.cite))
     lead = state.staff[0].mobile.strip() if state.staff else ""
-    mobile = cmd.mobile.strip() or lead
     for number, text, say in (
             ("emergency_number", cmd.emergency_number.strip(),
              "Give the office an emergency contact number."),
-            ("mobile", mobile, "Give the office the lead visitor's mobile number.")):
+            ("mobile", cmd.mobile.strip() or lead,
+             "Give the office the lead visitor's mobile number.")):
         if number in out.record and not text:
             refusals.append(finding(Kind.REFUSAL, f"{number}_required", say,
                                     f"the policy asks for the {number.replace('_', ' ')}",
@@ -283,7 +283,7 @@ def sign_out(state: VisitState, cmd: c.SignOut, pack: Pack, now: datetime) -> De
         "expected_arrival": _iso(cmd.expected_arrival), "vehicles": list(cmd.vehicles),
         "told": list(cmd.told), "safe_phrase_reminded": cmd.safe_phrase_reminded,
         "checks": list(cmd.checks), "emergency_number": cmd.emergency_number.strip(),
-        "mobile": mobile,
+        "mobile": cmd.mobile.strip(),  # as given now; else the plan's lead's stands
     }
     findings: list[Finding] = []
     if out.check_in_calls:

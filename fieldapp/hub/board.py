@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -38,7 +38,7 @@ Contacts = Mapping[str, tuple[str, str]]  # staff id -> (name, mobile), from the
 class Visitor:
     staff_id: str
     name: str
-    mobile: str  # the directory's, else the one the plan carries
+    mobile: str  # the lead's as given at sign-out; else the directory's, else the plan's
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +56,7 @@ class BoardRow:
     staff: tuple[Visitor, ...] = ()
     vehicles: tuple[str, ...] = ()
     expected_return: str = ""
+    emergency_number: str = ""  # the contact the pair gave the office at sign-out
     last_check_in: datetime | None = None  # the last call to the office
     last_heard: datetime | None = None  # the latest event recorded on the visit
     overdue: Overdue | None = None
@@ -92,13 +93,16 @@ def _row(visit_id: str, history: History, pack: Pack, now: datetime,
     out = state.phase in OUT and state.sign_out is not None
     if not (out or history.unreadable or (recent and state.phase not in BACK)):
         return None
+    detail = state.sign_out.detail if state.sign_out is not None else {}
     staff = tuple(_visitor(m.staff_id, m.mobile, contacts, m.name) for m in state.staff) or \
         tuple(dict.fromkeys(alert.by for alert in alerts))
-    detail = state.sign_out.detail if state.sign_out is not None else {}
+    if staff and detail.get("mobile"):  # the lead's number, as given to the office today
+        staff = (replace(staff[0], mobile=str(detail["mobile"])), *staff[1:])
     return BoardRow(
         visit_id=visit_id, phase=state.phase, address=str(state.plan.get("address", "")),
         staff=staff, vehicles=tuple(detail.get("vehicles", ())),
         expected_return=str(detail.get("expected_return", "")),
+        emergency_number=str(detail.get("emergency_number", "")),
         last_check_in=state.check_ins[-1].at if state.check_ins else None,
         last_heard=_latest(events), overdue=overdue(state, pack, now), alerts=alerts,
         attention=(f"{len(history.unreadable)} of this visit's events cannot be read: tell "

@@ -116,6 +116,8 @@ class BoardRowOut(BaseModel):
     staff: list[VisitorOut]
     vehicles: list[str]
     expected_return: str
+    emergency_number: str = Field(description="the emergency contact the pair gave the office "
+                                  "at sign-out, where the school's policy asks for one")
     last_check_in: datetime | None = Field(description="the last call to the office")
     last_heard: datetime | None = Field(description="the latest event recorded on the visit")
     overdue: OverdueOut | None
@@ -316,6 +318,7 @@ def add_console_routes(app: FastAPI, engine: Engine, keys: HubKeyPair,
             phase=NEEDS_ATTENTION if row.phase is None else row.phase.value,
             staff=[VisitorOut(name=v.name, mobile=v.mobile) for v in row.staff],
             vehicles=list(row.vehicles), expected_return=row.expected_return,
+            emergency_number=row.emergency_number,
             last_check_in=row.last_check_in, last_heard=row.last_heard,
             alerts=[AlertOut(type=a.type, at=a.at, by=VisitorOut(name=a.by.name,
                                                                  mobile=a.by.mobile))

@@ -89,6 +89,17 @@ def test_alerts_show_on_the_board_first_with_who_raised_them(engine: Engine) -> 
     assert board(store, "hart-hill", PACK, visit.now, CONTACTS) == ()
 
 
+def test_a_mobile_and_emergency_number_given_at_sign_out_are_what_reception_rings(
+        engine: Engine) -> None:
+    visit = visit_until("visit-1", c.SignOut, seed=11)
+    visit.do(c.SignOut(visit.now + timedelta(hours=2), ("AB12 CDE",), safe_phrase_reminded=True,
+                       checks=tuple(check.id for check in PACK.sign_out.checks),
+                       emergency_number="0121 496 0000", mobile="07700 900555"))
+    (row,) = board(stored(engine, visit), "uplands", PACK, visit.now, CONTACTS)
+    assert row.staff[0].mobile == "07700 900555" and row.staff[1].mobile == "07700 900002"
+    assert row.emergency_number == "0121 496 0000"
+
+
 def test_a_duress_alert_from_a_phone_with_no_visit_out_is_on_the_board(engine: Engine) -> None:
     at = T0 + timedelta(hours=3)
     alert = Event(new_event_id(at, b"\x01" * 10), "device-phone-a", EventType.DURESS_ALERT, at,

@@ -144,6 +144,14 @@ class Event:
 
 
 _EVENT_TYPES = {kind.value: kind for kind in EventType}
+# Alerts: staff need help now. Reception's board shows them first.
+ALERTS = frozenset({EventType.SAFE_PHRASE_USED, EventType.EMERGENCY_CALL,
+                    EventType.DURESS_ALERT})
+
+
+def device_visit_id(device_id: str) -> str:
+    """The visit a phone raises a duress alert on when no visit is out: its own."""
+    return f"device-{device_id}"
 _FORMAT_JSON = _JSON(FORMAT)
 
 

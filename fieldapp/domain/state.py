@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from fieldapp.domain.events import Event, EventError, EventType, merge
+from fieldapp.domain.events import ALERTS, Event, EventError, EventType, merge
 from fieldapp.domain.lifecycle import IllegalTransition, Phase, next_phase
 
 
@@ -247,9 +247,7 @@ _FACTS: dict[EventType, _Fact] = {
     EventType.UPSTAIRS: _append("upstairs"),
     EventType.ADULT_IN_ROOM: _adult_in_room,
     EventType.CONCERN_RAISED: _append("concerns"),
-    EventType.SAFE_PHRASE_USED: _alert,
-    EventType.EMERGENCY_CALL: _alert,
-    EventType.DURESS_ALERT: _alert,
+    **dict.fromkeys(ALERTS, _alert),
     EventType.OUTCOME_RECORDED: _set("outcome"),
     EventType.LEFT: _set("left"),
     EventType.RETURNED: _set("returned"),

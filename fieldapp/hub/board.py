@@ -16,15 +16,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Final
 
-from fieldapp.domain.events import Event, EventType
+from fieldapp.domain.events import ALERTS, Event
 from fieldapp.domain.lifecycle import OUT, Phase
 from fieldapp.domain.policy import Pack
 from fieldapp.domain.state import fold
 from fieldapp.domain.timers import Overdue, overdue
 from fieldapp.hub.events_store import EventStore, History
 
-ALERTS: Final = frozenset({EventType.SAFE_PHRASE_USED, EventType.EMERGENCY_CALL,
-                           EventType.DURESS_ALERT})
 # An alert on a visit that is not out (a duress PIN used while no visit was out) stays on the
 # board this long.
 ALERT_SHOWN_FOR: Final = timedelta(hours=12)

@@ -35,6 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from fieldapp.domain.events import is_printable_id
 from fieldapp.domain.policy import Pack, pack_text, parse_pack
 from fieldapp.hub.driver_sql import DriverStatement, driver_connection
 from fieldapp.hub.events_store import metadata
@@ -141,8 +142,8 @@ class Directory:
             .where(devices.c.token_hash == bindparam("token_hash")), engine.dialect)
 
     def add_school(self, school_id: str, name: str, pack_id: str) -> None:
-        if not (0 < len(school_id) <= 64 and school_id.isprintable() and name.strip()
-                and len(name) <= 200 and name.isprintable()):
+        if not (is_printable_id(school_id, 64) and name.strip()
+                and is_printable_id(name, 200)):
             raise DirectoryError("a school id is 1 to 64 printable characters, and its name "
                                  "1 to 200")
         try:

@@ -36,7 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
-from fieldapp.domain.events import Event, EventType, is_printable_id
+from fieldapp.domain.events import Event, EventType, device_visit_id, is_printable_id
 from fieldapp.domain.payloads import check_event
 from fieldapp.hub import migrate
 from fieldapp.hub.driver_sql import DriverStatement, driver_connection, in_list
@@ -193,7 +193,7 @@ class EventStore:
             on.update(visit_id for visit_id, plan in plans.items() if visit_id not in planned
                       and staff_id in {m["staff_id"] for m in _listed(plan.payload.get(
                           "staff"))})
-        own = f"device-{device_id}"
+        own = device_visit_id(device_id)
         return {e.id: ("a visit this phone's member of staff is not on (a plan must list "
                        "them)") for e in pushed if e.visit_id not in on
                 and not (e.visit_id == own and e.type is EventType.DURESS_ALERT)}

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from fieldapp.crypto.storage import WrongKeyError
 from fieldapp.crypto.vault import Unlocked, Vault, reencrypt_store
-from fieldapp.domain.events import Author, Event, EventType
+from fieldapp.domain.events import Author, Event, EventType, device_visit_id
 from fieldapp.domain.findings import Decision, Draft
 from fieldapp.domain.lifecycle import OUT
 from fieldapp.domain.rules import stamp
@@ -59,7 +59,7 @@ def raise_duress_alert(repository: EncryptedRepository, author: Author, now: dat
     out = [v for v in repository.visit_ids() if fold(repository.events(v)).phase in OUT]
     alert = Decision(drafts=(Draft(EventType.DURESS_ALERT, {"silent": True}),))
     events: list[Event] = []
-    for visit_id in out or [f"device-{author.device_id}"]:
+    for visit_id in out or [device_visit_id(author.device_id)]:
         state = fold(repository.events(visit_id))
         events += stamp(state, alert, visit_id, author, now, entropy)
     repository.append(events)

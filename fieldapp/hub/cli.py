@@ -28,10 +28,9 @@ import secrets
 import socket
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:  # the commands import what they use: `--help` and a quick command stay quick
     from fastapi import FastAPI
@@ -42,27 +41,25 @@ if TYPE_CHECKING:  # the commands import what they use: `--help` and a quick com
 
 DEFAULT_DB = "sqlite:///hub.db"
 DEMO_LOGINS = (("office-jones", "reception"), ("dsl-webster", "dsl"), ("it-admin", "admin"))
-DEMO_MOBILES = {"staff-ann": "07700 900001", "staff-ben": "07700 900002"}
-SCHOOL_TIME = ZoneInfo("Europe/London")  # the demo school's clock
 # The demo's two visits, 90 minutes apart, each back 90 minutes after it starts: both home
 # before 17:30, within Uplands' working day (its pack: no visits from 18:00).
 LAST_DEMO_START = time(14, 30)
 TOMORROW_AT = (time(9, 30), time(11, 0))
 
 
-def demo_times(now: datetime) -> tuple[str, tuple[datetime, datetime]]:
+def demo_times(now: datetime, zone: tzinfo) -> tuple[str, tuple[datetime, datetime]]:
     """When the demo's visits are, by the school's clock: today, from the next half hour at
     least 30 minutes away (not before 9:00), if both can be back before the end of the day;
     else tomorrow morning. Answers "today" or "tomorrow", and the two times."""
-    local = now.astimezone(SCHOOL_TIME)
+    local = now.astimezone(zone)
     hour = local.replace(minute=0, second=0, microsecond=0)
     halves = math.ceil((local + timedelta(minutes=30) - hour) / timedelta(minutes=30))
     first = max(hour + halves * timedelta(minutes=30), hour.replace(hour=9))
     if first.date() == local.date() and first.time() <= LAST_DEMO_START:
         return "today", (first, first + timedelta(minutes=90))
     day = local.date() + timedelta(days=1)
-    return "tomorrow", (datetime.combine(day, TOMORROW_AT[0], SCHOOL_TIME),
-                        datetime.combine(day, TOMORROW_AT[1], SCHOOL_TIME))
+    return "tomorrow", (datetime.combine(day, TOMORROW_AT[0], zone),
+                        datetime.combine(day, TOMORROW_AT[1], zone))
 
 
 def hub_keys(path: Path, create: bool) -> HubKeyPair:
@@ -96,14 +93,15 @@ def demo(args: argparse.Namespace, now: datetime | None = None) -> str:
 
     engine = connect(args.db)
     directory, store = Directory(engine), EventStore(engine)
-    now = (now or datetime.now(UTC)).astimezone(SCHOOL_TIME)
+    pack = load_pack("uplands-junior")
+    now = (now or datetime.now(UTC)).astimezone(pack.hours.zone)  # the school's clock
     try:
         directory.school("uplands")
     except DirectoryError:
         directory.add_school("uplands", "Uplands Junior School", "uplands-junior")
         for member in PAIR:
             directory.add_staff("uplands", member.staff_id, member.name, "staff",
-                                member.safeguarding_trained, DEMO_MOBILES[member.staff_id])
+                                member.safeguarding_trained, member.mobile)
         directory.add_staff("uplands", "dsl-webster", "Mrs Webster-Smith", "dsl", True)
         directory.set_pack_roles("uplands", "dsl-webster", ["safeguarding_lead"])
         directory.add_staff("uplands", "office-jones", "Mr Jones", "reception")
@@ -114,8 +112,7 @@ def demo(args: argparse.Namespace, now: datetime | None = None) -> str:
     if ahead:  # run again: the visits already planned are still to come
         when = f"the next at {ahead[0]:%d %b %H:%M}"
     else:
-        pack = load_pack("uplands-junior")
-        day, starts = demo_times(now)
+        day, starts = demo_times(now, pack.hours.zone)
         when = f"{day}, at {' and '.join(f'{at:%H:%M}' for at in starts)}"
         for number, ((child, address), start) in enumerate(zip(
                 (("Sam Example", "1 Example Street"), ("Alex Sample", "22 Sample Road")),

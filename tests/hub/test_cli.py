@@ -219,17 +219,18 @@ def test_the_demos_visits_are_in_school_hours_whenever_it_is_run(
     from fieldapp.domain.policy import load_pack
     from fieldapp.domain.rules import decide
     from fieldapp.domain.state import fold
-    from fieldapp.hub.cli import SCHOOL_TIME, demo, demo_times, parser
+    from fieldapp.hub.cli import demo, demo_times, parser
     from fieldapp.hub.events_store import EventStore
 
-    now = datetime(2026, 11, 30, hour, minute, tzinfo=SCHOOL_TIME)
-    when, starts = demo_times(now)
+    pack = load_pack("uplands-junior")
+    now = datetime(2026, 11, 30, hour, minute, tzinfo=pack.hours.zone)
+    when, starts = demo_times(now, pack.hours.zone)
     assert (when, f"{starts[0]:%H:%M}") == (day, first)
     assert starts[0].date() == (now.date() if day == "today" else now.date() + timedelta(1))
     args = parser().parse_args([*hub, "demo"])
     hub_keys(args.key, create=True)
     assert f"({day}, at {first} and " in demo(args, now)
-    pack, store = load_pack("uplands-junior"), EventStore(connect(hub[1]))
+    store = EventStore(connect(hub[1]))
     for visit_id, start in zip(sorted(store.visit_ids("uplands")), starts, strict=True):
         state = fold(store.visit_events("uplands", visit_id))
         leaving = start - timedelta(minutes=15)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from fieldapp.domain import commands as c
 from fieldapp.domain.events import EventType
@@ -29,6 +31,10 @@ def plan(state: VisitState, cmd: c.Plan, pack: Pack, now: datetime) -> Decision:
         must_text(value, what)
     if cmd.scheduled_at.tzinfo is None:
         raise c.CommandError("the visit time must carry its UTC offset")
+    zone = pack.hours.zone
+    if cmd.scheduled_at.astimezone(zone).date() < now.astimezone(zone).date():
+        raise c.CommandError(f"the visit time ({cmd.scheduled_at.astimezone(zone):%d %b %H:%M}) "
+                             "has passed: plan it for today or later")
     ids = [member.staff_id for member in cmd.staff]
     if not ids or len(set(ids)) != len(ids) or not all(i.strip() == i != "" for i in ids):
         raise c.CommandError("the visiting staff must be listed, each once, by staff id "
@@ -123,6 +129,9 @@ def _evening(pack: Pack, findings: list[Finding]) -> list[Finding]:
 
 
 def assess_risk(state: VisitState, cmd: c.AssessRisk, pack: Pack, now: datetime) -> Decision:
+    """A risk assessment is recorded as answered, also when its answers refuse the visit: a
+    refused assessment voids the earlier sign-offs and blocks authorisation and sign-out until
+    a new one is accepted and signed off (an earlier, clean one does not stay in force)."""
     risk = pack.risk
     known = {q.id for q in risk.questions}
     unknown = sorted(set(cmd.answers) - known)
@@ -132,10 +141,41 @@ def assess_risk(state: VisitState, cmd: c.AssessRisk, pack: Pack, now: datetime)
     if missing:
         raise c.CommandError("answer every risk question: "
                              + "; ".join(q.text for q in missing))
+    level = cmd.level
+    if risk.levels:
+        level = next((known for known in risk.levels
+                      if known.casefold() == cmd.level.strip().casefold()), "")
+        if not level:
+            raise c.CommandError(f"choose a risk level: {', '.join(risk.levels)}")
+    payload: dict[str, Any] = {"answers": dict(cmd.answers), "level": level,
+                               "mitigations": cmd.mitigations.strip()}
+    refusals = _risk_refusals(state, pack, payload)
+    if refusals:
+        payload["refused"] = list(dict.fromkeys(f.code for f in refusals))
+        return Decision(drafts=(Draft(E.RISK_ASSESSED, payload),), findings=tuple(refusals))
+    findings = [Finding(Kind.STEP, "authorise", f"Get this visit signed off: {s.label}.",
+                        "needed before sign-out", pack.school, "")
+                for s in required_steps(state, pack)]
+    if state.phase is Phase.AUTHORISED:
+        findings.insert(0, Finding(Kind.WARNING, "authorise_again",
+                                   "The new risk assessment needs a fresh authorisation.",
+                                   "the risk assessment changed after it was signed off",
+                                   pack.school, ""))
+    return Decision(drafts=(Draft(E.RISK_ASSESSED, payload),), findings=tuple(findings))
+
+
+def _risk_refusals(
+    state: VisitState, pack: Pack, assessment: Mapping[str, Any]
+) -> list[Finding]:
+    """Why an assessment (answers, level, mitigations, as recorded) cannot let the visit go."""
+    risk = pack.risk
     refusals: list[Finding] = []
     mitigate = False
+    answers = assessment.get("answers", {})
     for question in risk.questions:
-        answer = cmd.answers[question.id]
+        answer = answers.get(question.id)
+        if type(answer) is not bool:
+            continue  # a question added to the pack since: the assessment is redone anyway
         effect = question.if_yes if answer else question.if_no
         because = f"'{question.text}' answered {'yes' if answer else 'no'}"
         if effect is RiskEffect.BLOCK:
@@ -148,37 +188,29 @@ def assess_risk(state: VisitState, cmd: c.AssessRisk, pack: Pack, now: datetime)
                                     because, pack, question.cite))
         elif effect is RiskEffect.MITIGATE:
             mitigate = True
-    if mitigate and not cmd.mitigations.strip():
+    if mitigate and not str(assessment.get("mitigations", "")).strip():
         assert risk.mitigations_cite is not None
         refusals.append(finding(Kind.REFUSAL, "mitigations_required",
                                 "List the actions you have taken or will take to reduce the risk.",
                                 "a risk question was answered yes", pack, risk.mitigations_cite))
-    level = cmd.level
-    if risk.levels:
+    level, floor = assessment.get("level"), risk.first_visit_min
+    if (state.plan.get("first_visit") and floor is not None and level in risk.levels
+            and risk.levels.index(level) < risk.levels.index(floor)):
         assert risk.levels_cite is not None
-        level = next((known for known in risk.levels
-                      if known.casefold() == cmd.level.strip().casefold()), "")
-        if not level:
-            raise c.CommandError(f"choose a risk level: {', '.join(risk.levels)}")
-        floor = risk.first_visit_min
-        if (state.plan.get("first_visit") and floor is not None
-                and risk.levels.index(level) < risk.levels.index(floor)):
-            refusals.append(finding(Kind.REFUSAL, "first_visit_risk_level",
-                                    f"Rate a first visit at least {floor}.",
-                                    f"a first visit was rated {level}", pack, risk.levels_cite))
-    if refusals:
-        return refused(*refusals)
-    findings = [Finding(Kind.STEP, "authorise", f"Get this visit signed off: {s.label}.",
-                        "needed before sign-out", pack.school, "")
-                for s in required_steps(state, pack)]
-    if state.phase is Phase.AUTHORISED:
-        findings.insert(0, Finding(Kind.WARNING, "authorise_again",
-                                   "The new risk assessment needs a fresh authorisation.",
-                                   "the risk assessment changed after it was signed off",
-                                   pack.school, ""))
-    payload = {"answers": dict(cmd.answers), "level": level,
-               "mitigations": cmd.mitigations.strip()}
-    return Decision(drafts=(Draft(E.RISK_ASSESSED, payload),), findings=tuple(findings))
+        refusals.append(finding(Kind.REFUSAL, "first_visit_risk_level",
+                                f"Rate a first visit at least {floor}.",
+                                f"a first visit was rated {level}", pack, risk.levels_cite))
+    return refusals
+
+
+def assessment_refusals(state: VisitState, pack: Pack) -> list[Finding]:
+    """While the latest risk assessment stands refused, why the visit may not be signed off
+    or leave: its own refusals, with the policy's words."""
+    if state.risk is None or not state.risk.get("refused"):
+        return []
+    return _risk_refusals(state, pack, state.risk) or [
+        Finding(Kind.REFUSAL, "risk_assessment_refused", "Complete a new risk assessment.",
+                "the latest risk assessment was refused", pack.school, "")]
 
 
 def authorise(state: VisitState, cmd: c.Authorise, pack: Pack, now: datetime) -> Decision:
@@ -192,6 +224,8 @@ def authorise(state: VisitState, cmd: c.Authorise, pack: Pack, now: datetime) ->
         return refused(finding(Kind.REFUSAL, "risk_assessment_first",
                                "Complete the risk assessment before the visit is authorised.",
                                "there is no risk assessment yet", pack, step.cite))
+    if assessment_refusals(state, pack):
+        return refused(*assessment_refusals(state, pack))
     if cmd.role not in step.roles:
         return refused(finding(Kind.REFUSAL, "may_not_authorise",
                                f"Ask one of: {', '.join(step.roles)}.",
@@ -220,7 +254,7 @@ def sign_out(state: VisitState, cmd: c.SignOut, pack: Pack, now: datetime) -> De
     if cmd.expected_arrival is not None and not now <= cmd.expected_arrival <= (
             cmd.expected_leave or cmd.expected_return):
         raise c.CommandError("the time you expect to arrive must come before you leave")
-    refusals: list[Finding] = []
+    refusals = assessment_refusals(state, pack)
     done = state.authorised_steps()
     for step in required_steps(state, pack):
         if step.id not in done:

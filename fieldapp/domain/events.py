@@ -192,6 +192,16 @@ def new_event_id(at: datetime, entropy: bytes) -> str:
     return "".join(reversed(chars))
 
 
+def event_id_time(event_id: str) -> datetime:
+    """The time an event id was made for (its first 48 bits), to the millisecond."""
+    if not is_event_id(event_id):
+        raise EventError(f"not an event id: {event_id[:_ID_LENGTH]!r}")
+    millis = 0
+    for char in event_id[:10]:  # 10 characters of 5 bits: the id's top 50 of 130 bits
+        millis = millis * 32 + _CROCKFORD.index(char)
+    return _EPOCH + timedelta(milliseconds=millis)
+
+
 def is_event_id(text: str) -> bool:
     return len(text) == _ID_LENGTH and text[0] in "01234567" and _CROCKFORD_SET.issuperset(text)
 

@@ -4,6 +4,7 @@ doorstep checks apply, whether a time is evening, and how a pack rule becomes a 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from fieldapp.domain import commands as c
@@ -39,7 +40,8 @@ EVENING_APPROVAL = "evening_approval"
 
 def cite_rule(kind: Kind, code: str, rule: Rule, because: str, pack: Pack) -> Finding:
     assert rule.cite is not None  # the loader insists on a cite for every non-continue rule
-    return finding(kind, code, rule.say, because, pack, rule.cite)
+    return replace(finding(kind, code, rule.say, because, pack, rule.cite),
+                   then=tuple(then.value for then in rule.then))
 
 
 def rule_findings(rule: Rule, because: str, pack: Pack) -> tuple[Finding, ...]:

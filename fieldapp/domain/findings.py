@@ -30,6 +30,9 @@ class Finding:
     because: str  # why, in this visit's terms
     policy: str  # "Uplands Junior School, During the Visit"
     quote: str  # the policy's own words; empty for a school setting
+    # Every consequence, each a code a button can act on ("do_not_enter", "contact_dsl",
+    # "call_999", "inform_agencies", ...); the first is `code`'s when it comes from a pack rule.
+    then: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         return f"{self.say} — {self.because} — {self.policy}"
@@ -50,6 +53,9 @@ class Draft:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
+    """The events to record and what to tell staff. The shell records the drafts whatever the
+    findings: a refusal has none, but for a refused risk assessment, recorded as refused."""
+
     drafts: tuple[Draft, ...] = ()
     findings: tuple[Finding, ...] = ()
 

@@ -173,8 +173,9 @@ PAYLOADS: Final[Mapping[EventType, Check]] = {
         purpose=text(NOTE), scheduled_at=time, staff=listed(STAFF, 10), announced=flag,
         notice_exception=word(ID), first_visit=flag, lone_reason=text(NOTE), evening=flag,
         extended_duration_agreed_by=word(NAME), safe_phrase=word(NAME))),
-    E.RISK_ASSESSED: record(needs(answers=keyed(word(ID, 1), flag), level=word(ID),
-                                  mitigations=text(NOTE))),
+    E.RISK_ASSESSED: record({**needs(answers=keyed(word(ID, 1), flag), level=word(ID),
+                                     mitigations=text(NOTE)),
+                             **may(refused=listed(word(ID, 1)))}),
     E.AUTHORISED: record(needs(step=word(ID, 1), by=word(NAME), role=word(ID))),
     E.SIGNED_OUT: record(needs(
         expected_return=time, expected_leave=maybe(time), expected_arrival=maybe(time),

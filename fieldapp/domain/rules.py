@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import fields
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from fieldapp.domain import after, before, door, inside
 from fieldapp.domain import commands as c
-from fieldapp.domain.events import Author, Event, EventType, new_event_id
+from fieldapp.domain.events import Author, Event, EventType, event_id_time, new_event_id
 from fieldapp.domain.findings import Decision
 from fieldapp.domain.lifecycle import next_phase
 from fieldapp.domain.payloads import PAYLOADS
@@ -26,9 +26,21 @@ from fieldapp.domain.state import VisitState
 E = EventType
 
 
-def decide(state: VisitState, command: c.Command, pack: Pack, now: datetime) -> Decision:
+# A phone's clock may step back a little (a network time correction, a restart): up to this,
+# a command timed before the phone's own last entry on the visit is still taken.
+CLOCK_STEP_BACK: Final = timedelta(minutes=2)
+# Getting help and getting away are never refused, whatever the phone's clock says.
+_ANY_TIME: Final = (c.UseSafePhrase, c.EmergencyCall, c.Leave)
+
+
+def decide(
+    state: VisitState, command: c.Command, pack: Pack, now: datetime, *, by: Author
+) -> Decision:
+    """What `command`, given by `by` (staff and device) at `now` by that device's clock,
+    decides for the visit in `state` under its school's `pack`."""
     if now.tzinfo is None:
         raise c.CommandError("the time given to the engine must be timezone-aware")
+    _clock_goes_forward(state, command, pack, now, by)
     planned_under = state.plan.get("pack_id")
     if planned_under and planned_under != pack.id:
         raise c.CommandError(f"this visit was planned under the policy pack '{planned_under}', "
@@ -46,6 +58,22 @@ def decide(state: VisitState, command: c.Command, pack: Pack, now: datetime) -> 
         if problem is not None:
             raise c.CommandError(f"{draft.type.value}: {problem}")
     return decision
+
+
+def _clock_goes_forward(
+    state: VisitState, command: c.Command, pack: Pack, now: datetime, by: Author
+) -> None:
+    """Refuse a command timed before this device's own last entry on the visit (a backdated
+    entry, or a clock set back). Only the device's own entries count: the partner's phone may
+    be hours ahead, and a phone that pulls its partner's later events is never locked out."""
+    last = state.device_clocks.get(by.device_id)
+    if last is None or isinstance(command, _ANY_TIME) or now >= last - CLOCK_STEP_BACK:
+        return
+    zone = pack.hours.zone
+    raise c.CommandError(
+        f"this phone's clock reads {now.astimezone(zone):%d %b %H:%M}, before its own last "
+        f"entry on this visit at {last.astimezone(zone):%d %b %H:%M}: set the phone's date "
+        "and time, then try again")
 
 
 def _yes_or_no(command: c.Command) -> None:
@@ -68,11 +96,10 @@ def stamp(
     last = max(state.event_ids, default="")
     events = []
     for draft in decision.drafts:
-        at = now
-        event_id = new_event_id(at, entropy())
-        while event_id <= last:  # same millisecond as, or a clock behind, the last event
-            at += timedelta(milliseconds=1)
-            event_id = new_event_id(at, entropy())
+        event_id = new_event_id(now, entropy())
+        if event_id <= last:  # the same millisecond as the last event, or a clock behind a
+            # partner's (by hours, perhaps): the id takes the next millisecond after the last
+            event_id = new_event_id(event_id_time(last) + timedelta(milliseconds=1), entropy())
         events.append(Event(id=event_id, visit_id=visit_id, type=draft.type, at=now,
                             author=author, payload=dict(draft.payload)))
         last = event_id

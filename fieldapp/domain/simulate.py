@@ -42,10 +42,11 @@ class SimulatedVisit:
         self.now += timedelta(minutes=minutes)
 
     def do(self, command: Command, after_minutes: float = 0) -> Decision:
-        """Decide on the command at the current time; record its events if it was accepted."""
+        """Decide on the command at the current time and record what it decided to (nothing
+        for a refusal, but for a refused risk assessment, which is recorded as refused)."""
         self.wait(after_minutes)
-        decision = decide(self.state, command, self.pack, self.now)
-        if decision.accepted:
+        decision = decide(self.state, command, self.pack, self.now, by=self.author)
+        if decision.drafts:
             new = stamp(self.state, decision, self.visit_id, self.author, self.now,
                         lambda: next(self._entropy))
             self.events.extend(new)

@@ -100,6 +100,8 @@ class VisitState:
     follow_ups: Mapping[str, FollowUp] = field(default_factory=dict)
     set_aside: tuple[tuple[str, str], ...] = ()  # (event id, why) for events that could not apply
     event_ids: frozenset[str] = frozenset()
+    # Each device's latest clock reading on this visit: a phone may not record before its own.
+    device_clocks: Mapping[str, datetime] = field(default_factory=dict)
 
     @property
     def visit_started(self) -> Mark | None:
@@ -118,9 +120,7 @@ def apply(state: VisitState, event: Event) -> VisitState:
         return state
     phase = next_phase(state.phase, event.type)
     updated = _FACTS[event.type](state, event)
-    return replace(
-        updated, visit_id=event.visit_id, phase=phase, event_ids=state.event_ids | {event.id}
-    )
+    return replace(updated, visit_id=event.visit_id, phase=phase, **_seen(state, event))
 
 
 def fold(*histories: Iterable[Event]) -> VisitState:
@@ -130,12 +130,20 @@ def fold(*histories: Iterable[Event]) -> VisitState:
         try:
             state = apply(state, event)
         except IllegalTransition as error:
-            state = replace(
-                state,
-                set_aside=(*state.set_aside, (event.id, str(error))),
-                event_ids=state.event_ids | {event.id},
-            )
+            state = replace(state, set_aside=(*state.set_aside, (event.id, str(error))),
+                            **_seen(state, event))
     return state
+
+
+def _seen(state: VisitState, event: Event) -> dict[str, Any]:
+    """What every event adds, whether it applies or is set aside: its id, and its device's
+    clock reading if that is the latest the visit has from the device."""
+    device = event.author.device_id
+    known = state.device_clocks.get(device)
+    clocks = state.device_clocks
+    if known is None or event.at > known:
+        clocks = {**clocks, device: event.at}
+    return {"event_ids": state.event_ids | {event.id}, "device_clocks": clocks}
 
 
 def _mark(event: Event) -> Mark:

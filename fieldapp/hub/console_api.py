@@ -394,9 +394,10 @@ def add_console_routes(app: FastAPI, engine: Engine, keys: HubKeyPair,
             raise HubError(403, "forbidden", f"you do not hold the role {body.role!r} in this "
                            "school's policy: an admin records who holds which")
         now = clock()
+        author = Author(user.staff_id, CONSOLE_DEVICE)
         try:
             decision = decide(state, c.Authorise(body.step, user.name, body.role),
-                              directory.pack(user.school_id).pack, now)
+                              directory.pack(user.school_id).pack, now, by=author)
         except IllegalTransition as wrong:
             raise HubError(409, "wrong_phase", str(wrong)) from None
         except c.CommandError as error:
@@ -406,7 +407,7 @@ def add_console_routes(app: FastAPI, engine: Engine, keys: HubKeyPair,
         if not decision.accepted:
             raise HubError(422, "refused", "; ".join(f.say for f in decision.refusals),
                            findings=[f.model_dump() for f in findings])
-        events = stamp(state, decision, visit_id, Author(user.staff_id, CONSOLE_DEVICE), now,
+        events = stamp(state, decision, visit_id, author, now,
                        lambda: os.urandom(10))
         store.ingest(user.school_id, CONSOLE_DEVICE, Push(events=events))
         return AuthorisedOut(events=[e.id for e in events], findings=findings)

@@ -215,6 +215,7 @@ def test_the_demos_visits_are_in_school_hours_whenever_it_is_run(
     """Whenever it runs, the pair can sign out for the demo's visits at their time: planned
     today if both can be back before the evening, else tomorrow morning."""
     from fieldapp.domain import commands as c
+    from fieldapp.domain.events import Author
     from fieldapp.domain.journeys import PAIR
     from fieldapp.domain.policy import load_pack
     from fieldapp.domain.rules import decide
@@ -238,7 +239,7 @@ def test_the_demos_visits_are_in_school_hours_whenever_it_is_run(
             start + timedelta(minutes=75), ("AB12 CDE",),
             told=tuple(who.split("|")[0] for who in pack.sign_out.tell),
             safe_phrase_reminded=True, checks=tuple(check.id for check in pack.sign_out.checks)),
-            pack, leaving)
+            pack, leaving, by=Author(PAIR[0].staff_id, "phone-ann"))
         assert decision.accepted, [f.code for f in decision.findings]
         assert [m.staff_id for m in state.staff] == [m.staff_id for m in PAIR]
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from fieldapp.domain.commands import Command
+from fieldapp.domain.events import Author
 from fieldapp.domain.journeys import Journey, let_in
 from fieldapp.domain.policy import Pack
 from fieldapp.domain.simulate import SimulatedVisit
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+PHONE = Author("staff-1", "phone-1")  # a SimulatedVisit's author
 
 
 def walk(pack: Pack, until: type[Command] | None = None, journey: Journey = let_in,

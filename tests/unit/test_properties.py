@@ -1,7 +1,8 @@
 """Properties over any sequence of commands, for every school's pack (hypothesis).
 
 - no command sequence reaches a state the lifecycle table or the policy forbids;
-- a refusal changes nothing and cites the policy;
+- a refusal changes nothing and cites the policy (a refused risk assessment is recorded as
+  refused, and voids the sign-offs);
 - two phones' event lists merge to the same state in any order.
 """
 
@@ -94,10 +95,14 @@ def drive(visit: SimulatedVisit, data: st.DataObject, steps: int) -> None:
             assert visit.state == before and len(visit.events) == count
             continue
         if not decision.accepted:
-            assert decision.drafts == () and visit.state == before
             for refusal in decision.refusals:
                 assert refusal.policy.startswith(visit.pack.school + ", "), refusal
                 assert refusal.say and refusal.because
+            if isinstance(command, c.AssessRisk):  # recorded as refused: it voids sign-offs
+                assert visit.state.risk is not None and visit.state.risk["refused"]
+                assert visit.state.authorisations == () and visit.state.phase is Phase.PLANNED
+            else:
+                assert decision.drafts == () and visit.state == before
             continue
         check_invariants(before, tuple(visit.events[count:]), visit.pack)
         assert visit.state.set_aside == (), "the engine produced an event the table forbids"

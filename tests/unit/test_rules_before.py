@@ -9,14 +9,15 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from fieldapp.domain import commands as c
+from fieldapp.domain.events import Author
 from fieldapp.domain.findings import Kind
 from fieldapp.domain.journeys import PAIR
 from fieldapp.domain.lifecycle import IllegalTransition, Phase
 from fieldapp.domain.policy import Cite, Exception_, Hours, Pack, Question, RiskEffect
 from fieldapp.domain.rules import decide
 from fieldapp.domain.simulate import SimulatedVisit
-from fieldapp.domain.state import Staff
-from tests.unit.support import T0, walk
+from fieldapp.domain.state import Staff, fold
+from tests.unit.support import PHONE, T0, walk
 
 CITE = Cite("Test section", "the policy's words")
 
@@ -40,25 +41,26 @@ def test_a_planned_visit_records_what_reception_and_the_dsl_need(uplands: Pack) 
 @pytest.mark.parametrize("field", ["child_ref", "address", "purpose"])
 def test_a_plan_without_essentials_is_an_error(uplands: Pack, field: str) -> None:
     with pytest.raises(c.CommandError, match="required"):
-        decide(SimulatedVisit(uplands, T0).state, plan(**{field: "  "}), uplands, T0)
+        decide(SimulatedVisit(uplands, T0).state, plan(**{field: "  "}), uplands, T0, by=PHONE)
 
 
 @pytest.mark.parametrize("staff", [(), (PAIR[0], PAIR[0]), (Staff("", "Nobody"),)])
 def test_the_visiting_staff_must_be_listed_each_once(uplands: Pack, staff: tuple[Staff]) -> None:
     with pytest.raises(c.CommandError, match="each once"):
-        decide(SimulatedVisit(uplands, T0).state, plan(staff=staff), uplands, T0)
+        decide(SimulatedVisit(uplands, T0).state, plan(staff=staff), uplands, T0, by=PHONE)
 
 
 def test_times_without_an_offset_are_errors(uplands: Pack) -> None:
     state = SimulatedVisit(uplands, T0).state
     with pytest.raises(c.CommandError, match="UTC offset"):
-        decide(state, plan(scheduled_at=T0.replace(tzinfo=None)), uplands, T0)
+        decide(state, plan(scheduled_at=T0.replace(tzinfo=None)), uplands, T0, by=PHONE)
     with pytest.raises(c.CommandError, match="timezone-aware"):
-        decide(state, plan(), uplands, T0.replace(tzinfo=None))
+        decide(state, plan(), uplands, T0.replace(tzinfo=None), by=PHONE)
 
 
 def test_a_lone_visit_is_refused_where_pairs_are_required(uplands: Pack) -> None:
-    decision = decide(SimulatedVisit(uplands, T0).state, plan(staff=PAIR[:1]), uplands, T0)
+    decision = decide(SimulatedVisit(uplands, T0).state, plan(staff=PAIR[:1]), uplands, T0,
+                      by=PHONE)
     assert decision.codes() == ("pair_required",)
     assert decision.drafts == ()
     assert "conducted in pairs" in decision.refusals[0].quote
@@ -67,8 +69,9 @@ def test_a_lone_visit_is_refused_where_pairs_are_required(uplands: Pack) -> None
 def test_pairs_wherever_possible_allow_one_with_a_recorded_reason(uplands: Pack) -> None:
     pack = replace(uplands, pair=replace(uplands.pair, strict=False))
     state = SimulatedVisit(pack, T0).state
-    assert decide(state, plan(staff=PAIR[:1]), pack, T0).codes() == ("pair_required",)
-    decision = decide(state, plan(staff=PAIR[:1], lone_reason="colleague off sick"), pack, T0)
+    assert decide(state, plan(staff=PAIR[:1]), pack, T0, by=PHONE).codes() == ("pair_required",)
+    decision = decide(state, plan(staff=PAIR[:1], lone_reason="colleague off sick"), pack, T0,
+                      by=PHONE)
     assert decision.accepted
     assert decision.findings[0].code == "fewer_staff"
     assert "colleague off sick" in decision.findings[0].say
@@ -78,32 +81,32 @@ def test_a_safeguarding_trained_visitor_is_required_where_the_policy_says(upland
     pack = replace(uplands, pair=replace(uplands.pair, safeguarding_trained=CITE))
     untrained = (Staff("a", "A"), Staff("b", "B"))
     state = SimulatedVisit(pack, T0).state
-    assert decide(state, plan(staff=untrained), pack, T0).codes() == (
+    assert decide(state, plan(staff=untrained), pack, T0, by=PHONE).codes() == (
         "safeguarding_trained_required",)
-    assert decide(state, plan(), pack, T0).accepted
+    assert decide(state, plan(), pack, T0, by=PHONE).accepted
 
 
 def test_someone_who_knows_the_family_is_required_where_the_policy_says(uplands: Pack) -> None:
     pack = replace(uplands, pair=replace(uplands.pair, knows_family=CITE))
     strangers = (Staff("a", "A"), Staff("b", "B"))
-    decision = decide(SimulatedVisit(pack, T0).state, plan(staff=strangers), pack, T0)
+    decision = decide(SimulatedVisit(pack, T0).state, plan(staff=strangers), pack, T0, by=PHONE)
     assert decision.codes() == ("knows_family_required",)
 
 
 def test_an_unannounced_visit_must_be_one_of_the_policys_exceptions(uplands: Pack) -> None:
     state = SimulatedVisit(uplands, T0).state
-    refused = decide(state, plan(announced=False), uplands, T0)
+    refused = decide(state, plan(announced=False), uplands, T0, by=PHONE)
     assert refused.codes() == ("notice_required",)
     assert "Emergency safeguarding visit" in refused.refusals[0].say
     accepted = decide(state, plan(announced=False, notice_exception="emergency_safeguarding"),
-                      uplands, T0)
+                      uplands, T0, by=PHONE)
     assert accepted.accepted
 
 
 def test_a_school_without_exceptions_visits_only_by_appointment(uplands: Pack) -> None:
     pack = replace(uplands, notice=replace(uplands.notice, exceptions=(),
                                            entry_requires_appointment=CITE))
-    decision = decide(SimulatedVisit(pack, T0).state, plan(announced=False), pack, T0)
+    decision = decide(SimulatedVisit(pack, T0).state, plan(announced=False), pack, T0, by=PHONE)
     assert decision.codes() == ("appointment_required",)
     assert decision.refusals[0].quote == CITE.quote
 
@@ -112,7 +115,7 @@ def test_evening_visits_are_refused_where_the_policy_says_never(uplands: Pack) -
     state = SimulatedVisit(uplands, T0).state
     for hour in (18, 21, 6):
         evening = T0.replace(hour=hour)
-        decision = decide(state, plan(scheduled_at=evening), uplands, T0)
+        decision = decide(state, plan(scheduled_at=evening), uplands, T0, by=PHONE)
         assert decision.codes() == ("no_evening_visits",), hour
         assert "No home visits should take place during the evening" in decision.findings[0].quote
 
@@ -134,7 +137,7 @@ def test_evening_visits_needing_approval_add_a_sign_off(uplands: Pack) -> None:
 def test_evening_visits_advised_against_are_warned_not_refused(uplands: Pack) -> None:
     pack = replace(uplands, hours=replace(uplands.hours, evening=Hours.ADVISED_AGAINST))
     decision = decide(SimulatedVisit(pack, T0).state, plan(scheduled_at=T0.replace(hour=19)),
-                      pack, T0)
+                      pack, T0, by=PHONE)
     assert decision.accepted
     assert decision.findings[0].kind is Kind.WARNING
 
@@ -142,12 +145,13 @@ def test_evening_visits_advised_against_are_warned_not_refused(uplands: Pack) ->
 def test_a_school_with_no_evening_rule_says_nothing(uplands: Pack) -> None:
     pack = replace(uplands, hours=replace(uplands.hours, evening=Hours.NO_RULE, cite=None))
     decision = decide(SimulatedVisit(pack, T0).state, plan(scheduled_at=T0.replace(hour=19)),
-                      pack, T0)
+                      pack, T0, by=PHONE)
     assert decision.codes() == ("assess_risk",)
 
 
 def test_a_pair_must_agree_a_safe_word_where_the_policy_asks(uplands: Pack) -> None:
-    decision = decide(SimulatedVisit(uplands, T0).state, plan(safe_phrase=""), uplands, T0)
+    decision = decide(SimulatedVisit(uplands, T0).state, plan(safe_phrase=""), uplands, T0,
+                      by=PHONE)
     assert decision.codes() == ("safe_phrase_required",)
 
 
@@ -207,9 +211,54 @@ def test_an_answer_that_must_be_put_right_refuses_the_assessment(uplands: Pack) 
 def test_a_blocking_answer_means_the_visit_must_not_happen(uplands: Pack) -> None:
     visit = SimulatedVisit(assessed_pack(uplands), T0)
     visit.do(plan())
-    assert visit.do(c.AssessRisk(good(banned=True), level="LOW")).codes() == (
-        "visit_must_not_happen",)
-    assert visit.state.risk is None
+    decision = visit.do(c.AssessRisk(good(banned=True), level="LOW"))
+    assert decision.codes() == ("visit_must_not_happen",) and not decision.accepted
+    assert visit.state.risk is not None  # recorded as answered, for the DSL to see
+    assert visit.state.risk["refused"] == ["visit_must_not_happen"]
+    refused = visit.do(c.Authorise("safeguarding_lead", "Mrs W", "safeguarding_lead"))
+    assert refused.codes() == ("visit_must_not_happen",) and refused.refusals[0].quote
+
+
+@pytest.mark.parametrize("answers", [{"banned": True}, {"cpoms": False}])
+def test_a_refused_reassessment_blocks_sign_out_until_a_new_one_is_signed_off(
+        uplands: Pack, answers: dict[str, bool]) -> None:
+    """The earlier, clean assessment does not stay in force: the address found on the
+    prohibited list after sign-off stops the visit, whatever was authorised before."""
+    pack = assessed_pack(uplands)
+    visit = SimulatedVisit(pack, T0)
+    visit.do(plan())
+    assert visit.do(c.AssessRisk(good(), level="LOW")).accepted
+    assert visit.do(c.Authorise("safeguarding_lead", "Mrs W", "safeguarding_lead")).accepted
+    assert visit.state.phase is Phase.AUTHORISED
+    assert not visit.do(c.AssessRisk(good(**answers), level="LOW")).accepted
+    assert visit.state.phase is Phase.PLANNED and visit.state.authorisations == ()
+    with pytest.raises(IllegalTransition):
+        visit.do(c.SignOut(T0 + timedelta(hours=3), ("AB12 CDE",)))
+    assert not visit.do(c.Authorise("safeguarding_lead", "Mrs W", "safeguarding_lead")).accepted
+    assert visit.do(c.AssessRisk(good(), level="LOW")).accepted
+    assert visit.do(c.Authorise("safeguarding_lead", "Mrs W", "safeguarding_lead")).accepted
+    assert visit.state.phase is Phase.AUTHORISED
+
+
+def test_a_sign_off_merged_after_a_refused_assessment_does_not_let_the_pair_leave(
+        uplands: Pack) -> None:
+    """The DSL signs off at the console before the hub has the phone's refused assessment:
+    once the two merge, the refusal still stands in the way of sign-out."""
+    pack = assessed_pack(uplands)
+    visit = SimulatedVisit(pack, T0)
+    visit.do(plan())
+    visit.do(c.AssessRisk(good(), level="LOW"))
+    visit.do(c.AssessRisk(good(banned=True), level="LOW"), after_minutes=1)
+    sign_off = SimulatedVisit(pack, visit.now, events=list(visit.events[:2]),
+                              state=fold(visit.events[:2]), seed=7,
+                              author=Author("dsl", "console"))
+    sign_off.do(c.Authorise("safeguarding_lead", "Mrs W", "safeguarding_lead"), 1)
+    merged = fold(visit.events, sign_off.events)
+    assert merged.phase is Phase.AUTHORISED and merged.risk and merged.risk["refused"]
+    decision = decide(merged, c.SignOut(visit.now + timedelta(hours=3), ("AB12 CDE",),
+                                        checks=tuple(k.id for k in pack.sign_out.checks)),
+                      pack, visit.now + timedelta(minutes=5), by=PHONE)
+    assert "visit_must_not_happen" in decision.codes() and not decision.accepted
 
 
 def test_a_risk_level_must_be_one_of_the_packs_levels(uplands: Pack) -> None:
@@ -440,7 +489,7 @@ def test_every_visit_phase_refuses_commands_that_do_not_fit(uplands: Pack) -> No
 def test_a_notice_exception_label_is_shown_to_staff(uplands: Pack) -> None:
     extra = Exception_("cme", "Child missing education", CITE)
     pack = replace(uplands, notice=replace(uplands.notice, exceptions=(extra,)))
-    decision = decide(SimulatedVisit(pack, T0).state, plan(announced=False), pack, T0)
+    decision = decide(SimulatedVisit(pack, T0).state, plan(announced=False), pack, T0, by=PHONE)
     assert "Child missing education" in decision.refusals[0].say
 
 
@@ -485,7 +534,7 @@ def test_events_recorded_in_the_same_millisecond_still_sort_in_order(uplands: Pa
     from fieldapp.domain.rules import stamp
 
     visit = walk(uplands, until=c.Leave)
-    decision = decide(visit.state, c.Leave(), uplands, visit.now)
+    decision = decide(visit.state, c.Leave(), uplands, visit.now, by=PHONE)
     last = max(visit.state.event_ids)
     same = bytes(10)  # an entropy source that repeats itself
     events = stamp(visit.state, decision, "visit-1", Author("s", "d"), T0, lambda: same)

@@ -21,7 +21,7 @@ from fieldapp.domain.policy import (
 )
 from fieldapp.domain.rules import decide
 from fieldapp.domain.timers import wait_findings
-from tests.unit.support import T0, walk
+from tests.unit.support import PHONE, T0, walk
 
 CITE = Cite("Test section", "the policy's words")
 
@@ -311,7 +311,7 @@ def test_engine_refusals_change_nothing(uplands: Pack) -> None:
     visit = walk(uplands, until=c.DoorAnswered)
     visit.do(c.DoorAnswered("unsupervised_child"))
     before = visit.state
-    decision = decide(visit.state, c.Enter(), uplands, visit.now)
+    decision = decide(visit.state, c.Enter(), uplands, visit.now, by=PHONE)
     assert not decision.accepted and decision.drafts == ()
     assert visit.state == before
 

@@ -15,6 +15,7 @@ from fieldapp.domain.policy import (
     Hours,
     Pack,
     RiskEffect,
+    Step,
 )
 from fieldapp.domain.state import VisitState
 
@@ -213,6 +214,15 @@ def assessment_refusals(state: VisitState, pack: Pack) -> list[Finding]:
                 "the latest risk assessment was refused", pack.school, "")]
 
 
+def authorise_refusals(state: VisitState, pack: Pack, step: Step) -> list[Finding]:
+    """Why no sign-off can be given yet, whoever gives it."""
+    if pack.risk.questions and state.risk is None:
+        return [finding(Kind.REFUSAL, "risk_assessment_first",
+                        "Complete the risk assessment before the visit is authorised.",
+                        "there is no risk assessment yet", pack, step.cite)]
+    return assessment_refusals(state, pack)
+
+
 def authorise(state: VisitState, cmd: c.Authorise, pack: Pack, now: datetime) -> Decision:
     must_text(cmd.by, "the name of who authorised the visit")
     steps = {s.id: s for s in required_steps(state, pack)}
@@ -220,12 +230,8 @@ def authorise(state: VisitState, cmd: c.Authorise, pack: Pack, now: datetime) ->
     if step is None:
         raise c.CommandError(f"no such authorisation step: {cmd.step!r}; "
                              f"this visit needs {', '.join(steps)}")
-    if pack.risk.questions and state.risk is None:
-        return refused(finding(Kind.REFUSAL, "risk_assessment_first",
-                               "Complete the risk assessment before the visit is authorised.",
-                               "there is no risk assessment yet", pack, step.cite))
-    if assessment_refusals(state, pack):
-        return refused(*assessment_refusals(state, pack))
+    if authorise_refusals(state, pack, step):
+        return refused(*authorise_refusals(state, pack, step))
     if cmd.role not in step.roles:
         return refused(finding(Kind.REFUSAL, "may_not_authorise",
                                f"Ask one of: {', '.join(step.roles)}.",
@@ -244,6 +250,26 @@ def authorise(state: VisitState, cmd: c.Authorise, pack: Pack, now: datetime) ->
     return Decision(drafts=(Draft(E.AUTHORISED, payload),), findings=findings)
 
 
+def sign_out_refusals(state: VisitState, pack: Pack, now: datetime) -> list[Finding]:
+    """Why the pair may not set out now, whatever they fill in: a refused risk assessment, a
+    sign-off missing, the evening."""
+    refusals = assessment_refusals(state, pack)
+    done = state.authorised_steps()
+    refusals += [finding(Kind.REFUSAL, "not_authorised", f"Do not leave yet: {step.label}.",
+                         "the visit is not fully authorised", pack, step.cite)
+                 for step in required_steps(state, pack) if step.id not in done]
+    return refusals + _too_late(pack, now)
+
+
+def _too_late(pack: Pack, moment: datetime) -> list[Finding]:
+    hours = pack.hours
+    if hours.evening is not Hours.NEVER or hours.cite is None or not is_evening(moment, pack):
+        return []
+    return [finding(Kind.REFUSAL, "no_evening_visits",
+                    "Do not set out: the visit would run into the evening.",
+                    "no home visits take place in the evening", pack, hours.cite)]
+
+
 def sign_out(state: VisitState, cmd: c.SignOut, pack: Pack, now: datetime) -> Decision:
     if cmd.expected_return.tzinfo is None:
         raise c.CommandError("the expected return time must carry its UTC offset")
@@ -254,13 +280,7 @@ def sign_out(state: VisitState, cmd: c.SignOut, pack: Pack, now: datetime) -> De
     if cmd.expected_arrival is not None and not now <= cmd.expected_arrival <= (
             cmd.expected_leave or cmd.expected_return):
         raise c.CommandError("the time you expect to arrive must come before you leave")
-    refusals = assessment_refusals(state, pack)
-    done = state.authorised_steps()
-    for step in required_steps(state, pack):
-        if step.id not in done:
-            refusals.append(finding(Kind.REFUSAL, "not_authorised",
-                                    f"Do not leave yet: {step.label}.",
-                                    "the visit is not fully authorised", pack, step.cite))
+    refusals = sign_out_refusals(state, pack, now)
     out = pack.sign_out
     missing = [who.replace("|", " or ") for who in out.tell
                if not set(who.split("|")) & set(cmd.told)]
@@ -303,12 +323,8 @@ def sign_out(state: VisitState, cmd: c.SignOut, pack: Pack, now: datetime) -> De
         refusals.append(finding(Kind.REFUSAL, "remind_safe_phrase",
                                 f"Remind reception of the safe phrase: \"{phrase}\".",
                                 "reception must know the phrase before you leave", pack, out.cite))
-    hours = pack.hours
-    if hours.evening is Hours.NEVER and hours.cite and (
-            is_evening(now, pack) or is_evening(cmd.expected_return, pack)):
-        refusals.append(finding(Kind.REFUSAL, "no_evening_visits",
-                                "Do not set out: the visit would run into the evening.",
-                                "no home visits take place in the evening", pack, hours.cite))
+    if not _too_late(pack, now) and _too_late(pack, cmd.expected_return):
+        refusals += _too_late(pack, cmd.expected_return)
     if refusals:
         return refused(*refusals)
     payload = {

@@ -4,8 +4,9 @@ going in or staying on the doorstep, and calling the visit off.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
+from typing import Final
 
 from fieldapp.domain import commands as c
 from fieldapp.domain.events import EventType
@@ -21,6 +22,7 @@ from fieldapp.domain.facts import (
     rule_findings,
 )
 from fieldapp.domain.findings import Decision, Draft, Finding, Kind, finding, refused
+from fieldapp.domain.inside import inside_reminders
 from fieldapp.domain.lifecycle import Phase
 from fieldapp.domain.policy import (
     WHO_ANSWERS,
@@ -35,12 +37,48 @@ from fieldapp.domain.state import VisitState
 E = EventType
 
 
-def _unanswered(state: VisitState, items: Iterable[ChecklistItem]) -> list[ChecklistItem]:
-    return [item for item in items if item.id not in state.checklist]
+# Answers staff put right and then give again ("Not introduced yet", then "ID shown").
+PUT_RIGHT: Final = frozenset({Then.SHOW_ID, Then.PUT_RIGHT, Then.WAIT_FOR_ADULT})
+# Answers after which the visit is over: nothing more is asked.
+ENDS_VISIT: Final = frozenset({Then.CANCEL, Then.LEAVE, Then.RESCHEDULE})
+# Answers that rule out going in: only what a doorstep conversation depends on is still asked.
+NOT_IN: Final = frozenset({Then.DO_NOT_ENTER, Then.DOORSTEP_ONLY})
 
 
 def _answer_rule(state: VisitState, item: ChecklistItem) -> Rule:
     return item.answers[state.checklist[item.id]]
+
+
+def _matters_at_the_door(item: ChecklistItem) -> bool:
+    """Whether an answer to the question could stop a visit held on the doorstep."""
+    return any(rule.blocks_doorstep for rule in item.answers.values())
+
+
+def still_to_ask(state: VisitState, pack: Pack) -> tuple[ChecklistItem, ...]:
+    """The checklist questions still to ask now, the next one first: before knocking, or at
+    the open door once a responsible adult is there. An answer to put right is asked again
+    first; after one that ends the visit, or a door answered by someone staff must not go in
+    with, nothing is; once going in is ruled out, only what a doorstep visit depends on."""
+    if state.phase is Phase.ARRIVED:
+        items = checklist_items(state, pack, "arrival")
+    elif state.phase is Phase.AT_DOOR:
+        door_rule = pack.door.get(state.answered_by or "")
+        if state.answered_by not in RESPONSIBLE_ADULTS or door_rule is None or \
+                door_rule.blocks_entry:
+            return ()
+        items = checklist_items(state, pack, "door")
+    else:
+        return ()
+    answered = {item.id: _answer_rule(state, item) for item in items
+                if item.id in state.checklist}
+    if any(not ENDS_VISIT.isdisjoint(rule.then) for rule in answered.values()):
+        return ()
+    again = [item for item in items
+             if item.id in answered and not PUT_RIGHT.isdisjoint(answered[item.id].then)]
+    kept_out = any(not NOT_IN.isdisjoint(rule.then) for rule in answered.values())
+    fresh = [item for item in items if item.id not in answered
+             and (not kept_out or _matters_at_the_door(item))]
+    return (*again, *fresh)
 
 
 def check_in(state: VisitState, cmd: c.CheckIn, pack: Pack, now: datetime) -> Decision:
@@ -60,7 +98,7 @@ def arrive(state: VisitState, cmd: c.Arrive, pack: Pack, now: datetime) -> Decis
     return Decision(drafts=(Draft(E.ARRIVED),), findings=tuple(findings))
 
 
-def _before_knocking(state: VisitState, pack: Pack) -> list[Finding]:
+def knock_refusals(state: VisitState, pack: Pack) -> list[Finding]:
     refusals = []
     for item in checklist_items(state, pack, "arrival"):
         answer = state.checklist.get(item.id)
@@ -80,11 +118,24 @@ def _unanswered_refusal(item: ChecklistItem, pack: Pack) -> Finding:
 
 
 def no_answer(state: VisitState, cmd: c.NoAnswer, pack: Pack, now: datetime) -> Decision:
-    refusals = _before_knocking(state, pack)
+    refusals = knock_refusals(state, pack)
     if refusals:
         return refused(*refusals)
-    findings: list[Finding] = []
+    return Decision(drafts=(Draft(E.NO_ANSWER),), findings=wait_instructions(pack, late=False))
+
+
+def wait_instructions(pack: Pack, late: bool) -> tuple[Finding, ...]:
+    """What staff do while they wait: for nobody answering, or for a parent running late."""
     wait = pack.wait
+    if late:
+        cite = wait.limit_cite(late=True)
+        if wait.late_parent_minutes is None or cite is None:
+            return ()
+        return (finding(Kind.INSTRUCTION, "late_wait_limit",
+                        f"Do not go in until the parent arrives. Wait at most "
+                        f"{wait.late_parent_minutes} minutes, then cancel the visit.",
+                        "the parent is running late", pack, cite),)
+    findings: list[Finding] = []
     if wait.no_answer_minutes is not None and wait.cite is not None:
         findings.append(finding(Kind.INSTRUCTION, "wait_limit",
                                 f"Wait at most {wait.no_answer_minutes} minutes, then cancel "
@@ -94,11 +145,10 @@ def no_answer(state: VisitState, cmd: c.NoAnswer, pack: Pack, now: datetime) -> 
                                 "Do not phone the family from your own mobile: phone the school, "
                                 "and the school will call the parents.",
                                 "nobody has answered the door", pack, wait.call_via_school))
-    findings.extend(_note_step(pack))
-    return Decision(drafts=(Draft(E.NO_ANSWER),), findings=tuple(findings))
+    return (*findings, *note_step(pack))
 
 
-def _note_step(pack: Pack) -> list[Finding]:
+def note_step(pack: Pack) -> list[Finding]:
     note = pack.not_at_home
     if note.note is NoteRule.NONE or note.cite is None:
         return []
@@ -111,18 +161,10 @@ def _note_step(pack: Pack) -> list[Finding]:
 def running_late(
     state: VisitState, cmd: c.ParentRunningLate, pack: Pack, now: datetime
 ) -> Decision:
-    refusals = _before_knocking(state, pack) if state.phase is Phase.ARRIVED else []
+    refusals = knock_refusals(state, pack) if state.phase is Phase.ARRIVED else []
     if refusals:
         return refused(*refusals)
-    wait = pack.wait
-    findings: list[Finding] = []
-    cite = wait.limit_cite(late=True)
-    if wait.late_parent_minutes is not None and cite is not None:
-        findings.append(finding(Kind.INSTRUCTION, "late_wait_limit",
-                                f"Do not go in until the parent arrives. Wait at most "
-                                f"{wait.late_parent_minutes} minutes, then cancel the visit.",
-                                "the parent is running late", pack, cite))
-    return Decision(drafts=(Draft(E.WAIT_STARTED),), findings=tuple(findings))
+    return Decision(drafts=(Draft(E.WAIT_STARTED),), findings=wait_instructions(pack, late=True))
 
 
 def leave_note(state: VisitState, cmd: c.LeaveNote, pack: Pack, now: datetime) -> Decision:
@@ -132,13 +174,14 @@ def leave_note(state: VisitState, cmd: c.LeaveNote, pack: Pack, now: datetime) -
 def door_answered(state: VisitState, cmd: c.DoorAnswered, pack: Pack, now: datetime) -> Decision:
     if cmd.by not in WHO_ANSWERS:
         raise c.CommandError(f"who answered the door: one of {', '.join(WHO_ANSWERS)}")
-    refusals = _before_knocking(state, pack) if state.phase is Phase.ARRIVED else []
+    refusals = knock_refusals(state, pack) if state.phase is Phase.ARRIVED else []
     if refusals:
         return refused(*refusals)
     rule = pack.door[cmd.by]
     findings = list(rule_findings(rule, f"the door was answered by {WHO_LABEL[cmd.by]}", pack))
+    at_door = replace(state, phase=Phase.AT_DOOR, answered_by=cmd.by)
     findings += [Finding(Kind.STEP, f"ask_{item.id}", item.ask, "before you go in", pack.school,
-                         "") for item in _unanswered(state, checklist_items(state, pack, "door"))]
+                         "") for item in still_to_ask(at_door, pack)]
     return Decision(drafts=(Draft(E.DOOR_ANSWERED, {"by": cmd.by}),), findings=tuple(findings))
 
 
@@ -160,7 +203,7 @@ def answer(state: VisitState, cmd: c.Answer, pack: Pack, now: datetime) -> Decis
                     findings=findings)
 
 
-def _door_blocks(state: VisitState, pack: Pack, entering: bool) -> list[Finding]:
+def door_blocks(state: VisitState, pack: Pack, entering: bool) -> list[Finding]:
     """Why staff may not go in (entering) or hold the visit at the door (not entering)."""
     refusals = []
     by = state.answered_by or ""
@@ -172,8 +215,9 @@ def _door_blocks(state: VisitState, pack: Pack, entering: bool) -> list[Finding]
         return [cite_rule(Kind.REFUSAL, code, door_rule,
                           f"the door was answered by {WHO_LABEL[by]}", pack)]
     for item in checklist_items(state, pack, "door"):
-        if item.id not in state.checklist:
-            refusals.append(_unanswered_refusal(item, pack))
+        if item.id not in state.checklist:  # on the doorstep, only what could stop it counts
+            if entering or _matters_at_the_door(item):
+                refusals.append(_unanswered_refusal(item, pack))
             continue
         rule = _answer_rule(state, item)
         if rule.blocks_entry if entering else rule.blocks_doorstep:
@@ -188,17 +232,15 @@ def _door_blocks(state: VisitState, pack: Pack, entering: bool) -> list[Finding]
 
 
 def enter(state: VisitState, cmd: c.Enter, pack: Pack, now: datetime) -> Decision:
-    refusals = _door_blocks(state, pack, entering=True)
+    refusals = door_blocks(state, pack, entering=True)
     if refusals:
         return refused(*refusals)
-    findings = [finding(Kind.INSTRUCTION, "reminder", text, "inside the home", pack, cite)
-                for text, cite in pack.inside.reminders]
-    findings.extend(_duration_steps(state, pack))
+    findings = [*inside_reminders(pack), *_duration_steps(state, pack)]
     return Decision(drafts=(Draft(E.ENTERED),), findings=tuple(findings))
 
 
 def doorstep_only(state: VisitState, cmd: c.DoorstepOnly, pack: Pack, now: datetime) -> Decision:
-    refusals = _door_blocks(state, pack, entering=False) if state.phase is Phase.AT_DOOR else []
+    refusals = door_blocks(state, pack, entering=False) if state.phase is Phase.AT_DOOR else []
     if refusals:
         return refused(*refusals)
     payload = {"reason": cmd.reason.strip()}
@@ -234,6 +276,11 @@ def cancel(state: VisitState, cmd: c.Cancel, pack: Pack, now: datetime) -> Decis
     if state.phase in (Phase.PLANNED, Phase.AUTHORISED):
         drafts += auto_follow_ups(state, pack, ("cancelled",))
     elif state.phase is not Phase.SIGNED_OUT:
-        findings.append(Finding(Kind.INSTRUCTION, "leave", "Leave the property and head back.",
-                                "the visit is called off", pack.school, ""))
+        findings.append(get_away(pack))
     return Decision(drafts=tuple(drafts), findings=tuple(findings))
+
+
+def get_away(pack: Pack) -> Finding:
+    """Once a visit at the address is called off."""
+    return Finding(Kind.INSTRUCTION, "leave", "Leave the property and head back.",
+                   "the visit is called off", pack.school, "", then=(Then.LEAVE.value,))

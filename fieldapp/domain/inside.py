@@ -48,11 +48,8 @@ def go_upstairs(state: VisitState, cmd: c.GoUpstairs, pack: Pack, now: datetime)
 def enter_bedroom(state: VisitState, cmd: c.EnterBedroom, pack: Pack, now: datetime) -> Decision:
     inside = pack.inside
     cite = inside.bedroom_cite
-    if inside.bedroom is Bedroom.NEVER:
-        assert cite is not None
-        return refused(finding(Kind.REFUSAL, "never_childs_bedroom",
-                               "Do not enter a child's bedroom.",
-                               "the policy never allows it", pack, cite))
+    if bedroom_refusals(pack):
+        return refused(*bedroom_refusals(pack))
     findings: list[Finding] = []
     if inside.bedroom is Bedroom.DOORWAY_ADULT_FIRST:
         assert cite is not None
@@ -69,21 +66,41 @@ def enter_bedroom(state: VisitState, cmd: c.EnterBedroom, pack: Pack, now: datet
     return Decision(drafts=(Draft(E.UPSTAIRS, payload),), findings=tuple(findings))
 
 
+def bedroom_refusals(pack: Pack) -> tuple[Finding, ...]:
+    inside = pack.inside
+    if inside.bedroom is not Bedroom.NEVER:
+        return ()
+    assert inside.bedroom_cite is not None  # the loader insists on it
+    return (finding(Kind.REFUSAL, "never_childs_bedroom", "Do not enter a child's bedroom.",
+                    "the policy never allows it", pack, inside.bedroom_cite),)
+
+
+def inside_reminders(pack: Pack) -> tuple[Finding, ...]:
+    """What the policy reminds staff of, inside the home."""
+    return tuple(finding(Kind.INSTRUCTION, "reminder", text, "inside the home", pack, cite)
+                 for text, cite in pack.inside.reminders)
+
+
+def never_alone(pack: Pack) -> tuple[Finding, ...]:
+    """While the parent is out of the room, where the policy says staff are never alone with
+    the pupil."""
+    cite = pack.inside.parent_present
+    if cite is None:
+        return ()
+    return (finding(Kind.INSTRUCTION, "never_alone_with_pupil",
+                    "Do not stay alone with the pupil: ask the parent to come back, or leave the "
+                    "room with them until they do.", "the parent has left the room", pack,
+                    cite),)
+
+
 def adult_in_room(state: VisitState, cmd: c.AdultInRoom, pack: Pack, now: datetime) -> Decision:
     """The parent (or responsible adult) left the room while staff are with the pupil, or came
     back. Where the policy says staff are never alone with a pupil, staff are told what to do."""
     if cmd.present is state.adult_in_room:
         raise c.CommandError("the adult is already recorded as "
                              + ("in the room" if cmd.present else "out of the room"))
-    cite = pack.inside.parent_present
-    findings: tuple[Finding, ...] = ()
-    if not cmd.present and cite is not None:
-        findings = (finding(Kind.INSTRUCTION, "never_alone_with_pupil",
-                            "Do not stay alone with the pupil: ask the parent to come back, or "
-                            "leave the room with them until they do.",
-                            "the parent has left the room", pack, cite),)
     return Decision(drafts=(Draft(E.ADULT_IN_ROOM, {"present": cmd.present}),),
-                    findings=findings)
+                    findings=() if cmd.present else never_alone(pack))
 
 
 def raise_concern(state: VisitState, cmd: c.RaiseConcern, pack: Pack, now: datetime) -> Decision:

@@ -6,7 +6,7 @@ for every visit out, so reception sees a late visit go red even while the phone 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from fieldapp.domain.findings import Finding, Kind, finding
@@ -47,10 +47,10 @@ def wait_findings(state: VisitState, pack: Pack, now: datetime) -> tuple[Finding
     cite = pack.wait.limit_cite(late=state.wait.detail.get("reason") == "running_late")
     assert cite is not None  # the loader insists on a cite for every limit
     minutes = int(clock.limit.total_seconds() // 60)
-    return (finding(Kind.INSTRUCTION, "wait_limit_reached",
-                    "The wait is over: cancel the visit and leave.",
-                    f"you have waited {minutes} minutes, the most the policy allows",
-                    pack, cite),)
+    return (replace(finding(Kind.INSTRUCTION, "wait_limit_reached",
+                            "The wait is over: cancel the visit and leave.",
+                            f"you have waited {minutes} minutes, the most the policy allows",
+                            pack, cite), then=("cancel", "leave")),)
 
 
 def visit_clock(state: VisitState, pack: Pack, now: datetime) -> Clock | None:
@@ -94,6 +94,12 @@ class Overdue:
 def overdue(state: VisitState, pack: Pack, now: datetime) -> Overdue | None:
     """A visit is overdue when staff are not away from the home by their time plus the grace,
     or not back by their expected return plus the grace."""
+    late = overdue_from(state, pack)
+    return None if late is None or now < late.since else late
+
+
+def overdue_from(state: VisitState, pack: Pack) -> Overdue | None:
+    """When the visit turns overdue if nothing more is recorded (None: it cannot)."""
     if state.sign_out is None or state.phase in (Phase.RETURNED, Phase.DEBRIEFED):
         return None
     grace = timedelta(minutes=pack.overdue.grace_minutes)
@@ -105,10 +111,7 @@ def overdue(state: VisitState, pack: Pack, now: datetime) -> Overdue | None:
         what = "not_left"
     else:
         deadline, what = expected_return, "not_back"
-    since = deadline + grace
-    if now < since:
-        return None
-    return Overdue(since=since, what=what, escalation=pack.overdue.escalation)
+    return Overdue(since=deadline + grace, what=what, escalation=pack.overdue.escalation)
 
 
 def guidance(state: VisitState, pack: Pack, now: datetime) -> tuple[Finding, ...]:

@@ -13,6 +13,7 @@ from fieldapp.domain.events import EventType
 from fieldapp.domain.facts import (
     RESPONSIBLE_ADULTS,
     WHO_LABEL,
+    answered,
     applies,
     auto_follow_ups,
     checklist_items,
@@ -106,7 +107,7 @@ def knock_refusals(state: VisitState, pack: Pack) -> list[Finding]:
             refusals.append(_unanswered_refusal(item, pack))
         elif item.answers[answer].then != (Then.CONTINUE,):
             refusals.append(cite_rule(Kind.REFUSAL, f"before_knocking_{item.id}",
-                                       item.answers[answer], f"'{item.ask}' answered no", pack))
+                                       item.answers[answer], answered(item, answer), pack))
     return refusals
 
 
@@ -198,7 +199,7 @@ def answer(state: VisitState, cmd: c.Answer, pack: Pack, now: datetime) -> Decis
         raise c.CommandError(f"'{item.ask}' is asked {when}")
     answer = "yes" if cmd.yes else "no"
     rule = item.answers[answer]
-    findings = rule_findings(rule, f"'{item.ask}' answered {answer}", pack)
+    findings = rule_findings(rule, answered(item, answer), pack)
     return Decision(drafts=(Draft(E.CHECKLIST_ANSWERED, {"item": item.id, "answer": answer}),),
                     findings=findings)
 
@@ -222,7 +223,7 @@ def door_blocks(state: VisitState, pack: Pack, entering: bool) -> list[Finding]:
         rule = _answer_rule(state, item)
         if rule.blocks_entry if entering else rule.blocks_doorstep:
             refusals.append(cite_rule(Kind.REFUSAL, code, rule,
-                                       f"'{item.ask}' answered {state.checklist[item.id]}", pack))
+                                       answered(item, state.checklist[item.id]), pack))
     appointment = pack.notice.entry_requires_appointment
     if entering and appointment and not state.plan.get("announced", True):
         refusals.append(finding(Kind.REFUSAL, code, "Do not go in: there is no appointment.",

@@ -88,6 +88,12 @@ def checklist_items(state: VisitState, pack: Pack, stage: str) -> tuple[Checklis
     return tuple(i for i in pack.checklist if i.stage == stage and applies(i, state))
 
 
+def answered(item: ChecklistItem, answer: str) -> str:
+    """A checklist answer as staff gave it, in its own words: "'Do you both feel safe?': Not
+    safe", never a bare yes or no."""
+    return f"'{item.ask}': {item.answers[answer].label}"
+
+
 def must_text(value: str, what: str) -> str:
     if not value.strip():
         raise c.CommandError(f"{what} is required")

@@ -29,14 +29,20 @@ from fieldapp.domain.door import (
     wait_instructions,
 )
 from fieldapp.domain.events import EventType
-from fieldapp.domain.facts import WHO_LABEL, applies, required_steps, rule_findings, safe_phrase
+from fieldapp.domain.facts import (
+    WHO_LABEL,
+    answered,
+    applies,
+    required_steps,
+    rule_findings,
+    safe_phrase,
+)
 from fieldapp.domain.findings import Finding, Kind, finding
 from fieldapp.domain.inside import bedroom_refusals, inside_reminders, never_alone
 from fieldapp.domain.lifecycle import Phase, allowed
 from fieldapp.domain.policy import (
     CONCERN_KINDS,
     WHO_ANSWERS,
-    ChecklistItem,
     Hours,
     NoteRule,
     Pack,
@@ -210,7 +216,7 @@ def standing(state: VisitState, pack: Pack) -> tuple[Finding, ...]:
         for item in pack.checklist:
             answer = state.checklist.get(item.id)
             if item.stage == stage and answer is not None:
-                found += rule_findings(item.answers[answer], _answered(item, answer), pack)
+                found += rule_findings(item.answers[answer], answered(item, answer), pack)
         for concern in state.concerns:
             kind = str(concern.detail.get("kind", ""))
             if kind in pack.concerns:
@@ -223,10 +229,6 @@ def standing(state: VisitState, pack: Pack) -> tuple[Finding, ...]:
     if phase is P.CALLED_OFF:
         found.append(get_away(pack))
     return tuple(dict.fromkeys(found))  # the same words from two answers, said once
-
-
-def _answered(item: ChecklistItem, answer: str) -> str:
-    return f"'{item.ask}': {item.answers[answer].label}"
 
 
 # --- the next question ----------------------------------------------------------------------

@@ -20,7 +20,7 @@ from fieldapp.domain.lifecycle import IllegalTransition, Phase
 from fieldapp.domain.policy import NoteRule, Pack, RiskEffect, load_pack, pack_ids
 from fieldapp.domain.rules import decide
 from fieldapp.domain.simulate import SimulatedVisit
-from fieldapp.domain.state import fold
+from fieldapp.domain.state import Mark, fold
 from tests.unit.support import T0, walk
 from tests.unit.test_properties import menu
 
@@ -435,3 +435,24 @@ def test_all_journeys_walk_with_what_now_at_every_step() -> None:
             for _label, minutes, command in steps:
                 visit.do(command, after_minutes=minutes)
                 check_offers(visit, what_now(visit.state, pack, visit.now))
+
+
+def test_the_engine_benchmark_prints_every_figure() -> None:
+    """Speed is judged from the benchmark's output (bench/engine_bench.py), not here."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    result = subprocess.run([sys.executable, "bench/engine_bench.py", "--quick"],
+                            cwd=Path(__file__).parents[2], capture_output=True, text=True,
+                            timeout=300, check=True)
+    for pack_id in PACKS:
+        assert pack_id in result.stdout
+    assert "loading all five packs" in result.stdout and "worst what_now median" in result.stdout
+
+
+def test_a_concern_of_a_kind_the_pack_does_not_know_adds_no_instruction(uplands: Pack) -> None:
+    visit = walk(uplands, until=c.RecordOutcome)
+    unknown = Mark(at=visit.now, detail={"kind": "from_a_newer_app"})
+    state = replace(visit.state, concerns=(unknown,))
+    assert what_now(state, uplands, visit.now).standing == ()

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from fieldapp.domain import commands as c
+from fieldapp.domain.before import assessment_refusals
 from fieldapp.domain.events import Author
 from fieldapp.domain.findings import Kind
 from fieldapp.domain.journeys import PAIR
@@ -539,3 +540,19 @@ def test_events_recorded_in_the_same_millisecond_still_sort_in_order(uplands: Pa
     same = bytes(10)  # an entropy source that repeats itself
     events = stamp(visit.state, decision, "visit-1", Author("s", "d"), T0, lambda: same)
     assert events[0].id > last and events[0].at == T0
+
+
+def test_a_refused_assessment_still_stands_after_the_pack_gains_a_question(
+        uplands: Pack) -> None:
+    """The school adds a risk question after the pair's refused assessment: the refusal and
+    its reasons stand (the new question is for the next assessment)."""
+    pack = assessed_pack(uplands)
+    visit = SimulatedVisit(pack, T0)
+    visit.do(plan())
+    visit.do(c.AssessRisk(good(banned=True), level="LOW"))
+    extra = Question("weapons", "Weapons in the home?", RiskEffect.BLOCK, RiskEffect.OK, CITE)
+    grown = replace(pack, risk=replace(pack.risk, questions=(*pack.risk.questions, extra)))
+    assert [f.code for f in assessment_refusals(visit.state, grown)] == ["visit_must_not_happen"]
+    shrunk = replace(pack, risk=replace(pack.risk, questions=(extra,)))
+    (left,) = assessment_refusals(visit.state, shrunk)  # its reasons gone from the pack
+    assert left.code == "risk_assessment_refused" and "new risk assessment" in left.say

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from fieldapp.domain.commands import CommandError
 from fieldapp.domain.findings import Kind
+from fieldapp.domain.guide import WhatNow, what_now
 from fieldapp.domain.journeys import JOURNEYS
 from fieldapp.domain.lifecycle import IllegalTransition
 from fieldapp.domain.policy import Pack, PackError, load_pack, pack_ids
@@ -35,7 +36,20 @@ def walk(pack: Pack, journey: str, out: list[str]) -> None:
         for found in (*decision.findings, *guidance(visit.state, pack, visit.now)):
             out.append(f"        {MARK[found.kind]}: {found.say}")
             out.append(f"            because {found.because} ({found.policy})")
+        out.append(f"        {now_line(what_now(visit.state, pack, visit.now))}")
     out.append(f"        -> visit is now '{visit.state.phase.value}'")
+
+
+def now_line(guide: WhatNow) -> str:
+    """What a phone screen would show next, in one line."""
+    parts = [f"now: {guide.stage.value}"]
+    if guide.standing:
+        parts.append("standing: " + "; ".join(f.say for f in guide.standing))
+    if guide.question is not None:
+        labels = " / ".join(choice.label for choice in guide.question.choices)
+        parts.append(f"next question: {guide.question.ask} ({labels})")
+    parts.append("open: " + ", ".join(guide.open))
+    return " | ".join(parts)
 
 
 def main(argv: list[str] | None = None) -> int:

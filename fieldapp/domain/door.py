@@ -70,14 +70,13 @@ def still_to_ask(state: VisitState, pack: Pack) -> tuple[ChecklistItem, ...]:
         items = checklist_items(state, pack, "door")
     else:
         return ()
-    answered = {item.id: _answer_rule(state, item) for item in items
-                if item.id in state.checklist}
-    if any(not ENDS_VISIT.isdisjoint(rule.then) for rule in answered.values()):
+    given = {item.id: _answer_rule(state, item) for item in items if item.id in state.checklist}
+    if any(not ENDS_VISIT.isdisjoint(rule.then) for rule in given.values()):
         return ()
     again = [item for item in items
-             if item.id in answered and not PUT_RIGHT.isdisjoint(answered[item.id].then)]
-    kept_out = any(not NOT_IN.isdisjoint(rule.then) for rule in answered.values())
-    fresh = [item for item in items if item.id not in answered
+             if item.id in given and not PUT_RIGHT.isdisjoint(given[item.id].then)]
+    kept_out = any(not NOT_IN.isdisjoint(rule.then) for rule in given.values())
+    fresh = [item for item in items if item.id not in given
              and (not kept_out or _matters_at_the_door(item))]
     return (*again, *fresh)
 

@@ -16,7 +16,8 @@ import contextlib
 import json
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Protocol
 
@@ -37,16 +38,26 @@ _RECORD_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
 
 
 class Repository(Protocol):
-    def append(self, events: Sequence[Event]) -> None: ...
+    def append(self, events: Sequence[Event], synced: bool = False) -> None: ...
     def events(self, visit_id: str) -> tuple[Event, ...]: ...
     def visit_ids(self) -> tuple[str, ...]: ...
     def unsynced(self) -> tuple[Event, ...]: ...
     def mark_synced(self, event_ids: Iterable[str]) -> None: ...
-    def finalise(self, visit_id: str, record_id: str, envelope: bytes) -> None: ...
+    def quarantine(self, reasons: Mapping[str, str]) -> None: ...
+    def quarantined(self) -> tuple[tuple[Event, str], ...]: ...
+    def finalise(self, visit_id: str, record_id: str, envelope: bytes,
+                 receipt: Mapping[str, Any] | None = None) -> None: ...
+    def receipts(self) -> Mapping[str, Mapping[str, Any]]: ...
     def sealed(self) -> tuple[tuple[str, bytes], ...]: ...
     def acknowledge_sealed(self, record_id: str) -> None: ...
+    def set(self, key: str, value: Any) -> None: ...
+    def get(self, key: str, default: Any = None) -> Any: ...
     def count(self) -> int: ...
     def close(self) -> None: ...
+
+
+class NotAcknowledgedError(StoreError):
+    """A visit may be sealed and purged only once the hub holds all of its events."""
 
 
 class _State:
@@ -56,7 +67,10 @@ class _State:
         self.docs: dict[int, dict[str, Any]] = {}  # doc id -> event in its wire form
         self.by_id: dict[str, int] = {}
         self.by_visit: dict[str, set[int]] = {}
-        self.synced: set[str] = set()
+        self.synced: set[str] = set()  # acknowledged by the hub, or pulled from it
+        self.quarantined: dict[str, str] = {}  # event id -> the hub's reason for refusing it
+        self.receipts: dict[str, dict[str, Any]] = {}  # purged visit id -> its receipt
+        self.settings: dict[str, Any] = {}  # enrolment, hub, pack, contacts, pull cursor
         self.next_doc = 1
 
     def check_new(self, events: Sequence[Event]) -> list[Event]:
@@ -77,19 +91,34 @@ class _State:
         op = record["op"]
         if op == "append":
             for doc in record["events"]:
-                if doc["id"] in self.by_id:
-                    continue
+                if doc["id"] in self.by_id or doc["visit_id"] in self.receipts:
+                    continue  # stored already, or a visit sealed and purged here
                 self.docs[self.next_doc] = doc
                 self.by_id[doc["id"]] = self.next_doc
                 self.by_visit.setdefault(doc["visit_id"], set()).add(self.next_doc)
                 self.next_doc += 1
+                if record.get("synced"):  # pulled from the hub: it has them
+                    self.synced.add(doc["id"])
         elif op == "synced":
             self.synced.update(i for i in record["ids"] if i in self.by_id)
+            for event_id in record["ids"]:
+                self.quarantined.pop(event_id, None)
+        elif op == "quarantined":
+            self.quarantined.update((i, reason) for i, reason in record["reasons"].items()
+                                    if i in self.by_id and i not in self.synced)
         elif op == "finalised":
             for doc_id in self.by_visit.pop(record["visit_id"], set()):
                 event_id = self.docs.pop(doc_id)["id"]
                 del self.by_id[event_id]
                 self.synced.discard(event_id)
+                self.quarantined.pop(event_id, None)
+            self.receipts[record["visit_id"]] = record.get(
+                "receipt", {"record_id": record["record_id"]})
+        elif op == "set":
+            if record["value"] is None:
+                self.settings.pop(record["key"], None)
+            else:
+                self.settings[record["key"]] = record["value"]
         else:  # pragma: no cover - records are only written by this module
             raise StoreError(f"unknown journal record {op!r}")
 
@@ -99,24 +128,42 @@ class _State:
         return tuple(Event.from_dict(doc) for doc in docs)
 
     def unsynced(self) -> tuple[Event, ...]:
-        pending = sorted(i for i in self.by_id if i not in self.synced)
+        """What this phone still has to push: neither acknowledged, pulled nor quarantined."""
+        pending = sorted(i for i in self.by_id
+                         if i not in self.synced and i not in self.quarantined)
         return tuple(Event.from_dict(self.docs[self.by_id[i]]) for i in pending)
 
-    def frozen(self) -> tuple[dict[int, dict[str, Any]], frozenset[str]]:
+    def quarantine_list(self) -> tuple[tuple[Event, str], ...]:
+        return tuple((Event.from_dict(self.docs[self.by_id[i]]), reason)
+                     for i, reason in sorted(self.quarantined.items()))
+
+    def frozen(self) -> _Frozen:
         """A cheap copy to snapshot from (documents are never changed once stored)."""
-        return dict(self.docs), frozenset(self.synced)
+        return _Frozen(dict(self.docs), frozenset(self.synced), dict(self.quarantined),
+                       dict(self.receipts), dict(self.settings))
 
     @staticmethod
-    def snapshot(docs: dict[int, dict[str, Any]], synced: frozenset[str], journal: int) -> bytes:
-        """The state as a TinyDB database (an `events` table, and `meta` saying which journal
-        carries on from it), as JSON. Encoded one document at a time, so the thread doing it
-        lets taps run in between."""
+    def snapshot(frozen: _Frozen, journal: int) -> bytes:
+        """The state as a TinyDB database, as JSON: the `events` table (each with its `synced`
+        flag), `quarantine` (an event id and the hub's reason a document), `receipts` (one a
+        purged visit), `settings` (one document) and `meta` (which journal carries on from
+        it). Encoded one document at a time, so the thread doing it lets taps run between."""
         parts = [b'{"events":{']
-        for index, (doc_id, doc) in enumerate(docs.items()):
-            item = json.dumps({**doc, "synced": doc["id"] in synced}, separators=(",", ":"),
-                              ensure_ascii=False)
+        for index, (doc_id, doc) in enumerate(frozen.docs.items()):
+            item = json.dumps({**doc, "synced": doc["id"] in frozen.synced},
+                              separators=(",", ":"), ensure_ascii=False)
             parts.append(f'{"," if index else ""}"{doc_id}":{item}'.encode())
-        parts.append(f'}},"meta":{{"1":{{"journal":{journal}}}}}}}'.encode())
+        tables = {
+            "quarantine": {str(n): {"id": i, "reason": r}
+                           for n, (i, r) in enumerate(sorted(frozen.quarantined.items()), 1)},
+            "receipts": {str(n): {**receipt, "visit_id": visit_id}
+                         for n, (visit_id, receipt) in enumerate(sorted(frozen.receipts.items()),
+                                                                 1)},
+            "settings": {"1": frozen.settings} if frozen.settings else {},
+            "meta": {"1": {"journal": journal}},
+        }
+        rest = json.dumps(tables, separators=(",", ":"), ensure_ascii=False)
+        parts.append(b"}," + rest[1:].encode())
         return b"".join(parts)
 
     @classmethod
@@ -128,7 +175,40 @@ class _State:
             if stored.get("synced"):
                 state.synced.add(doc["id"])
             state.next_doc = max(state.next_doc, int(doc_id) + 1)
+        state.quarantined = {doc["id"]: doc["reason"]
+                             for doc in data.get("quarantine", {}).values()}
+        state.receipts = {doc["visit_id"]: {k: v for k, v in doc.items() if k != "visit_id"}
+                          for doc in data.get("receipts", {}).values()}
+        state.settings = dict(data.get("settings", {}).get("1", {}))
         return state
+
+    def finalise_record(self, visit_id: str, record_id: str,
+                        receipt: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The journal record that seals and purges a visit: refused (NotAcknowledgedError)
+        while the hub does not hold every one of its events."""
+        waiting = [self.docs[d]["id"] for d in self.by_visit.get(visit_id, ())
+                   if self.docs[d]["id"] not in self.synced]
+        if waiting:
+            raise NotAcknowledgedError(f"visit {visit_id}: {len(waiting)} event(s) not yet "
+                                       "acknowledged by the hub: it cannot be sealed yet")
+        return {"op": "finalised", "visit_id": visit_id, "record_id": record_id,
+                "receipt": {**(receipt or {}), "record_id": record_id}}
+
+
+@dataclass(frozen=True, slots=True)
+class _Frozen:
+    docs: dict[int, dict[str, Any]]
+    synced: frozenset[str]
+    quarantined: dict[str, str]
+    receipts: dict[str, dict[str, Any]]
+    settings: dict[str, Any]
+
+
+def _append(events: Sequence[Event], synced: bool) -> dict[str, Any]:
+    record: dict[str, Any] = {"op": "append", "events": [e.to_dict() for e in events]}
+    if synced:
+        record["synced"] = True
+    return record
 
 
 def _check_record_id(record_id: str) -> str:
@@ -144,10 +224,10 @@ class MemoryRepository:
         self._state = _State()
         self._outbox: dict[str, bytes] = {}
 
-    def append(self, events: Sequence[Event]) -> None:
+    def append(self, events: Sequence[Event], synced: bool = False) -> None:
         fresh = self._state.check_new(events)
         if fresh:
-            self._state.apply({"op": "append", "events": [e.to_dict() for e in fresh]})
+            self._state.apply(_append(fresh, synced))
 
     def events(self, visit_id: str) -> tuple[Event, ...]:
         return self._state.events(visit_id)
@@ -161,15 +241,32 @@ class MemoryRepository:
     def mark_synced(self, event_ids: Iterable[str]) -> None:
         self._state.apply({"op": "synced", "ids": sorted(set(event_ids))})
 
-    def finalise(self, visit_id: str, record_id: str, envelope: bytes) -> None:
-        self._outbox[_check_record_id(record_id)] = bytes(envelope)
-        self._state.apply({"op": "finalised", "visit_id": visit_id, "record_id": record_id})
+    def quarantine(self, reasons: Mapping[str, str]) -> None:
+        self._state.apply({"op": "quarantined", "reasons": dict(reasons)})
+
+    def quarantined(self) -> tuple[tuple[Event, str], ...]:
+        return self._state.quarantine_list()
+
+    def finalise(self, visit_id: str, record_id: str, envelope: bytes,
+                 receipt: Mapping[str, Any] | None = None) -> None:
+        record = self._state.finalise_record(visit_id, _check_record_id(record_id), receipt)
+        self._outbox[record_id] = bytes(envelope)
+        self._state.apply(record)
+
+    def receipts(self) -> Mapping[str, Mapping[str, Any]]:
+        return dict(self._state.receipts)
 
     def sealed(self) -> tuple[tuple[str, bytes], ...]:
         return tuple(sorted(self._outbox.items()))
 
     def acknowledge_sealed(self, record_id: str) -> None:
         self._outbox.pop(record_id, None)
+
+    def set(self, key: str, value: Any) -> None:
+        self._state.apply({"op": "set", "key": key, "value": value})
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._state.settings.get(key, default)
 
     def count(self) -> int:
         return len(self._state.docs)
@@ -255,11 +352,13 @@ class EncryptedRepository:
         if self._journal.sequence >= due and not self._compacting():
             self._start_compaction()
 
-    def append(self, events: Sequence[Event]) -> None:
+    def append(self, events: Sequence[Event], synced: bool = False) -> None:
+        """Store new events durably; `synced`: they came from the hub (a pull), which holds
+        them, so they are never pushed. Events of a visit sealed and purged here are dropped."""
         with self._lock:
             fresh = self._state.check_new(events)
             if fresh:
-                self._record({"op": "append", "events": [e.to_dict() for e in fresh]})
+                self._record(_append(fresh, synced))
 
     def mark_synced(self, event_ids: Iterable[str]) -> None:
         with self._lock:
@@ -268,14 +367,47 @@ class EncryptedRepository:
             if ids:
                 self._record({"op": "synced", "ids": ids})
 
-    def finalise(self, visit_id: str, record_id: str, envelope: bytes) -> None:
-        """Put the sealed record in the outbox, then drop the visit's plaintext events."""
+    def quarantine(self, reasons: Mapping[str, str]) -> None:
+        """Set aside events the hub refused, with its reasons: shown to staff, kept, and no
+        longer pushed (a later acknowledgement releases one)."""
+        with self._lock:
+            wanted = {i: r for i, r in reasons.items()
+                      if i in self._state.by_id and i not in self._state.synced
+                      and self._state.quarantined.get(i) != r}
+            if wanted:
+                self._record({"op": "quarantined", "reasons": wanted})
+
+    def quarantined(self) -> tuple[tuple[Event, str], ...]:
+        with self._lock:
+            return self._state.quarantine_list()
+
+    def finalise(self, visit_id: str, record_id: str, envelope: bytes,
+                 receipt: Mapping[str, Any] | None = None) -> None:
+        """Put the sealed record in the outbox, then drop the visit's plaintext events,
+        keeping `receipt` (no personal data: ids and times). Refused (NotAcknowledgedError)
+        while any of the visit's events is not yet held by the hub."""
         name = _check_record_id(record_id)
+        with self._lock:
+            record = self._state.finalise_record(visit_id, name, receipt)
         outbox = self.directory / OUTBOX
         write_atomically(outbox / f"{name}.sealed", bytes(envelope))
         write_atomically(outbox / f"{name}.visit", visit_id.encode())
         with self._lock:
-            self._record({"op": "finalised", "visit_id": visit_id, "record_id": name})
+            self._record(record)
+
+    def receipts(self) -> Mapping[str, Mapping[str, Any]]:
+        with self._lock:
+            return dict(self._state.receipts)
+
+    def set(self, key: str, value: Any) -> None:
+        """Keep a setting (JSON), encrypted and durable like the events; None removes it."""
+        with self._lock:
+            if self._state.settings.get(key) != value:
+                self._record({"op": "set", "key": key, "value": value})
+
+    def get(self, key: str, default: Any = None) -> Any:
+        with self._lock:
+            return self._state.settings.get(key, default)
 
     def acknowledge_sealed(self, record_id: str) -> None:
         outbox = self.directory / OUTBOX
@@ -323,16 +455,14 @@ class EncryptedRepository:
         old = self._journal
         self._number += 1
         self._journal = Journal.create(self._journal_path(self._number), self._key)
-        docs, synced = self._state.frozen()
         self._compactor = threading.Thread(
-            target=self._write_snapshot, args=(docs, synced, self._number, old),
+            target=self._write_snapshot, args=(self._state.frozen(), self._number, old),
             name="store-compaction", daemon=True)
         self._compactor.start()
 
-    def _write_snapshot(self, docs: dict[int, dict[str, Any]], synced: frozenset[str],
-                        journal: int, old: Journal) -> None:
+    def _write_snapshot(self, frozen: _Frozen, journal: int, old: Journal) -> None:
         try:
-            self._storage.write_json(_State.snapshot(docs, synced, journal))
+            self._storage.write_json(_State.snapshot(frozen, journal))
             old.close()
             for number, path in self._journals():
                 if number < journal:  # all in the snapshot now

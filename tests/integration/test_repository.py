@@ -20,7 +20,12 @@ from fieldapp.crypto.storage import (
 )
 from fieldapp.domain.events import Author, Event, EventError, EventType, new_event_id
 from fieldapp.store.journal import FRAME, LENGTH
-from fieldapp.store.repository import EncryptedRepository, MemoryRepository, Repository
+from fieldapp.store.repository import (
+    EncryptedRepository,
+    MemoryRepository,
+    NotAcknowledgedError,
+    Repository,
+)
 
 KEY = bytes(range(32))
 CHILD = "Zebedee Quillfeather"
@@ -77,12 +82,57 @@ def test_only_unsynced_events_wait_in_the_outbox(repo: Repository) -> None:
 
 def test_a_finalised_visit_leaves_only_its_sealed_record(repo: Repository) -> None:
     repo.append([event(1, payload_child=CHILD), event(2), event(3, visit="visit-2")])
-    repo.finalise("visit-1", "rec-1", b"sealed bytes")
+    repo.mark_synced([event(1).id, event(2).id])
+    repo.finalise("visit-1", "rec-1", b"sealed bytes", {"sealed_at": "2026-11-23T12:00:00Z"})
     assert repo.events("visit-1") == () and repo.visit_ids() == ("visit-2",)
     assert [e.visit_id for e in repo.unsynced()] == ["visit-2"]
     assert repo.sealed() == (("rec-1", b"sealed bytes"),)
+    assert repo.receipts() == {"visit-1": {"sealed_at": "2026-11-23T12:00:00Z",
+                                           "record_id": "rec-1"}}
     repo.acknowledge_sealed("rec-1")
     assert repo.sealed() == ()
+
+
+def test_a_visit_is_never_sealed_before_the_hub_holds_all_of_it(repo: Repository) -> None:
+    repo.append([event(1), event(2)])
+    repo.mark_synced([event(1).id])
+    with pytest.raises(NotAcknowledgedError, match="1 event"):
+        repo.finalise("visit-1", "rec-1", b"sealed bytes")
+    assert len(repo.events("visit-1")) == 2 and repo.sealed() == () and repo.receipts() == {}
+
+
+def test_a_pull_never_brings_a_purged_visit_back(repo: Repository) -> None:
+    repo.append([event(1)], synced=True)
+    repo.finalise("visit-1", "rec-1", b"sealed")
+    repo.append([event(2)], synced=True)  # the partner's late event, pulled afterwards
+    assert repo.events("visit-1") == () and repo.visit_ids() == ()
+
+
+def test_pulled_events_are_never_pushed(repo: Repository) -> None:
+    repo.append([event(1)])
+    repo.append([event(2), event(3)], synced=True)
+    assert [e.id for e in repo.unsynced()] == [event(1).id]
+
+
+def test_refused_events_wait_aside_with_the_hubs_reason(repo: Repository) -> None:
+    repo.append([event(n) for n in (1, 2, 3)])
+    repo.quarantine({event(2).id: "payload: unknown field", "no-such-event": "x"})
+    assert [e.id for e in repo.unsynced()] == [event(1).id, event(3).id]
+    assert [(e.id, why) for e, why in repo.quarantined()] == [
+        (event(2).id, "payload: unknown field")]
+    repo.mark_synced([event(2).id])  # the hub took it after all (a fixed hub, a resend)
+    assert repo.quarantined() == () and repo.unsynced() == (event(1), event(3))
+    repo.quarantine({event(2).id: "too late"})  # acknowledged: never set aside again
+    assert repo.quarantined() == ()
+
+
+def test_settings_are_kept_and_removed(repo: Repository) -> None:
+    assert repo.get("cursor", 0) == 0
+    repo.set("cursor", 41)
+    repo.set("hub", {"url": "https://hub.example"})
+    assert (repo.get("cursor"), repo.get("hub")) == (41, {"url": "https://hub.example"})
+    repo.set("cursor", None)
+    assert repo.get("cursor") is None
 
 
 def test_a_record_id_must_be_safe_as_a_file_name(repo: Repository) -> None:
@@ -115,13 +165,24 @@ def test_everything_survives_closing_and_reopening(tmp_path: Path) -> None:
     for n in range(4, 12):
         store.append([event(n)])
     store.mark_synced([event(1).id])
-    store.finalise("visit-2", "rec-9", b"envelope")
+    store.append([event(20, visit="visit-2")], synced=True)
+    store.finalise("visit-2", "rec-9", b"envelope", {"sealed_at": "t"})
+    store.quarantine({event(3).id: "refused"})
+    store.set("cursor", 7)
+    for compacted in (False, True):
+        store.close()
+        again = open_store(tmp_path)
+        assert [e.id for e in again.events("visit-1")] == [event(n).id for n in range(1, 12)]
+        assert event(1).id not in {e.id for e in again.unsynced()}
+        assert event(3).id not in {e.id for e in again.unsynced()}
+        assert [(e.id, why) for e, why in again.quarantined()] == [(event(3).id, "refused")]
+        assert again.sealed() == (("rec-9", b"envelope"),)
+        assert again.receipts() == {"visit-2": {"sealed_at": "t", "record_id": "rec-9"}}
+        assert again.get("cursor") == 7
+        if not compacted:
+            again.compact()  # the same from the snapshot as from the journal
+        store = again
     store.close()
-    again = open_store(tmp_path)
-    assert [e.id for e in again.events("visit-1")] == [event(n).id for n in range(1, 12)]
-    assert event(1).id not in {e.id for e in again.unsynced()}
-    assert again.sealed() == (("rec-9", b"envelope"),)
-    again.close()
 
 
 def test_nothing_personal_is_written_in_clear(tmp_path: Path) -> None:
@@ -219,6 +280,7 @@ def test_a_compaction_cut_short_loses_nothing(tmp_path: Path) -> None:
 def test_a_seal_cut_short_is_completed_on_open(tmp_path: Path) -> None:
     store = open_store(tmp_path)
     store.append([event(1), event(2, visit="visit-2")])
+    store.mark_synced([event(1).id])
     store._record = lambda record: None  # type: ignore[method-assign]  # crash before journaling
     store.finalise("visit-1", "rec-1", b"envelope")
     store.close()

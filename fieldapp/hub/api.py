@@ -129,7 +129,7 @@ def create_api(engine: Engine, hub_keys: HubKeyPair,
         """Trade a one-time enrolment code for a device token, the school's policy pack and
         the hub's public key for sealing records."""
         try:
-            enrolment = directory.enrol(body.code, body.device_name, clock())
+            enrolment = directory.enrol(body.code, body.device_name, clock(), body.request_id)
         except DirectoryError as refused:
             raise HubError(403, "enrolment_refused", str(refused)) from None
         school_name, _shipped = directory.school(enrolment.device.school_id)
@@ -181,17 +181,29 @@ def create_api(engine: Engine, hub_keys: HubKeyPair,
              cursor: Annotated[int, Query(ge=0, le=2**62)] = 0,
              limit: Annotated[int, Query(ge=1, le=500)] = 500,
              pack_version: Annotated[str, Query(max_length=16, description=(
-                 "the version of the pack the phone holds"))] = "") -> dict[str, Any]:
-        """The events of the visits this device's staff member is on, after `cursor`; and the
-        school's policy pack when it is not the version the phone holds."""
-        page = store.since_for_staff(me.school_id, me.staff_id, cursor, limit)
+                 "the version of the pack the phone holds"))] = "",
+             baseline: Annotated[int | None, Query(ge=0, le=2**62, description=(
+                 "the `baseline` the first pull answered: leave it out on a first pull (a "
+                 "new phone, or a database the phone has not met)"))] = None,
+             ) -> dict[str, Any]:
+        """The events of the visits this device's staff member is on, after `cursor`, but not
+        visits that were already over at `baseline` (a first pull brings the live visits, not
+        the whole history); the school's contacts; its policy pack when it is not the version
+        the phone holds; and the name of the hub's database, which a phone keeps with its
+        cursor: a database it has not met (a restored backup) means pulling from the start and
+        pushing again all it holds."""
+        if baseline is None:
+            baseline = store.head(me.school_id)
+        page = store.since_for_staff(me.school_id, me.staff_id, cursor, limit, baseline)
         if page.events:  # visit plans name a child and an address: a read of case content
             audit.record(me.school_id, clock(), me.staff_id, "device", "pull", me.id)
         pack = directory.pack(me.school_id)
         return {"protocol": PROTOCOL, "events": [e.to_dict() for e in page.events],
                 "withheld": [{"ref": r.ref, "reason": r.reason} for r in page.unreadable],
                 "cursor": page.cursor, "more": page.full, "pack_version": pack.version,
-                "pack": pack.text if pack_version != pack.version else None}
+                "pack": pack.text if pack_version != pack.version else None,
+                "baseline": baseline, "database_id": directory.database_id(),
+                "contacts": directory.school_contacts(me.school_id).to_dict()}
 
     add_console_routes(app, engine, hub_keys, clock, device, REFUSED_DEVICE,
                        password_cost=password_cost, retired_keys=retired_keys)

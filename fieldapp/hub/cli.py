@@ -90,6 +90,7 @@ def demo(args: argparse.Namespace, now: datetime | None = None) -> str:
     from fieldapp.hub.directory import Directory, DirectoryError
     from fieldapp.hub.events_store import EventStore, connect
     from fieldapp.sync.protocol import Push
+    from fieldapp.sync.slip import slip_code
 
     engine = connect(args.db)
     directory, store = Directory(engine), EventStore(engine)
@@ -124,7 +125,9 @@ def demo(args: argparse.Namespace, now: datetime | None = None) -> str:
             visit.do(go_ahead_assessment(pack))
             visit.do(c.Authorise("safeguarding_lead", "Mrs Webster-Smith", "safeguarding_lead"))
             store.ingest("uplands", "hub-console", Push(events=tuple(visit.events)))
-    codes = [f"  {m.name}: {directory.enrol_code('uplands', m.staff_id, now)}" for m in PAIR]
+    public = hub_keys(args.key, create=False).public_bytes()
+    codes = [f"  {m.name}: {slip_code(directory.enrol_code('uplands', m.staff_id, now), public)}"
+             for m in PAIR]
     logins = []
     for staff_id, role in DEMO_LOGINS:
         password = secrets.token_urlsafe(12)  # new each run: the hub keeps only hashes
@@ -270,6 +273,14 @@ def parser() -> argparse.ArgumentParser:
                                "once, for 15 minutes: run it again for another)")
     code.add_argument("school_id")
     code.add_argument("staff_id", help="whose phone it is")
+    contacts = commands.add_parser("contacts", help="the numbers the school's phones dial "
+                                   "and show (sent on their next pull)")
+    contacts.add_argument("school_id")
+    contacts.add_argument("--reception", required=True, help="reception's number: the "
+                          "safe-phrase call dials it")
+    contacts.add_argument("--school-phone", default="", help="for the Not-at-Home note")
+    contacts.add_argument("--dsl-mobile", default="")
+    contacts.add_argument("--office-hours", default="", help='e.g. "08:00-16:30 Mon-Fri"')
     revoke = commands.add_parser("revoke", help="a lost phone: refused from now on, and told "
                                  "to wipe itself when it next syncs")
     revoke.add_argument("school_id")
@@ -334,9 +345,18 @@ def run(args: argparse.Namespace) -> int:
                                 args.safeguarding_trained, args.mobile)
             if args.pack_roles:
                 directory.set_pack_roles(args.school_id, args.staff_id, args.pack_roles)
-        elif args.command == "enrol-code":  # the enrolment slip: the code, and the key to pin
-            print(Directory(connect(args.db)).enrol_code(args.school_id, args.staff_id, now))
-            print(f"hub key fingerprint: {hub_keys(args.key, create=False).fingerprint()}")
+        elif args.command == "enrol-code":  # the enrolment slip: the code, and the key's check
+            from fieldapp.sync.slip import slip_code
+
+            keys = hub_keys(args.key, create=False)
+            code = Directory(connect(args.db)).enrol_code(args.school_id, args.staff_id, now)
+            print(slip_code(code, keys.public_bytes()))
+            print(f"hub key fingerprint: {keys.fingerprint()}")
+        elif args.command == "contacts":
+            from fieldapp.hub.directory import Contacts
+
+            Directory(connect(args.db)).set_contacts(args.school_id, Contacts(
+                args.reception, args.school_phone, args.dsl_mobile, args.office_hours), now)
         elif args.command == "revoke":
             Directory(connect(args.db)).revoke(args.school_id, args.device_id, now)
         elif args.command == "pack":

@@ -54,6 +54,7 @@ from fieldapp.hub.schemas import (
 )
 from fieldapp.sync.protocol import ProtocolError, Push
 from fieldapp.sync.records import MAX_RECORDS, parse_sealed_push
+from fieldapp.sync.slip import slip_code
 
 CONSOLE: Final = "/api/v1/console"
 CONSOLE_DEVICE: Final = "hub-console"  # the device id of events recorded at the console
@@ -209,7 +210,8 @@ class EnrolCodeIn(BaseModel):
 
 
 class EnrolCodeOut(BaseModel):
-    code: str
+    code: str = Field(description="the slip code: the one-time code and the 128-bit check of "
+                      "the hub's key the phone verifies (fieldapp.sync.slip); type all of it")
     expires_at: datetime
     hub_key_fingerprint: str = Field(description="for the enrolment slip: the phone shows the "
                                      "fingerprint it pinned, to be compared with this")
@@ -459,7 +461,8 @@ def add_console_routes(app: FastAPI, engine: Engine, keys: HubKeyPair,
             code = directory.enrol_code(user.school_id, body.staff_id, now)
         except DirectoryError:
             raise HubError(404, "not_found", "no such member of staff") from None
-        return EnrolCodeOut(code=code, expires_at=now + CODE_LIFETIME,
+        return EnrolCodeOut(code=slip_code(code, keys.public_bytes()),
+                            expires_at=now + CODE_LIFETIME,
                             hub_key_fingerprint=keys.fingerprint())
 
     @app.post("/api/v1/sealed", response_model=PushAnswer, tags=["sync"], responses={

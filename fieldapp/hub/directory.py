@@ -92,7 +92,41 @@ enrol_codes: Final = Table(
     Column("staff_id", String(64), ForeignKey("staff.id"), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("used_at", DateTime(timezone=True)),
+    # The phone's request id (hashed) and the device it made: the same phone may ask again
+    # when the answer was lost on the way, and gets the same device with a new token.
+    Column("claim_hash", String(64)),
+    Column("device_id", String(64)),
 )
+# What a school's phones dial and show: the safe-phrase call goes to reception.
+school_contacts: Final = Table(
+    "school_contacts", metadata,
+    Column("school_id", String(64), ForeignKey("schools.id"), primary_key=True),
+    Column("reception_phone", String(32), nullable=False),
+    Column("school_phone", String(32), nullable=False),
+    Column("dsl_mobile", String(32), nullable=False),
+    Column("office_hours", String(100), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+# The hub's own facts: `database_id`, made when the database was, names it to the phones.
+hub_meta: Final = Table(
+    "hub_meta", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", String(200), nullable=False),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Contacts:
+    """What a school's phones dial and show."""
+
+    reception_phone: str
+    school_phone: str
+    dsl_mobile: str
+    office_hours: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"reception_phone": self.reception_phone, "school_phone": self.school_phone,
+                "dsl_mobile": self.dsl_mobile, "office_hours": self.office_hours}
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,26 +280,79 @@ class Directory:
                 expires_at=now + CODE_LIFETIME))
         return code
 
-    def enrol(self, code: str, device_name: str, now: datetime) -> Enrolment:
-        """Trade a one-time code for a device and its token."""
+    def enrol(self, code: str, device_name: str, now: datetime,
+              request_id: str = "") -> Enrolment:
+        """Trade a one-time code for a device and its token. A phone that sends a request id
+        (random, its own) and lost the answer may ask again with the same code and id, within
+        the code's lifetime from its first use: it gets the same device and a new token (the
+        lost one stops working). Any other second use of a code is refused."""
         normalised = code.strip().upper().replace("-", "").replace(" ", "")
         code_hash = digest(normalised)
+        claim = digest(request_id) if request_id else None
+        token = secrets.token_urlsafe(32)
         with self.engine.begin() as connection:
             claimed = connection.execute(update(enrol_codes).where(
                 enrol_codes.c.code_hash == code_hash, enrol_codes.c.used_at.is_(None),
-                enrol_codes.c.expires_at > now).values(used_at=now)).rowcount
-            if claimed != 1:  # unknown, used or expired: the phone is told no more than that
-                raise EnrolmentRefused("this enrolment code is not valid: ask for a new one")
+                enrol_codes.c.expires_at > now).values(used_at=now, claim_hash=claim)).rowcount
             row = connection.execute(select(enrol_codes).where(
-                enrol_codes.c.code_hash == code_hash)).one()
-            token = secrets.token_urlsafe(32)
+                enrol_codes.c.code_hash == code_hash)).first()
+            if claimed != 1:
+                again = (row is not None and claim is not None and row.claim_hash == claim
+                         and row.device_id is not None
+                         and as_utc(row.used_at) + CODE_LIFETIME > now)
+                if not again:  # unknown, used or expired: the phone is told no more than that
+                    raise EnrolmentRefused("this enrolment code is not valid: ask for a new one")
+                assert row is not None
+                renewed = connection.execute(update(devices).where(
+                    devices.c.id == row.device_id, devices.c.revoked_at.is_(None))
+                    .values(token_hash=digest(token))).rowcount
+                if renewed != 1:
+                    raise EnrolmentRefused("this enrolment code is not valid: ask for a new one")
+                return Enrolment(Device(row.device_id, row.school_id, row.staff_id), token)
+            assert row is not None
             device = Device(id=f"dev-{secrets.token_hex(8)}", school_id=row.school_id,
                             staff_id=row.staff_id)
             connection.execute(insert(devices).values(
                 id=device.id, school_id=device.school_id, staff_id=device.staff_id,
                 name=device_name.strip()[:100] or "phone", token_hash=digest(token),
                 enrolled_at=now))
+            connection.execute(update(enrol_codes).where(enrol_codes.c.code_hash == code_hash)
+                               .values(device_id=device.id))
         return Enrolment(device=device, token=token)
+
+    def set_contacts(self, school_id: str, contacts: Contacts, now: datetime) -> None:
+        """The numbers the school's phones dial and show, sent to them on their next pull."""
+        for value, what, most in ((contacts.reception_phone, "the reception number", 32),
+                                  (contacts.school_phone, "the school number", 32),
+                                  (contacts.dsl_mobile, "the DSL's mobile", 32),
+                                  (contacts.office_hours, "the office hours", 100)):
+            if len(value) > most or not value.isprintable():
+                raise DirectoryError(f"{what} is up to {most} printable characters")
+        self.school(school_id)
+        values = {**contacts.to_dict(), "updated_at": now}
+        with self.engine.begin() as connection:
+            done = connection.execute(update(school_contacts).where(
+                school_contacts.c.school_id == school_id).values(**values)).rowcount
+            if done == 0:
+                connection.execute(insert(school_contacts).values(school_id=school_id,
+                                                                  **values))
+
+    def school_contacts(self, school_id: str) -> Contacts:
+        """The school's contacts as set at the hub; where none are set, its pack's."""
+        with self.engine.connect() as connection:
+            row = connection.execute(select(school_contacts).where(
+                school_contacts.c.school_id == school_id)).first()
+        if row is not None:
+            return Contacts(row.reception_phone, row.school_phone, row.dsl_mobile,
+                            row.office_hours)
+        shipped = self.pack(school_id).pack.contacts
+        return Contacts(shipped.reception_phone, shipped.school_phone, "", "")
+
+    def database_id(self) -> str:
+        """The name the hub gives its database (made with it; a restore may make a new one)."""
+        with self.engine.connect() as connection:
+            return str(connection.execute(select(hub_meta.c.value).where(
+                hub_meta.c.key == "database_id")).scalar_one())
 
     def authenticate(self, token: str) -> Device:
         with driver_connection(self.engine) as connection:

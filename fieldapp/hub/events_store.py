@@ -27,11 +27,13 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
     bindparam,
     create_engine,
     event,
     func,
     insert,
+    or_,
     select,
 )
 from sqlalchemy.sql.elements import ColumnElement
@@ -254,11 +256,35 @@ class EventStore:
         return self._page(school_id, cursor, limit)
 
     def since_for_staff(self, school_id: str, staff_id: str, cursor: int,
-                        limit: int = 500) -> Page:
-        """Like `since`, but only the visits this member of staff is on."""
+                        limit: int = 500, baseline: int | None = None) -> Page:
+        """Like `since`, but only the visits this member of staff is on, and not those that
+        were over (back at school, debriefed, or cancelled before anyone left) by `baseline`:
+        a phone's first pull, at the hub's head then, brings the live visits, not the whole
+        history; its later pulls, from that baseline, every event of a visit it has."""
         on_visit = select(visit_staff.c.visit_id).where(
             visit_staff.c.school_id == school_id, visit_staff.c.staff_id == staff_id)
-        return self._page(school_id, cursor, limit, events.c.visit_id.in_(on_visit))
+        conditions = [events.c.visit_id.in_(on_visit)]
+        if baseline is not None:
+            conditions.append(events.c.visit_id.not_in(self._over_by(school_id, baseline)))
+        return self._page(school_id, cursor, limit, *conditions)
+
+    @staticmethod
+    def _over_by(school_id: str, seq: int) -> Any:
+        """The visits over by event `seq`."""
+        signed_out = select(events.c.visit_id).where(
+            events.c.school_id == school_id, events.c.type == EventType.SIGNED_OUT.value)
+        return select(events.c.visit_id).where(
+            events.c.school_id == school_id, events.c.seq <= seq,
+            or_(events.c.type.in_((EventType.RETURNED.value, EventType.DEBRIEFED.value)),
+                and_(events.c.type == EventType.CANCELLED.value,
+                     events.c.visit_id.not_in(signed_out))))
+
+    def head(self, school_id: str) -> int:
+        """The school's newest event position (0: none yet)."""
+        with self.engine.connect() as connection:
+            return int(connection.execute(select(func.coalesce(func.max(events.c.seq), 0))
+                                          .where(events.c.school_id == school_id))
+                       .scalar_one())
 
     def _page(self, school_id: str, cursor: int, limit: int,
               *conditions: ColumnElement[bool]) -> Page:

@@ -46,6 +46,10 @@ class EnrolRequest(BaseModel):
     code: str = Field(max_length=40, pattern=NO_CONTROLS, description=(
         "the one-time enrolment code (any case, spaces and dashes ignored)"))
     device_name: str = Field("phone", max_length=100, pattern=NO_CONTROLS)
+    request_id: str = Field("", max_length=64, pattern=r"^([A-Za-z0-9_-]{16,64})?$", description=(
+        "the phone's own random id for this enrolment: if the answer is lost on the way, the "
+        "same code with the same id (within the code's lifetime from its first use) enrols the "
+        "same device again with a new token"))
 
 
 class Enrolled(BaseModel):
@@ -107,6 +111,15 @@ class PushAnswer(BaseModel):
     rejected: list[RejectedEvent]
 
 
+class SchoolContacts(BaseModel):
+    """What the school's phones dial and show: the safe-phrase call goes to reception."""
+
+    reception_phone: str
+    school_phone: str
+    dsl_mobile: str
+    office_hours: str
+
+
 class PullAnswer(BaseModel):
     protocol: int
     events: list[Annotated[dict[str, Any], DocumentedAs(EventWire)]] = Field(
@@ -120,6 +133,12 @@ class PullAnswer(BaseModel):
     pack_version: str = Field(description="the version of the school's policy pack now")
     pack: str | None = Field(description="the school's policy pack (TOML), when it is not "
                              "the version the phone said it holds")
+    baseline: int = Field(ge=0, description=(
+        "send it with every later pull: visits already over by then are not sent"))
+    database_id: str = Field(description=(
+        "the hub's database: another one than the phone met (a restored backup) means pulling "
+        "from the start and pushing again everything the phone holds"))
+    contacts: SchoolContacts
 
 
 class ErrorBody(BaseModel):

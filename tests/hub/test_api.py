@@ -92,6 +92,73 @@ def test_an_enrolment_code_works_once_and_expires(hub: Hub) -> None:
     assert hub.client.post("/api/v1/enrol", json={"code": late}).status_code == 403
 
 
+def test_an_enrolment_whose_answer_was_lost_can_be_asked_again(hub: Hub) -> None:
+    """The same code with the same request id gets the same device and a new token; the lost
+    token stops working; any other second use is refused."""
+    code = hub.directory.enrol_code("uplands", "staff-ann", hub.now)
+    ask = {"code": code, "request_id": "r" * 32}
+    lost = hub.client.post("/api/v1/enrol", json=ask).json()
+    hub.now += timedelta(minutes=10)
+    again = hub.client.post("/api/v1/enrol", json=ask).json()
+    assert again["device_id"] == lost["device_id"] and again["token"] != lost["token"]
+    assert hub.client.get("/api/v1/pull", headers=auth(lost)).status_code == 401
+    assert hub.client.get("/api/v1/pull", headers=auth(again)).status_code == 200
+    for other in ({"code": code}, {"code": code, "request_id": "s" * 32}):
+        assert hub.client.post("/api/v1/enrol", json=other).status_code == 403
+    hub.now += timedelta(minutes=6)  # past the code's lifetime from its first use
+    assert hub.client.post("/api/v1/enrol", json=ask).status_code == 403
+    late = hub.directory.enrol_code("uplands", "staff-ben", hub.now)
+    ask = {"code": late, "request_id": "t" * 32}
+    device = hub.client.post("/api/v1/enrol", json=ask).json()
+    hub.directory.revoke("uplands", device["device_id"], hub.now)
+    assert hub.client.post("/api/v1/enrol", json=ask).status_code == 403  # revoked: no retry
+    short = hub.client.post("/api/v1/enrol", json={"code": late, "request_id": "short"})
+    assert short.status_code == 422
+
+
+def test_phones_get_the_schools_contacts_and_the_hubs_database_name(hub: Hub) -> None:
+    from fieldapp.hub.directory import Contacts, DirectoryError
+
+    phone = hub.enrol("hart-hill", "staff-dee")
+    pulled = hub.client.get("/api/v1/pull", headers=auth(phone)).json()
+    assert pulled["contacts"] == {"reception_phone": "", "school_phone": "", "dsl_mobile": "",
+                                  "office_hours": ""}  # the pack has none: the school sets them
+    hub.directory.set_contacts("hart-hill", Contacts("01902 111222", "01902 111000",
+                                                     "07700 900123", "08:00-16:00"), hub.now)
+    hub.directory.set_contacts("hart-hill", Contacts("01902 111223", "01902 111000",
+                                                     "07700 900123", "08:00-16:00"), hub.now)
+    pulled = hub.client.get("/api/v1/pull", headers=auth(phone)).json()
+    assert pulled["contacts"]["reception_phone"] == "01902 111223"
+    assert pulled["database_id"] == hub.directory.database_id() and len(pulled["database_id"]) == 32
+    with pytest.raises(DirectoryError, match="reception number"):
+        hub.directory.set_contacts("hart-hill", Contacts("0\n1", "", "", ""), hub.now)
+    ann = hub.enrol("uplands", "staff-ann")
+    shipped = hub.client.get("/api/v1/pull", headers=auth(ann)).json()["contacts"]
+    assert shipped["reception_phone"] == "01902 558870"  # Uplands' pack has its number
+
+
+def test_a_first_pull_brings_the_live_visits_not_the_whole_history(hub: Hub) -> None:
+    phone = hub.enrol("uplands", "staff-ann")
+    partner = hub.enrol("uplands", "staff-ben")
+    pushed = [planned(1, partner, "over"), event(2, partner, EventType.RETURNED, "over"),
+              planned(3, partner, "dropped"), event(4, partner, EventType.CANCELLED, "dropped"),
+              planned(5, partner, "called-off"), event(6, partner, EventType.SIGNED_OUT,
+                                                        "called-off"),
+              event(7, partner, EventType.CANCELLED, "called-off"), planned(8, partner, "live")]
+    assert hub.client.post("/api/v1/push", json={"protocol": 1, "events": pushed},
+                           headers=auth(partner)).status_code == 200
+    first = hub.client.get("/api/v1/pull", headers=auth(phone)).json()
+    assert {e["visit_id"] for e in first["events"]} == {"called-off", "live"}
+    baseline = first["baseline"]
+    hub.client.post("/api/v1/push", json={"protocol": 1, "events": [
+        event(9, partner, EventType.RETURNED, "live")]}, headers=auth(partner))
+    later = hub.client.get("/api/v1/pull", headers=auth(phone), params={
+        "cursor": first["cursor"], "baseline": baseline}).json()
+    assert [e["type"] for e in later["events"]] == ["returned"]  # the end of a visit it has
+    everything = hub.client.get("/api/v1/pull", headers=auth(phone), params={"baseline": 0})
+    assert len(everything.json()["events"]) == 9
+
+
 def test_pushes_are_idempotent_and_conflicts_are_409(hub: Hub) -> None:
     phone = hub.enrol("uplands", "staff-ann")
     batch = {"protocol": 1, "events": [planned(1, phone), event(2, phone)]}

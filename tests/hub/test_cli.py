@@ -25,6 +25,7 @@ from fieldapp.hub.accounts import Accounts
 from fieldapp.hub.cli import hub_keys, main
 from fieldapp.hub.directory import Directory
 from fieldapp.hub.events_store import connect
+from fieldapp.sync.slip import key_check, read_slip
 
 PACKS = Path(__file__).parents[2] / "fieldapp" / "policies"
 
@@ -47,9 +48,13 @@ def test_a_school_is_set_up_from_the_command_line(
     capsys.readouterr()
     assert main([*hub, "enrol-code", "uplands", "staff-ann"]) == 0
     code, fingerprint = capsys.readouterr().out.splitlines()
-    assert len(code) == 10
     keys = hub_keys(tmp_path / "hub.key", create=False)
+    assert len(read_slip(code)[0]) == 10 and read_slip(code)[1] == key_check(keys.public_bytes())
     assert fingerprint == f"hub key fingerprint: {keys.fingerprint()}"
+    assert main([*hub, "contacts", "uplands", "--reception", "01902 000111",
+                 "--office-hours", "08:00-16:30 Mon-Fri"]) == 0
+    assert Directory(connect(f"sqlite:///{tmp_path / 'hub.db'}")).school_contacts(
+        "uplands").office_hours == "08:00-16:30 Mon-Fri"
     assert main([*hub, "school", "add", "uplands", "--name", "Again",
                  "--pack", "uplands-junior"]) == 1
     assert "already a school 'uplands'" in capsys.readouterr().err
@@ -262,7 +267,7 @@ def test_a_command_piped_into_head_ends_quietly(hub: list[str]) -> None:
     piped = subprocess.run(f"{sys.executable} -m fieldapp.hub.cli {' '.join(hub)} enrol-code "
                            "uplands staff-ann | head -1", shell=True, capture_output=True,
                            text=True, timeout=60, check=True)
-    assert len(piped.stdout.strip()) == 10 and piped.stderr == ""
+    assert len(read_slip(piped.stdout.strip())[0]) == 10 and piped.stderr == ""
 
 
 def test_every_command_says_what_it_does() -> None:

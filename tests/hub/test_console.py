@@ -25,6 +25,7 @@ from fieldapp.hub.directory import DirectoryError
 from fieldapp.hub.records import sealed_records
 from fieldapp.sync.protocol import Push
 from fieldapp.sync.records import visit_record
+from fieldapp.sync.slip import key_check, read_slip
 from tests.hub.world import COST, NOW, PASSWORD, School, World
 from tests.samples import STAFF, sample
 
@@ -308,8 +309,9 @@ def test_the_admin_lists_phones_gives_codes_and_revokes_a_lost_phone(world: Worl
     assert phone["device_id"] == uplands.device["device_id"] and phone["revoked_at"] is None
     slip = world.client.post("/api/v1/console/enrol-codes", headers=admin,
                              json={"staff_id": uplands.staff("cat")}).json()
-    code = slip["code"]
+    code, check = read_slip(slip["code"])
     assert slip["hub_key_fingerprint"] == world.keys.fingerprint()
+    assert check == key_check(world.keys.public_bytes())  # what the phone verifies
     assert world.client.post("/api/v1/enrol", json={"code": code}).status_code == 200
     assert world.client.post(f"/api/v1/console/devices/{phone['device_id']}/revoke",
                              headers=admin).status_code == 200

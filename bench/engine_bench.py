@@ -55,9 +55,9 @@ def slowest_stage(pack: Pack, rounds: int) -> tuple[str, float]:
     medians = []
     for _label, minutes, command in let_in(visit):
         visit.do(command, after_minutes=minutes)
-        guide = what_now(visit.state, pack, visit.now)
-        median = statistics.median(timed(partial(what_now, visit.state, pack, visit.now),
-                                         rounds))
+        guide = what_now(visit.state, pack, visit.now, by=visit.author)
+        median = statistics.median(timed(partial(what_now, visit.state, pack, visit.now,
+                                                 by=visit.author), rounds))
         medians.append((median, guide.stage.value))
     median, stage = max(medians)
     return stage, median
@@ -93,7 +93,7 @@ def main() -> None:
         events, visit = visit_inside(pack)
         state = fold(events)
         folds = timed(partial(fold, events), rounds)
-        guides = timed(partial(what_now, state, pack, visit.now), rounds)
+        guides = timed(partial(what_now, state, pack, visit.now, by=visit.author), rounds)
         fold_ms, guide_ms = statistics.median(folds), statistics.median(guides)
         stage, slowest = slowest_stage(pack, max(20, rounds // 10))
         worst = max(worst, guide_ms, slowest)

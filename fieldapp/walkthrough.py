@@ -36,7 +36,8 @@ def walk(pack: Pack, journey: str, out: list[str]) -> None:
         for found in (*decision.findings, *guidance(visit.state, pack, visit.now)):
             out.append(f"        {MARK[found.kind]}: {found.say}")
             out.append(f"            because {found.because} ({found.policy})")
-        out.append(f"        {now_line(what_now(visit.state, pack, visit.now))}")
+        guide = what_now(visit.state, pack, visit.now, by=visit.author)
+        out.append(f"        {now_line(guide)}")
     out.append(f"        -> visit is now '{visit.state.phase.value}'")
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from fieldapp.domain import commands as c
 from fieldapp.domain.events import EventType
-from fieldapp.domain.facts import is_evening, must_text, required_steps
+from fieldapp.domain.facts import is_evening, must_text, required_steps, runs_into_evening
 from fieldapp.domain.findings import Decision, Draft, Finding, Kind, finding, refused
 from fieldapp.domain.lifecycle import Phase
 from fieldapp.domain.policy import (
@@ -261,13 +261,22 @@ def sign_out_refusals(state: VisitState, pack: Pack, now: datetime) -> list[Find
     return refusals + _too_late(pack, now)
 
 
-def _too_late(pack: Pack, moment: datetime) -> list[Finding]:
+def _too_late(pack: Pack, start: datetime, end: datetime | None = None) -> list[Finding]:
+    """Where the policy allows no evening visits: refused outside the day now, or for a
+    visit from `start` that would not be back by the evening."""
     hours = pack.hours
-    if hours.evening is not Hours.NEVER or hours.cite is None or not is_evening(moment, pack):
+    if hours.evening is not Hours.NEVER or hours.cite is None:
         return []
-    return [finding(Kind.REFUSAL, "no_evening_visits",
-                    "Do not set out: the visit would run into the evening.",
-                    "no home visits take place in the evening", pack, hours.cite)]
+    day = f"{hours.day_from:%H:%M} to {hours.evening_from:%H:%M}"
+    if is_evening(start, pack):
+        return [finding(Kind.REFUSAL, "no_evening_visits", f"Do not set out now: home visits "
+                        f"take place in the day ({day}).",
+                        "no home visits take place in the evening", pack, hours.cite)]
+    if end is not None and runs_into_evening(start, end, pack):
+        return [finding(Kind.REFUSAL, "no_evening_visits", f"Be back by "
+                        f"{hours.evening_from:%H:%M}: the visit would run into the evening.",
+                        "no home visits take place in the evening", pack, hours.cite)]
+    return []
 
 
 def sign_out(state: VisitState, cmd: c.SignOut, pack: Pack, now: datetime) -> Decision:
@@ -323,8 +332,8 @@ def sign_out(state: VisitState, cmd: c.SignOut, pack: Pack, now: datetime) -> De
         refusals.append(finding(Kind.REFUSAL, "remind_safe_phrase",
                                 f"Remind reception of the safe phrase: \"{phrase}\".",
                                 "reception must know the phrase before you leave", pack, out.cite))
-    if not _too_late(pack, now) and _too_late(pack, cmd.expected_return):
-        refusals += _too_late(pack, cmd.expected_return)
+    if not _too_late(pack, now):
+        refusals += _too_late(pack, now, cmd.expected_return)
     if refusals:
         return refused(*refusals)
     payload = {

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from json.encoder import encode_basestring_ascii
-from typing import Any
+from typing import Any, Final
 
 FORMAT = 1  # version of an event's stored and wire form
 
@@ -22,6 +22,8 @@ MAX_VISIT_ID = 128
 MAX_AUTHOR_ID = 64  # a staff id, a device id
 _CROCKFORD_SET = frozenset(_CROCKFORD)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EARLIEST: Final = datetime(2000, 1, 1, tzinfo=UTC)  # an event's time is within these
+LATEST: Final = datetime(2200, 1, 1, tzinfo=UTC)
 # Canonical JSON: sorted keys, no spaces, ASCII. `canonical` writes the event's fixed keys in
 # sorted order itself and leaves each value, the payload included, to this encoder.
 _JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
@@ -165,9 +167,11 @@ def _parse_time(value: Any) -> datetime:
     if parsed.tzinfo is None:
         raise EventError("event.at: the time must carry its UTC offset")
     try:
-        parsed.astimezone(UTC)
+        utc = parsed.astimezone(UTC)
     except OverflowError:
         raise EventError(f"event.at: {value!r} is out of range in UTC") from None
+    if not EARLIEST <= utc < LATEST:  # a phone's clock gone wrong: no visit was then
+        raise EventError(f"event.at: {value!r} is not between {EARLIEST:%Y} and {LATEST:%Y}")
     return parsed
 
 

@@ -5,7 +5,7 @@ doorstep checks apply, whether a time is evening, and how a pack rule becomes a 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from fieldapp.domain import commands as c
 from fieldapp.domain.events import EventType
@@ -57,6 +57,24 @@ def is_evening(moment: datetime, pack: Pack) -> bool:
     time carries: 17:30 UTC in summer is 18:30 at a school in England."""
     clock = moment.astimezone(pack.hours.zone).time()
     return bool(clock >= pack.hours.evening_from or clock < pack.hours.day_from)
+
+
+def day_boundary(moment: datetime, pack: Pack) -> datetime:
+    """The next moment after `moment` at which the school's day starts or its evening does."""
+    zone = pack.hours.zone
+    local = moment.astimezone(zone)
+    for days in (0, 1):
+        for at in (pack.hours.day_from, pack.hours.evening_from):
+            boundary = datetime.combine(local.date() + timedelta(days=days), at, zone)
+            if boundary > moment:
+                return boundary
+    raise AssertionError("a day has a start or an evening within two days")  # pragma: no cover
+
+
+def runs_into_evening(start: datetime, end: datetime, pack: Pack) -> bool:
+    """Whether any moment from `start` until `end` is outside the day (back by the evening's
+    first minute is in time; leaving at 17:00 to be back tomorrow morning is not)."""
+    return is_evening(start, pack) or end > day_boundary(start, pack)
 
 
 def required_steps(state: VisitState, pack: Pack) -> tuple[Step, ...]:

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from enum import StrEnum
 from typing import Any, Final
 
 from fieldapp.domain import commands as c
 from fieldapp.domain.after import after_steps
-from fieldapp.domain.before import authorise_refusals, sign_out_refusals
+from fieldapp.domain.before import assessment_refusals, authorise_refusals, sign_out_refusals
 from fieldapp.domain.door import (
     door_blocks,
     get_away,
@@ -28,21 +28,23 @@ from fieldapp.domain.door import (
     still_to_ask,
     wait_instructions,
 )
-from fieldapp.domain.events import EventType
+from fieldapp.domain.events import Author, EventType
 from fieldapp.domain.facts import (
     WHO_LABEL,
     answered,
     applies,
+    day_boundary,
     required_steps,
     rule_findings,
     safe_phrase,
 )
 from fieldapp.domain.findings import Finding, Kind, finding
 from fieldapp.domain.inside import bedroom_refusals, inside_reminders, never_alone
-from fieldapp.domain.lifecycle import Phase, allowed
+from fieldapp.domain.lifecycle import OUT, Phase, allowed
 from fieldapp.domain.policy import (
     CONCERN_KINDS,
     WHO_ANSWERS,
+    Bedroom,
     Hours,
     NoteRule,
     Pack,
@@ -52,6 +54,7 @@ from fieldapp.domain.policy import (
     Upstairs,
 )
 from fieldapp.domain.policy import Question as Question_
+from fieldapp.domain.rules import ANY_TIME, CLOCK_STEP_BACK, clock_behind
 from fieldapp.domain.state import VisitState
 from fieldapp.domain.timers import guidance as clock_findings
 from fieldapp.domain.timers import overdue, overdue_from, visit_clock, wait_clock
@@ -120,6 +123,7 @@ class Field:
     choices: tuple[Choice, ...] = ()
     value: Any = None
     latest: datetime | None = None  # a time: the latest the policy allows (the evening)
+    between: tuple[time, time] | None = None  # a time: within these hours of the school's day
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,14 +167,23 @@ class WhatNow:
         return tuple(action.name for action in self.actions if action.open)
 
 
-def what_now(state: VisitState, pack: Pack, now: datetime) -> WhatNow:
+def what_now(state: VisitState, pack: Pack, now: datetime, *, by: Author) -> WhatNow:
+    """What the screen of `by` (this phone: its member of staff and device) shows at `now`,
+    by this phone's clock."""
     timers = _timers(state, pack, now)
+    behind = clock_behind(state, pack, now, by)
+    moments = _moments(state, pack, timers, now)
+    if behind is not None:  # it may record again once its clock passes its last entry
+        moments.append(state.device_clocks[by.device_id] - CLOCK_STEP_BACK)
     return WhatNow(
-        stage=_stage(state, pack), phase=state.phase, standing=standing(state, pack),
-        question=_question(state, pack), actions=_actions(state, pack, now), timers=timers,
+        stage=_stage(state, pack),
+        phase=state.phase,
+        standing=(() if behind is None else (behind,)) + standing(state, pack),
+        question=None if behind is not None else _question(state, pack),
+        actions=_actions(state, pack, now, behind),
+        timers=timers,
         reminders=_reminders(state, pack, now),
-        next_change=min((moment for moment in _moments(state, pack, timers, now)
-                         if moment > now), default=None),
+        next_change=min((moment for moment in moments if moment > now), default=None),
     )
 
 
@@ -178,9 +191,12 @@ def what_now(state: VisitState, pack: Pack, now: datetime) -> WhatNow:
 
 def _stage(state: VisitState, pack: Pack) -> Stage:
     phase = state.phase
+    refused = state.risk is not None and bool(state.risk.get("refused"))
+    if phase in (P.PLANNED, P.AUTHORISED) and refused:
+        return Stage.ASSESS_RISK  # a sign-off merged after a refusal does not undo it
     if phase is P.PLANNED:
-        assessed = state.risk is not None and not state.risk.get("refused")
-        return Stage.AUTHORISE if assessed or not pack.risk.questions else Stage.ASSESS_RISK
+        return Stage.AUTHORISE if state.risk is not None or not pack.risk.questions \
+            else Stage.ASSESS_RISK
     if phase is P.AUTHORISED:
         done = state.authorised_steps()
         missing = [s for s in required_steps(state, pack) if s.id not in done]
@@ -217,6 +233,7 @@ def standing(state: VisitState, pack: Pack) -> tuple[Finding, ...]:
             answer = state.checklist.get(item.id)
             if item.stage == stage and answer is not None:
                 found += rule_findings(item.answers[answer], answered(item, answer), pack)
+    if phase in (*AT_THE_HOME, P.CALLED_OFF):
         for concern in state.concerns:
             kind = str(concern.detail.get("kind", ""))
             if kind in pack.concerns:
@@ -228,7 +245,22 @@ def standing(state: VisitState, pack: Pack) -> tuple[Finding, ...]:
         found += never_alone(pack)
     if phase is P.CALLED_OFF:
         found.append(get_away(pack))
+    if phase in OUT and phase is not P.LEFT:
+        found += _overtaken(state, pack)
     return tuple(dict.fromkeys(found))  # the same words from two answers, said once
+
+
+def _overtaken(state: VisitState, pack: Pack) -> list[Finding]:
+    """What the school decided while the pair, not yet synced, were setting out: a risk
+    assessment refused, or the visit cancelled. They are out: tell them to come away."""
+    reasons = assessment_refusals(state, pack)
+    if state.cancelled is not None and state.phase is not P.CALLED_OFF:
+        reason = str(state.cancelled.detail.get("reason", ""))
+        reasons = [Finding(Kind.INSTRUCTION, "cancelled_at_school", "", f"the visit was "
+                           f"cancelled at school: {reason}", pack.school, ""), *reasons]
+    return [replace(reason, kind=Kind.INSTRUCTION, code="come_away", say=(
+        "Do not go in: the school has called this visit off. Leave, and phone the school."),
+        then=("do_not_enter", "leave", "call_school")) for reason in reasons[:1]]
 
 
 # --- the next question ----------------------------------------------------------------------
@@ -271,13 +303,16 @@ class _Spec:
     guidance: Callable[[VisitState, Pack], tuple[Finding, ...]] | None = None
 
 
-def _actions(state: VisitState, pack: Pack, now: datetime) -> tuple[Action, ...]:
+def _actions(state: VisitState, pack: Pack, now: datetime,
+             behind: Finding | None) -> tuple[Action, ...]:
     possible = allowed(state.phase)
     actions = []
     for spec in _SPECS:
         if spec.event not in possible or (spec.offered and not spec.offered(state, pack)):
             continue
         refusals = tuple(spec.gate(state, pack, now)) if spec.gate else ()
+        if behind is not None and not issubclass(COMMANDS[spec.name], ANY_TIME):
+            refusals = (behind, *refusals)
         actions.append(Action(
             name=spec.name, open=not refusals, refusals=refusals,
             fields=spec.fields(state, pack, now) if spec.fields else (),
@@ -300,7 +335,7 @@ def _plan_fields(state: VisitState, pack: Pack, now: datetime) -> tuple[Field, .
         _text("child_ref", "The school's reference for the pupil"),
         _text("child_name", "The pupil's name", required=False),
         _text("address", "Address"), _text("purpose", "Purpose of the visit"),
-        Field("scheduled_at", "Date and time of the visit", "time"),
+        Field("scheduled_at", "Date and time of the visit", "time", between=_day(pack)),
         Field("staff", f"Staff visiting (at least {pack.pair.min_staff})", "staff"),
         _yes_no("announced", "The parents have been told"),
         Field("notice_exception", "Why the parents were not told", "choice", False, notice),
@@ -357,7 +392,7 @@ def _authorise_fields(state: VisitState, pack: Pack, now: datetime) -> tuple[Fie
 def _sign_out_fields(state: VisitState, pack: Pack, now: datetime) -> tuple[Field, ...]:
     out = pack.sign_out
     fields = [Field("expected_return", "Back at school by", "time",
-                    latest=_evening_starts(pack, now))]
+                    latest=_evening_starts(pack, now), between=_day(pack))]
     for record, name, label in (("arrival_estimate", "expected_arrival", "Arriving at about"),
                                 ("departure_estimate", "expected_leave", "Leaving the home by")):
         fields.append(Field(name, label, "time", required=record in out.record))
@@ -376,6 +411,14 @@ def _sign_out_fields(state: VisitState, pack: Pack, now: datetime) -> tuple[Fiel
                _text("mobile", "Lead visitor's mobile",
                      required="mobile" in out.record and not lead_mobile)]
     return tuple(fields)
+
+
+def _day(pack: Pack) -> tuple[time, time] | None:
+    """Where the policy allows no evening visits, the school's day."""
+    hours = pack.hours
+    if hours.evening is not Hours.NEVER or hours.cite is None:
+        return None
+    return hours.day_from, hours.evening_from
 
 
 def _evening_starts(pack: Pack, now: datetime) -> datetime | None:
@@ -418,9 +461,14 @@ def _upstairs_guidance(state: VisitState, pack: Pack) -> tuple[Finding, ...]:
 
 
 def _upstairs_fields(state: VisitState, pack: Pack, now: datetime) -> tuple[Field, ...]:
-    return (_yes_no("with_responsible_adult", "A responsible adult is going with you"),
-            _yes_no("both_staff", "Both of you are going"),
-            _yes_no("safe_and_necessary", "It is completely safe and necessary"))
+    rule = pack.inside.upstairs
+    kind = "yes_no" if rule is Upstairs.NO_RULE else "tick"  # the policy's conditions
+    both = "tick" if rule is Upstairs.PAIR_WITH_RESPONSIBLE_ADULT else "yes_no"
+    return (Field("with_responsible_adult", "A responsible adult is going with you", kind,
+                  kind == "tick"),
+            Field("both_staff", "Both of you are going", both, both == "tick"),
+            Field("safe_and_necessary", "It is completely safe and necessary", kind,
+                  kind == "tick"))
 
 
 def _bedroom_gate(state: VisitState, pack: Pack, now: datetime) -> list[Finding]:
@@ -428,9 +476,11 @@ def _bedroom_gate(state: VisitState, pack: Pack, now: datetime) -> list[Finding]
 
 
 def _bedroom_fields(state: VisitState, pack: Pack, now: datetime) -> tuple[Field, ...]:
-    return (_yes_no("adult_goes_first", "The responsible adult goes in first"),
-            _yes_no("doorway_only", "You stay in the doorway"),
-            _yes_no("both_staff", "Both of you are there"))
+    kind = "tick" if pack.inside.bedroom is Bedroom.DOORWAY_ADULT_FIRST else "yes_no"
+    return (Field("adult_goes_first", "The responsible adult goes in first", kind,
+                  kind == "tick"),
+            Field("doorway_only", "You stay in the doorway", kind, kind == "tick"),
+            Field("both_staff", "Both of you are there", kind, kind == "tick"))
 
 
 def _adult_fields(state: VisitState, pack: Pack, now: datetime) -> tuple[Field, ...]:
@@ -562,9 +612,8 @@ def _moments(state: VisitState, pack: Pack, timers: tuple[Timer, ...],
     late = overdue_from(state, pack)
     if late is not None:
         moments.append(late.since)
-    evening = _evening_starts(pack, now)
-    if state.phase in (P.PLANNED, P.AUTHORISED) and evening is not None:
-        moments.append(evening)
+    if state.phase in (P.PLANNED, P.AUTHORISED) and _day(pack) is not None:
+        moments.append(day_boundary(now, pack))  # sign-out opens or closes
     return moments
 
 

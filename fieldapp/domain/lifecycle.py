@@ -108,6 +108,21 @@ for _phase in FINISHED:
 
 TRANSITIONS: Final[Mapping[tuple[Phase, E], Phase]] = _MOVES
 
+# Facts from the other phone or the console that a merge may hold in an order no one phone
+# recorded them in: the school re-assessed, signed off or cancelled while the pair, not yet
+# synced, were setting out. The pair are where their own facts say (out, with help a tap
+# away): a late assessment or sign-off is kept without calling them back, and a sign-out
+# after one is never set aside. `fold` uses these; `decide` never does.
+_LATE: dict[tuple[Phase, E], Phase] = {
+    (P.PLANNED, E.SIGNED_OUT): P.SIGNED_OUT,
+    (P.CANCELLED, E.SIGNED_OUT): P.SIGNED_OUT,
+}
+for _phase in (*OUT, P.RETURNED, P.DEBRIEFED):
+    for _event in (E.RISK_ASSESSED, E.AUTHORISED):
+        _LATE[(_phase, _event)] = _phase
+assert not set(_LATE) & set(_MOVES)  # a late fact is never one staff may record now
+LATE: Final[Mapping[tuple[Phase, E], Phase]] = _LATE
+
 
 def next_phase(phase: Phase, event: E) -> Phase:
     """The phase after `event` in `phase`; IllegalTransition names both if the move is illegal."""
@@ -115,6 +130,13 @@ def next_phase(phase: Phase, event: E) -> Phase:
         return TRANSITIONS[(phase, event)]
     except KeyError:
         raise IllegalTransition(event, phase) from None
+
+
+def merged_phase(phase: Phase, event: E) -> Phase:
+    """Like `next_phase`, for a merge of two phones' and the console's events: late facts
+    (LATE) are kept too."""
+    late = LATE.get((phase, event))
+    return late if late is not None else next_phase(phase, event)
 
 
 def allowed(phase: Phase) -> frozenset[E]:

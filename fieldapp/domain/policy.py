@@ -730,6 +730,9 @@ class _Reader:
             answers = item.need("answers").keyed_rules(("yes", "no"), require_all=True)
             if answers["no"].then == (Then.CONTINUE,):
                 raise item.fail("answers.no", "a consequence other than continue (else why ask?)")
+            if answers["yes"].then != (Then.CONTINUE,):  # two phones' answers merge on "no"
+                raise item.fail("answers.yes", "then = [\"continue\"]: ask each question so "
+                                "that yes lets the visit go on, and put what stops it under no")
             for key, rule in answers.items():  # read in a second, under stress: say what it means
                 if not 0 < len(rule.label.strip()) <= MAX_LABEL:
                     raise item.fail(f"answers.{key}.label", f"a short label of 1 to {MAX_LABEL} "

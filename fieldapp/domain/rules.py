@@ -9,6 +9,7 @@ Leaving is never refused: staff safety comes before paperwork.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import fields
 from datetime import datetime, timedelta
@@ -16,8 +17,15 @@ from typing import Any, Final
 
 from fieldapp.domain import after, before, door, inside
 from fieldapp.domain import commands as c
-from fieldapp.domain.events import Author, Event, EventType, event_id_time, new_event_id
-from fieldapp.domain.findings import Decision
+from fieldapp.domain.events import (
+    Author,
+    Event,
+    EventError,
+    EventType,
+    event_id_time,
+    new_event_id,
+)
+from fieldapp.domain.findings import Decision, Finding, Kind
 from fieldapp.domain.lifecycle import next_phase
 from fieldapp.domain.payloads import PAYLOADS
 from fieldapp.domain.policy import Pack
@@ -29,8 +37,8 @@ E = EventType
 # A phone's clock may step back a little (a network time correction, a restart): up to this,
 # a command timed before the phone's own last entry on the visit is still taken.
 CLOCK_STEP_BACK: Final = timedelta(minutes=2)
-# Getting help and getting away are never refused, whatever the phone's clock says.
-_ANY_TIME: Final = (c.UseSafePhrase, c.EmergencyCall, c.Leave)
+# Getting help, raising a concern and getting away are never refused for the phone's clock.
+ANY_TIME: Final = (c.UseSafePhrase, c.EmergencyCall, c.RaiseConcern, c.Leave)
 
 
 def decide(
@@ -40,7 +48,11 @@ def decide(
     decides for the visit in `state` under its school's `pack`."""
     if now.tzinfo is None:
         raise c.CommandError("the time given to the engine must be timezone-aware")
-    _clock_goes_forward(state, command, pack, now, by)
+    behind = clock_behind(state, pack, now, by)
+    if behind is not None and not isinstance(command, ANY_TIME):
+        raise c.CommandError(f"{behind.because}. {behind.say}")
+    if behind is not None:  # taken, but it cannot make the visit shorter than it was
+        now = state.device_clocks[by.device_id]
     planned_under = state.plan.get("pack_id")
     if planned_under and planned_under != pack.id:
         raise c.CommandError(f"this visit was planned under the policy pack '{planned_under}', "
@@ -60,20 +72,22 @@ def decide(
     return decision
 
 
-def _clock_goes_forward(
-    state: VisitState, command: c.Command, pack: Pack, now: datetime, by: Author
-) -> None:
-    """Refuse a command timed before this device's own last entry on the visit (a backdated
-    entry, or a clock set back). Only the device's own entries count: the partner's phone may
-    be hours ahead, and a phone that pulls its partner's later events is never locked out."""
+def clock_behind(state: VisitState, pack: Pack, now: datetime, by: Author) -> Finding | None:
+    """Why this device may not record now, if its clock reads more than CLOCK_STEP_BACK before
+    its own last entry on the visit (a backdated entry, or a clock set back): None otherwise.
+    Only the device's own entries count: the partner's phone may be hours ahead, and a phone
+    that pulls its partner's later events is never locked out."""
     last = state.device_clocks.get(by.device_id)
-    if last is None or isinstance(command, _ANY_TIME) or now >= last - CLOCK_STEP_BACK:
-        return
+    if last is None or now >= last - CLOCK_STEP_BACK:
+        return None
     zone = pack.hours.zone
-    raise c.CommandError(
+    return Finding(
+        Kind.REFUSAL, "clock_behind",
+        f"Check this phone's date and time: it can record again from "
+        f"{last.astimezone(zone):%H:%M}. Leaving, the safe phrase, 999 and raising a concern "
+        "work meanwhile.",
         f"this phone's clock reads {now.astimezone(zone):%d %b %H:%M}, before its own last "
-        f"entry on this visit at {last.astimezone(zone):%d %b %H:%M}: set the phone's date "
-        "and time, then try again")
+        f"entry on this visit at {last.astimezone(zone):%d %b %H:%M}", pack.school, "")
 
 
 def _yes_or_no(command: c.Command) -> None:
@@ -99,7 +113,9 @@ def stamp(
         event_id = new_event_id(now, entropy())
         if event_id <= last:  # the same millisecond as the last event, or a clock behind a
             # partner's (by hours, perhaps): the id takes the next millisecond after the last
-            event_id = new_event_id(event_id_time(last) + timedelta(milliseconds=1), entropy())
+            with contextlib.suppress(OverflowError, EventError):  # past the last id there is
+                event_id = new_event_id(  # no time: the event keeps its own (it is recorded)
+                    event_id_time(last) + timedelta(milliseconds=1), entropy())
         events.append(Event(id=event_id, visit_id=visit_id, type=draft.type, at=now,
                             author=author, payload=dict(draft.payload)))
         last = event_id

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from fieldapp.domain.events import ALERTS, Event, EventError, EventType, merge
-from fieldapp.domain.lifecycle import IllegalTransition, Phase, next_phase
+from fieldapp.domain.lifecycle import IllegalTransition, Phase, merged_phase, next_phase
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +84,14 @@ class VisitState:
     arrived: Mark | None = None
     wait: Mark | None = None  # detail: reason ("no_answer" | "running_late")
     note_left: Mark | None = None
+    # Who opened the door, and the checklist's answers, as the pair's phones merge: each
+    # phone's latest word, and where they differ the cautious one (a stop recorded on either
+    # phone stands until that phone changes it, whatever their clocks say).
     answered_by: str | None = None
-    checklist: Mapping[str, str] = field(default_factory=dict)  # item id -> latest answer
+    checklist: Mapping[str, str] = field(default_factory=dict)  # item id -> answer
+    answered_by_device: Mapping[str, str] = field(default_factory=dict)
+    checklist_by_device: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    adult_by_device: Mapping[str, bool] = field(default_factory=dict)
     entered: Mark | None = None
     doorstep: Mark | None = None
     upstairs: tuple[Mark, ...] = ()
@@ -112,23 +118,25 @@ class VisitState:
         return frozenset(a.step for a in self.authorisations)
 
 
-def apply(state: VisitState, event: Event) -> VisitState:
+def apply(state: VisitState, event: Event,
+          move: Callable[[Phase, EventType], Phase] = next_phase) -> VisitState:
     """The state after `event`; raises IllegalTransition when the table forbids the move."""
     if state.visit_id and event.visit_id != state.visit_id:
         raise EventError(f"event {event.id} belongs to another visit")
     if event.id in state.event_ids:
         return state
-    phase = next_phase(state.phase, event.type)
+    phase = move(state.phase, event.type)
     updated = _FACTS[event.type](state, event)
     return replace(updated, visit_id=event.visit_id, phase=phase, **_seen(state, event))
 
 
 def fold(*histories: Iterable[Event]) -> VisitState:
-    """Merge one or more event lists for a visit and fold them, in event-id order."""
+    """Merge one or more event lists for a visit and fold them, in event-id order. The late
+    facts a merge may hold (lifecycle.LATE) are kept: the pair are where their facts say."""
     state = VisitState()
     for event in merge(*histories):
         try:
-            state = apply(state, event)
+            state = apply(state, event, merged_phase)
         except IllegalTransition as error:
             state = replace(state, set_aside=(*state.set_aside, (event.id, str(error))),
                             **_seen(state, event))
@@ -174,18 +182,30 @@ def _authorised(state: VisitState, event: Event) -> VisitState:
     return replace(state, authorisations=(*state.authorisations, record))
 
 
+# Who opened the door, most cautious first: where the pair's phones differ, the first stands.
+CAUTION: Final = ("unsupervised_child", "unknown", "sibling", "delegated_adult", "parent")
+
+
 def _door_answered(state: VisitState, event: Event) -> VisitState:
-    return replace(state, answered_by=str(event.payload.get("by", "")))
+    by = {**state.answered_by_device, event.author.device_id: str(event.payload.get("by", ""))}
+    rank = {who: n for n, who in enumerate(CAUTION)}
+    return replace(state, answered_by_device=by,
+                   answered_by=min(by.values(), key=lambda who: rank.get(who, -1)))
 
 
 def _checklist_answered(state: VisitState, event: Event) -> VisitState:
     item = str(event.payload.get("item", ""))
-    answer = str(event.payload.get("answer", ""))
-    return replace(state, checklist={**state.checklist, item: answer})
+    mine = {**state.checklist_by_device.get(item, {}),
+            event.author.device_id: str(event.payload.get("answer", ""))}
+    answer = "no" if "no" in mine.values() else "yes"  # the packs' "no" is the stopping one
+    return replace(state, checklist={**state.checklist, item: answer},
+                   checklist_by_device={**state.checklist_by_device, item: mine})
 
 
 def _adult_in_room(state: VisitState, event: Event) -> VisitState:
-    return replace(state, adult_in_room=event.payload.get("present") is not False)
+    present = {**state.adult_by_device,
+               event.author.device_id: event.payload.get("present") is not False}
+    return replace(state, adult_by_device=present, adult_in_room=all(present.values()))
 
 
 def _follow_up_created(state: VisitState, event: Event) -> VisitState:
@@ -231,10 +251,13 @@ def _alert(state: VisitState, event: Event) -> VisitState:
 
 
 def _wait(state: VisitState, event: Event) -> VisitState:
+    """The wait runs from the first knock: knocking again, or hearing that the parent is late,
+    does not restart it (the limit is the late parent's once they said so)."""
     reason = "no_answer" if event.type is EventType.NO_ANSWER else "running_late"
-    if state.wait is not None and state.wait.detail.get("reason") == reason:
-        return state  # knocking again does not restart the clock
-    return replace(state, wait=Mark(at=event.at, detail={**event.payload, "reason": reason}))
+    if state.wait is not None and "running_late" in (reason, state.wait.detail.get("reason")):
+        reason = "running_late"
+    started = state.wait.at if state.wait is not None else event.at
+    return replace(state, wait=Mark(at=started, detail={**event.payload, "reason": reason}))
 
 
 _FACTS: dict[EventType, _Fact] = {

@@ -34,7 +34,7 @@ def test_a_backdated_entry_is_refused_with_the_times_it_clashes_with(uplands: Pa
     with pytest.raises(c.CommandError) as refused:
         decide(visit.state, c.NoAnswer(), uplands, visit.now - timedelta(minutes=30), by=PHONE)
     assert "this phone's clock reads" in str(refused.value)
-    assert "set the phone's date and time" in str(refused.value)
+    assert "Check this phone's date and time" in str(refused.value)
     # The school's own clock: 09:00 UTC in November is 09:00 in London.
     arrived = visit.state.device_clocks[PHONE.device_id]
     assert f"{arrived:%H:%M}" in str(refused.value)
@@ -97,3 +97,37 @@ def test_a_pair_whose_clocks_disagree_by_hours_finishes_the_visit_together(
     merged = fold(ann.events)
     assert merged.phase is Phase.DEBRIEFED and merged.set_aside == ()
     assert len(merged.check_ins) >= len(ben_events) > 0
+
+
+def test_a_backdated_leave_is_taken_but_cannot_shorten_the_visit() -> None:
+    """Leaving is never refused; but timed before the phone's own last entry, it counts from
+    that entry: an overrun cannot be erased by winding the clock back."""
+    hart_hill = load_pack("hart-hill-nursery")
+    visit = walk(hart_hill, until=c.RecordOutcome)
+    visit.wait(40)  # past the most (30 minutes)
+    visit.do(c.CheckIn("still here"))
+    decision = decide(visit.state, c.Leave(), hart_hill, visit.now - timedelta(minutes=35),
+                      by=PHONE)
+    assert decision.accepted
+    left = decision.drafts[0].payload
+    assert left["visit_minutes"] >= 40 and left["overran_minutes"] >= 10
+
+
+def test_a_phone_whose_clock_is_behind_sees_what_it_may_do_and_when_it_may_record_again(
+        uplands: Pack) -> None:
+    from fieldapp.domain.guide import what_now
+
+    visit = walk(uplands, until=c.RecordOutcome)
+    last = visit.state.device_clocks[PHONE.device_id]
+    corrected = last - timedelta(minutes=10)  # the clock was ten minutes fast, now put right
+    guide = what_now(visit.state, uplands, corrected, by=PHONE)
+    assert guide.standing[0].code == "clock_behind" and guide.question is None
+    assert set(guide.open) == {"raise_concern", "leave", "use_safe_phrase", "emergency_call"}
+    refused = guide.action("record_outcome")
+    assert refused is not None and refused.refusals[0].code == "clock_behind"
+    assert guide.next_change == last - CLOCK_STEP_BACK  # then it can record again
+    for name in guide.open:  # what it offers, decide takes
+        assert name != "raise_concern" or decide(visit.state, c.RaiseConcern("immediate_danger"),
+                                                 uplands, corrected, by=PHONE).accepted
+    partner = what_now(visit.state, uplands, corrected, by=Author("staff-2", "phone-2"))
+    assert "record_outcome" in partner.open  # only its own entries hold a phone back

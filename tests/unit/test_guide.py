@@ -21,7 +21,7 @@ from fieldapp.domain.policy import NoteRule, Pack, RiskEffect, load_pack, pack_i
 from fieldapp.domain.rules import decide
 from fieldapp.domain.simulate import SimulatedVisit
 from fieldapp.domain.state import Mark, fold
-from tests.unit.support import T0, walk
+from tests.unit.support import PHONE, T0, walk
 from tests.unit.test_properties import menu
 
 PACKS = {pack_id: load_pack(pack_id) for pack_id in pack_ids()}
@@ -130,7 +130,7 @@ def test_whatever_is_offered_as_open_is_accepted_by_decide(
     start = T0 + timedelta(minutes=data.draw(st.integers(0, 24 * 60 - 1)))  # any time of day
     visit = SimulatedVisit(PACKS[pack_id], start)
     for _ in range(data.draw(st.integers(5, 60))):
-        guide = what_now(visit.state, visit.pack, visit.now)
+        guide = what_now(visit.state, visit.pack, visit.now, by=PHONE)
         check_offers(visit, guide)
         if guide.stage in (Stage.CANCELLED, Stage.DEBRIEFED):
             break
@@ -201,11 +201,11 @@ STAGES = [(pack_id, stage) for pack_id in sorted(PACKS) for stage in Stage
 def test_every_school_at_every_stage(pack_id: str, stage: Stage) -> None:
     pack = PACKS[pack_id]
     visit = to_stage(pack, stage)
-    guide = what_now(visit.state, pack, visit.now)
+    guide = what_now(visit.state, pack, visit.now, by=PHONE)
     assert guide.stage is stage
     check_offers(visit, guide)
     # The same after a restart: everything is rebuilt from the stored events.
-    assert what_now(fold(list(reversed(visit.events))), pack, visit.now) == guide
+    assert what_now(fold(list(reversed(visit.events))), pack, visit.now, by=PHONE) == guide
     out = visit.state.phase in (Phase.SIGNED_OUT, Phase.ARRIVED, Phase.WAITING, Phase.AT_DOOR,
                                 Phase.INSIDE, Phase.DOORSTEP, Phase.NOT_AT_HOME,
                                 Phase.CALLED_OFF, Phase.LEFT)
@@ -226,7 +226,7 @@ def test_the_stages_of_journey_one_in_order(uplands: Pack) -> None:
     stages = []
     for _label, minutes, command in let_in(visit):
         visit.do(command, after_minutes=minutes)
-        stage = what_now(visit.state, uplands, visit.now).stage
+        stage = what_now(visit.state, uplands, visit.now, by=PHONE).stage
         if not stages or stages[-1] is not stage:
             stages.append(stage)
     assert stages == [Stage.ASSESS_RISK, Stage.AUTHORISE, Stage.SIGN_OUT, Stage.TRAVELLING,
@@ -244,7 +244,7 @@ def test_questions_come_one_at_a_time_with_answers_that_say_what_they_mean(
         uplands: Pack) -> None:
     visit = at_door(uplands)
     asked = []
-    while (question := what_now(visit.state, uplands, visit.now).question) is not None:
+    while (question := what_now(visit.state, uplands, visit.now, by=PHONE).question) is not None:
         asked.append((question.number, question.of, question.choices[0].label,
                       question.choices[1].label))
         visit.do(c.Answer(question.item, True))
@@ -252,19 +252,19 @@ def test_questions_come_one_at_a_time_with_answers_that_say_what_they_mean(
                      (2, 4, "Invited in by an adult", "Not invited in by an adult"),
                      (3, 4, "No animals in the room", "Animals in the room"),
                      (4, 4, "We both feel safe", "Not safe")]
-    assert "enter" in what_now(visit.state, uplands, visit.now).open
+    assert "enter" in what_now(visit.state, uplands, visit.now, by=PHONE).open
 
 
 def test_every_consequence_of_an_answer_is_a_code(uplands: Pack) -> None:
     hart_hill = PACKS["hart-hill-nursery"]
     visit = at_door(hart_hill)
-    question = what_now(visit.state, hart_hill, visit.now).question
+    question = what_now(visit.state, hart_hill, visit.now, by=PHONE).question
     assert question is not None and question.item == "animals_separate"
     no = question.choices[1]
     assert no.then == ("cancel", "inform_agencies") and no.say and no.quote
     assert no.policy.startswith("Hart Hill")
     visit.do(c.Answer("animals_separate", False))
-    guide = what_now(visit.state, hart_hill, visit.now)
+    guide = what_now(visit.state, hart_hill, visit.now, by=PHONE)
     assert guide.question is None  # the visit is over: nothing more is asked
     (stop,) = guide.standing
     assert stop.then == ("cancel", "inform_agencies") and stop.quote
@@ -275,7 +275,7 @@ def test_every_consequence_of_an_answer_is_a_code(uplands: Pack) -> None:
 def test_after_a_child_opens_the_door_no_door_question_is_offered(pack_id: str) -> None:
     pack = PACKS[pack_id]
     visit = at_door(pack, "unsupervised_child")
-    guide = what_now(visit.state, pack, visit.now)
+    guide = what_now(visit.state, pack, visit.now, by=PHONE)
     assert guide.question is None
     assert [f.code for f in guide.standing] == ["do_not_enter"]
     assert "contact_dsl" in guide.standing[0].then
@@ -283,7 +283,7 @@ def test_after_a_child_opens_the_door_no_door_question_is_offered(pack_id: str) 
     assert enter is not None and not enter.open and enter.refusals[0].policy
     assert "door_answered" in guide.open  # a parent may still come to the door
     # After a restart it is all still there.
-    assert what_now(fold(visit.events), pack, visit.now).standing == guide.standing
+    assert what_now(fold(visit.events), pack, visit.now, by=PHONE).standing == guide.standing
     decision = visit.do(c.DoorAnswered("unsupervised_child"))
     assert not [f for f in decision.findings if f.code.startswith("ask_")]
 
@@ -293,23 +293,23 @@ def test_once_going_in_is_ruled_out_only_what_a_doorstep_visit_needs_is_asked(
     visit = at_door(uplands)
     visit.do(c.Answer("id_shown", True))
     visit.do(c.Answer("invited_in", False))
-    guide = what_now(visit.state, uplands, visit.now)
+    guide = what_now(visit.state, uplands, visit.now, by=PHONE)
     assert [f.code for f in guide.standing] == ["do_not_enter"]
     assert guide.question is not None and guide.question.item == "feel_safe"  # not animals
     assert not guide.action("enter").open  # type: ignore[union-attr]
     visit.do(c.Answer("feel_safe", True))
-    guide = what_now(visit.state, uplands, visit.now)
+    guide = what_now(visit.state, uplands, visit.now, by=PHONE)
     assert guide.question is None and "doorstep_only" in guide.open
 
 
 def test_an_answer_to_put_right_is_asked_again(uplands: Pack) -> None:
     visit = at_door(uplands)
     visit.do(c.Answer("id_shown", False))
-    guide = what_now(visit.state, uplands, visit.now)
+    guide = what_now(visit.state, uplands, visit.now, by=PHONE)
     assert guide.question is not None and guide.question.item == "id_shown"
     assert guide.question.again and [f.code for f in guide.standing] == ["show_id"]
     visit.do(c.Answer("id_shown", True))
-    guide = what_now(visit.state, uplands, visit.now)
+    guide = what_now(visit.state, uplands, visit.now, by=PHONE)
     assert guide.question is not None and guide.question.item == "invited_in"
     assert guide.standing == ()
 
@@ -317,7 +317,7 @@ def test_an_answer_to_put_right_is_asked_again(uplands: Pack) -> None:
 def test_feeling_unsafe_ends_the_questions_and_says_leave(uplands: Pack) -> None:
     visit = at_door(uplands)
     visit.do(c.Answer("feel_safe", False))
-    guide = what_now(visit.state, uplands, visit.now)
+    guide = what_now(visit.state, uplands, visit.now, by=PHONE)
     assert guide.question is None and guide.standing[0].then == ("leave",)
     assert "leave" in guide.open and not guide.action("doorstep_only").open  # type: ignore
 
@@ -327,32 +327,32 @@ def test_feeling_unsafe_ends_the_questions_and_says_leave(uplands: Pack) -> None
 def test_never_alone_with_the_pupil_stands_until_the_parent_is_back() -> None:
     holy_cross = PACKS["holy-cross-primary"]
     visit = walk(holy_cross, until=c.RecordOutcome)
-    adult = what_now(visit.state, holy_cross, visit.now).action("adult_in_room")
+    adult = what_now(visit.state, holy_cross, visit.now, by=PHONE).action("adult_in_room")
     assert adult is not None and adult.fields[0].value is False  # the parent has left
     visit.do(fill(adult, visit))
-    after_restart = what_now(fold(visit.events), holy_cross, visit.now)
+    after_restart = what_now(fold(visit.events), holy_cross, visit.now, by=PHONE)
     assert [f.code for f in after_restart.standing] == ["never_alone_with_pupil"]
     assert "6.3" in after_restart.standing[0].policy or after_restart.standing[0].quote
     back = after_restart.action("adult_in_room")
     assert back is not None and back.fields[0].value is True
     visit.do(fill(back, visit))
-    assert what_now(visit.state, holy_cross, visit.now).standing == ()
+    assert what_now(visit.state, holy_cross, visit.now, by=PHONE).standing == ()
 
 
 def test_a_concern_raised_stands_with_every_consequence(uplands: Pack) -> None:
     visit = walk(uplands, until=c.RecordOutcome)
     visit.do(c.RaiseConcern("threatened", "raised voice"))
-    (threat,) = what_now(fold(visit.events), uplands, visit.now).standing
+    (threat,) = what_now(fold(visit.events), uplands, visit.now, by=PHONE).standing
     assert threat.then == ("leave", "call_999") and threat.quote
 
 
 def test_a_refused_assessment_sends_the_visit_back_to_assessment() -> None:
     hart_hill = PACKS["hart-hill-nursery"]
     visit = walk(hart_hill, until=c.SignOut)
-    assert what_now(visit.state, hart_hill, visit.now).stage is Stage.SIGN_OUT
+    assert what_now(visit.state, hart_hill, visit.now, by=PHONE).stage is Stage.SIGN_OUT
     answers = {**visit.state.risk["answers"], "on_prohibited_list": True}  # type: ignore[index]
     visit.do(c.AssessRisk(answers, level=visit.state.risk["level"]))  # type: ignore[index]
-    guide = what_now(visit.state, hart_hill, visit.now)
+    guide = what_now(visit.state, hart_hill, visit.now, by=PHONE)
     assert guide.stage is Stage.ASSESS_RISK and "sign_out" not in guide.open
     authorise = guide.action("authorise")
     assert authorise is not None and not authorise.open
@@ -366,12 +366,12 @@ def test_the_wait_counts_down_to_the_limit_and_then_says_go() -> None:
     holy_cross = PACKS["holy-cross-primary"]
     visit = walk(holy_cross, until=c.Cancel, journey=no_answer)
     knocked = visit.state.wait.at  # type: ignore[union-attr]
-    guide = what_now(visit.state, holy_cross, knocked + timedelta(minutes=5))
+    guide = what_now(visit.state, holy_cross, knocked + timedelta(minutes=5), by=PHONE)
     (wait,) = [t for t in guide.timers if t.name == "wait"]
     assert wait.ends == knocked + timedelta(minutes=20)
     assert wait.elapsed == timedelta(minutes=5) and guide.next_change == wait.ends
     assert "wait_limit_reached" not in [f.code for f in guide.reminders]
-    over = what_now(visit.state, holy_cross, wait.ends)
+    over = what_now(visit.state, holy_cross, wait.ends, by=PHONE)
     (reached,) = [f for f in over.reminders if f.code == "wait_limit_reached"]
     assert reached.then == ("cancel", "leave") and reached.quote
     assert over.next_change is not None and over.next_change > wait.ends
@@ -381,27 +381,27 @@ def test_the_visit_timer_warns_at_the_usual_length_then_the_most() -> None:
     hart_hill = PACKS["hart-hill-nursery"]
     visit = walk(hart_hill, until=c.RecordOutcome)
     went_in = visit.state.entered.at  # type: ignore[union-attr]
-    guide = what_now(visit.state, hart_hill, went_in)
+    guide = what_now(visit.state, hart_hill, went_in, by=PHONE)
     (timer,) = [t for t in guide.timers if t.name == "visit"]
     assert (timer.normal, timer.limit) == (timedelta(minutes=15), timedelta(minutes=30))
     assert guide.next_change == went_in + timedelta(minutes=15)
     codes = [f.code for f in what_now(visit.state, hart_hill,
-                                      went_in + timedelta(minutes=16)).reminders]
+                                      went_in + timedelta(minutes=16), by=PHONE).reminders]
     assert "duration_normal_passed" in codes
-    late = what_now(visit.state, hart_hill, went_in + timedelta(minutes=30))
+    late = what_now(visit.state, hart_hill, went_in + timedelta(minutes=30), by=PHONE)
     assert "duration_max_passed" in [f.code for f in late.reminders]
 
 
 def test_time_to_leave_then_overdue(uplands: Pack) -> None:
     visit = walk(uplands, until=c.RecordOutcome)
     leave_by = datetime.fromisoformat(visit.state.sign_out.detail["expected_leave"])  # type: ignore
-    early = what_now(visit.state, uplands, leave_by - timedelta(minutes=1))
+    early = what_now(visit.state, uplands, leave_by - timedelta(minutes=1), by=PHONE)
     assert early.next_change == leave_by
-    due = what_now(visit.state, uplands, leave_by)
+    due = what_now(visit.state, uplands, leave_by, by=PHONE)
     assert "time_to_leave" in [f.code for f in due.reminders]
     grace = timedelta(minutes=uplands.overdue.grace_minutes)
     assert due.next_change == leave_by + grace
-    late = what_now(visit.state, uplands, leave_by + grace)
+    late = what_now(visit.state, uplands, leave_by + grace, by=PHONE)
     (overdue,) = [f for f in late.reminders if f.code == "overdue"]
     expected = f"{leave_by.astimezone(uplands.hours.zone):%H:%M}"
     assert overdue.then == ("call_school",) and f"leave the home by {expected}" in overdue.because
@@ -410,12 +410,12 @@ def test_time_to_leave_then_overdue(uplands: Pack) -> None:
 def test_sign_out_closes_at_the_evening_and_says_when(uplands: Pack) -> None:
     visit = walk(uplands, until=c.SignOut)
     evening = datetime(2026, 11, 23, 18, 0, tzinfo=uplands.hours.zone)
-    before = what_now(visit.state, uplands, evening - timedelta(minutes=30))
+    before = what_now(visit.state, uplands, evening - timedelta(minutes=30), by=PHONE)
     sign_out = before.action("sign_out")
     assert sign_out is not None and sign_out.open and before.next_change == evening
     assert sign_out.fields[0].latest == evening
     check_offers(replace(visit, now=evening - timedelta(minutes=30)), before)
-    after = what_now(visit.state, uplands, evening)
+    after = what_now(visit.state, uplands, evening, by=PHONE)
     refused = after.action("sign_out")
     assert refused is not None and [f.code for f in refused.refusals] == ["no_evening_visits"]
 
@@ -423,7 +423,7 @@ def test_sign_out_closes_at_the_evening_and_says_when(uplands: Pack) -> None:
 def test_timers_never_run_backwards_when_the_partners_clock_is_ahead(uplands: Pack) -> None:
     visit = walk(uplands, until=c.RecordOutcome)
     went_in = visit.state.entered.at  # type: ignore[union-attr]
-    guide = what_now(visit.state, uplands, went_in - timedelta(hours=2))
+    guide = what_now(visit.state, uplands, went_in - timedelta(hours=2), by=PHONE)
     assert all(timer.elapsed >= timedelta(0) for timer in guide.timers)
 
 
@@ -434,7 +434,7 @@ def test_all_journeys_walk_with_what_now_at_every_step() -> None:
             steps: Iterator[Any] = journey(visit)
             for _label, minutes, command in steps:
                 visit.do(command, after_minutes=minutes)
-                check_offers(visit, what_now(visit.state, pack, visit.now))
+                check_offers(visit, what_now(visit.state, pack, visit.now, by=PHONE))
 
 
 def test_the_engine_benchmark_prints_every_figure() -> None:
@@ -455,4 +455,56 @@ def test_a_concern_of_a_kind_the_pack_does_not_know_adds_no_instruction(uplands:
     visit = walk(uplands, until=c.RecordOutcome)
     unknown = Mark(at=visit.now, detail={"kind": "from_a_newer_app"})
     state = replace(visit.state, concerns=(unknown,))
-    assert what_now(state, uplands, visit.now).standing == ()
+    assert what_now(state, uplands, visit.now, by=PHONE).standing == ()
+
+
+def test_sign_out_opens_in_the_morning_and_says_when(uplands: Pack) -> None:
+    visit = walk(uplands, until=c.SignOut)
+    morning = datetime(2026, 11, 24, 6, 30, tzinfo=uplands.hours.zone)
+    early = what_now(visit.state, uplands, morning, by=PHONE)
+    refused = early.action("sign_out")
+    assert refused is not None and not refused.open
+    assert "in the day (07:00 to 18:00)" in refused.refusals[0].say
+    assert early.next_change == morning.replace(hour=7, minute=0)
+
+
+def test_a_visit_may_not_run_into_the_evening_even_if_back_the_next_morning(
+        uplands: Pack) -> None:
+    visit = walk(uplands, until=c.SignOut)
+    five = datetime(2026, 11, 23, 17, 0, tzinfo=uplands.hours.zone)
+    guide = what_now(visit.state, uplands, five, by=PHONE)
+    sign_out = guide.action("sign_out")
+    assert sign_out is not None and sign_out.open
+    (back,) = [f for f in sign_out.fields if f.name == "expected_return"]
+    assert back.latest == five.replace(hour=18) and back.between == (time(7), time(18))
+    at = replace(visit, now=five)
+    command = fill(sign_out, at)
+    assert decide(visit.state, replace(command, expected_return=back.latest), uplands, five,
+                  by=PHONE).accepted  # back by the evening's first minute is in time
+    overnight = replace(command, expected_leave=five.replace(hour=22),
+                        expected_return=five.replace(hour=10) + timedelta(days=1))
+    decision = decide(visit.state, overnight, uplands, five, by=PHONE)
+    assert decision.codes() == ("no_evening_visits",)
+    assert "Be back by 18:00" in decision.refusals[0].say
+    (when,) = [f for f in what_now(SimulatedVisit(uplands, T0).state, uplands, T0,
+                                   by=PHONE).action("plan").fields  # type: ignore[union-attr]
+               if f.name == "scheduled_at"]
+    assert when.between == (time(7), time(18))
+
+
+def test_the_policys_conditions_for_upstairs_and_bedrooms_are_ticks(uplands: Pack) -> None:
+    visit = walk(uplands, until=c.RecordOutcome)
+    upstairs = what_now(visit.state, uplands, visit.now, by=PHONE).action("go_upstairs")
+    assert upstairs is not None
+    kinds = {f.name: (f.kind, f.required) for f in upstairs.fields}
+    assert kinds["with_responsible_adult"] == ("tick", True)  # Uplands: only with an adult
+    assert kinds["both_staff"] == ("yes_no", False)
+
+
+def test_a_threat_stands_while_the_pair_get_away(uplands: Pack) -> None:
+    visit = walk(uplands, until=c.RecordOutcome)
+    visit.do(c.RaiseConcern("threatened"))
+    visit.do(c.Cancel("threatened by a visitor"))
+    codes = {t for f in what_now(visit.state, uplands, visit.now, by=PHONE).standing
+             for t in f.then}
+    assert {"leave", "call_999"} <= codes

@@ -478,6 +478,10 @@ BROKEN: list[Any] = [
      "door.parent.cite", "a citation for any answer"),
     ("no-is-continue", setter("checklist[2].answers.no", {"then": ["continue"]}),
      "checklist[2].answers.no", "a consequence other than continue (else why ask?)"),
+    ("yes-stops", setter("checklist[1].answers.yes", {
+        "then": ["do_not_enter"], "say": "Do not go in.", "label": "Invited in",
+        "cite": {"section": "During the Visit", "quote": "Do not enter the premises"}}),
+     "checklist[1].answers.yes", "ask each question so that yes lets the visit go on"),
     ("timezone-unknown", setter("hours.timezone", "Mars/Olympus_Mons"), "hours.timezone",
      'an IANA time zone like "Europe/London"'),
     ("label-missing", deleter("checklist[1].answers.no.label"),

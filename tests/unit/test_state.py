@@ -189,14 +189,13 @@ def test_knocking_again_does_not_restart_the_wait() -> None:
     assert state.phase is Phase.WAITING
 
 
-def test_a_parent_running_late_restarts_the_wait_with_the_late_limit() -> None:
+def test_hearing_the_parent_is_late_keeps_the_wait_from_the_first_knock() -> None:
+    """The late parent's longer limit applies, counted from the first knock: the wait never
+    restarts, however no-answer and running-late alternate."""
     state = state_after(*ARRIVED, E.NO_ANSWER, E.NO_ANSWER, E.WAIT_STARTED)
-    assert state.wait == Mark(at=at(7), detail={"reason": "running_late"})
-
-
-def test_knocking_after_being_told_the_parent_is_late_starts_a_no_answer_wait() -> None:
-    state = state_after(*ARRIVED, E.WAIT_STARTED, E.NO_ANSWER)
-    assert state.wait == Mark(at=at(6), detail={"reason": "no_answer"})
+    assert state.wait == Mark(at=at(5), detail={"reason": "running_late"})
+    state = state_after(*ARRIVED, E.WAIT_STARTED, E.NO_ANSWER, E.WAIT_STARTED, E.NO_ANSWER)
+    assert state.wait == Mark(at=at(5), detail={"reason": "running_late"})
 
 
 def test_the_wait_keeps_what_was_said_with_it() -> None:

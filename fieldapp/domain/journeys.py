@@ -9,17 +9,29 @@ The walkthrough prints them; tests walk them for every pack.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Protocol
 
 from fieldapp.domain import commands as c
 from fieldapp.domain.facts import checklist_items, required_steps
 from fieldapp.domain.policy import NoteRule, Pack, RiskEffect
-from fieldapp.domain.simulate import SimulatedVisit
-from fieldapp.domain.state import Staff
+from fieldapp.domain.state import Staff, VisitState
+
+
+class Visit(Protocol):
+    """What a journey looks at as it goes: a SimulatedVisit, or a phone's stored visit."""
+
+    @property
+    def pack(self) -> Pack: ...
+    @property
+    def now(self) -> datetime: ...
+    @property
+    def state(self) -> VisitState: ...
+
 
 # A step: what the pair did, minutes since the previous step, and the command.
 Step = tuple[str, float, c.Command]
-Journey = Callable[[SimulatedVisit], Iterator[Step]]
+Journey = Callable[[Visit], Iterator[Step]]
 
 PAIR = (
     Staff("staff-ann", "Ann Patel", safeguarding_trained=True, knows_family=True,
@@ -28,7 +40,7 @@ PAIR = (
 )
 
 
-def _before_leaving(visit: SimulatedVisit, announced: bool = True) -> Iterator[Step]:
+def _before_leaving(visit: Visit, announced: bool = True) -> Iterator[Step]:
     pack = visit.pack
     exception = "" if announced or not pack.notice.exceptions else pack.notice.exceptions[0].id
     yield "Planned the visit", 0, c.Plan(
@@ -65,14 +77,14 @@ def go_ahead_assessment(pack: Pack) -> c.AssessRisk:
     return c.AssessRisk(answers=answers, level=level)
 
 
-def _home_again(visit: SimulatedVisit) -> Iterator[Step]:
+def _home_again(visit: Visit) -> Iterator[Step]:
     if visit.pack.sign_out.check_in_calls:
         yield "Phoned the office on leaving", 1, c.CheckIn("left the property")
     yield "Back at school", 15, c.Return(to_school=True)
     yield "Debriefed", 30, c.Debrief("Line manager", "Went as planned")
 
 
-def let_in(visit: SimulatedVisit) -> Iterator[Step]:
+def let_in(visit: Visit) -> Iterator[Step]:
     """Journey 1: planned visit, let in by a parent, outcome recorded, back at school."""
     yield from _before_leaving(visit)
     yield "Door answered by a parent", 1, c.DoorAnswered("parent")
@@ -88,7 +100,7 @@ def let_in(visit: SimulatedVisit) -> Iterator[Step]:
     yield from _home_again(visit)
 
 
-def no_answer(visit: SimulatedVisit) -> Iterator[Step]:
+def no_answer(visit: Visit) -> Iterator[Step]:
     """Journey 2: nobody answers; wait, leave the note where the policy has one, go."""
     yield from _before_leaving(visit)
     yield "Knocked: no answer", 1, c.NoAnswer()
@@ -101,7 +113,7 @@ def no_answer(visit: SimulatedVisit) -> Iterator[Step]:
     yield from _home_again(visit)
 
 
-def child_at_door(visit: SimulatedVisit) -> Iterator[Step]:
+def child_at_door(visit: Visit) -> Iterator[Step]:
     """Journey 3: a child alone opens the door; staff do not go in and contact the DSL."""
     yield from _before_leaving(visit)
     yield "Door answered by a child on their own", 1, c.DoorAnswered("unsupervised_child")

@@ -3,11 +3,17 @@
 A body with a declared length is judged by its `Content-Length`; one sent in chunks, with no
 length declared, is read up to the limit first and handed on whole only if it fits. Either
 way the app never sees more than `limit` bytes, and a refused request changes nothing.
+
+A body sent gzip-compressed (`Content-Encoding: gzip`, as phones send their pushes over slow
+networks) is inflated here, and the cap applies to what it inflates to: a small body that
+would inflate past it is refused the same, without inflating more than the cap. One that is
+not gzip, or is cut short, is 400.
 """
 
 from __future__ import annotations
 
 import json
+import zlib
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,7 +30,11 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = Headers(scope=scope).get("content-length")
+        headers = Headers(scope=scope)
+        declared = headers.get("content-length")
+        if headers.get("content-encoding", "").strip().lower() == "gzip":
+            await self._inflated(scope, receive, send)
+            return
         if declared is not None:
             if declared.isdigit() and int(declared) <= self.limit:
                 await self.app(scope, receive, send)
@@ -45,6 +55,44 @@ class BodyLimit:
             if not message.get("more_body", False):
                 break
         await self.app(scope, _replay(b"".join(chunks), receive), send)
+
+    async def _inflated(self, scope: Scope, receive: Receive, send: Send) -> None:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.limit:
+                await self._too_large(send)
+                return
+            if not message.get("more_body", False):
+                break
+        inflater = zlib.decompressobj(wbits=31)
+        try:
+            body = inflater.decompress(b"".join(chunks), self.limit + 1)
+        except zlib.error:
+            await self._refuse(send, 400, "bad_encoding", "the body is not gzip")
+            return
+        if len(body) > self.limit or inflater.unconsumed_tail:
+            await self._too_large(send)
+            return
+        if not inflater.eof:
+            await self._refuse(send, 400, "bad_encoding", "the gzip body is cut short")
+            return
+        kept = [(k, v) for k, v in scope["headers"]
+                if k.lower() not in (b"content-encoding", b"content-length")]
+        inner = {**scope, "headers": [*kept, (b"content-length", str(len(body)).encode())]}
+        await self.app(inner, _replay(body, receive), send)
+
+    async def _refuse(self, send: Send, status: int, error: str, message: str) -> None:
+        body = json.dumps({"error": error, "message": message}, separators=(",", ":")).encode()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
 
     async def _too_large(self, send: Send) -> None:
         await send({"type": "http.response.start", "status": 413,

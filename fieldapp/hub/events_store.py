@@ -256,14 +256,18 @@ class EventStore:
         return self._page(school_id, cursor, limit)
 
     def since_for_staff(self, school_id: str, staff_id: str, cursor: int,
-                        limit: int = 500, baseline: int | None = None) -> Page:
+                        limit: int = 500, baseline: int | None = None,
+                        device_id: str | None = None) -> Page:
         """Like `since`, but only the visits this member of staff is on, and not those that
         were over (back at school, debriefed, or cancelled before anyone left) by `baseline`:
         a phone's first pull, at the hub's head then, brings the live visits, not the whole
-        history; its later pulls, from that baseline, every event of a visit it has."""
+        history; its later pulls, from that baseline, every event of a visit it has. Events
+        `device_id` pushed are not sent back to it (it has them)."""
         on_visit = select(visit_staff.c.visit_id).where(
             visit_staff.c.school_id == school_id, visit_staff.c.staff_id == staff_id)
-        conditions = [events.c.visit_id.in_(on_visit)]
+        conditions: list[ColumnElement[bool]] = [events.c.visit_id.in_(on_visit)]
+        if device_id is not None:
+            conditions.append(events.c.device_id != device_id)
         if baseline is not None:
             conditions.append(events.c.visit_id.not_in(self._over_by(school_id, baseline)))
         return self._page(school_id, cursor, limit, *conditions)

@@ -35,11 +35,17 @@ from fieldapp.crypto.sealing import (
     WrongHubKeyError,
     open_sealed,
 )
-from fieldapp.domain.events import Author, is_printable_id
+from fieldapp.domain.events import Author
 from fieldapp.hub.directory import as_utc
 from fieldapp.hub.events_store import EventStore, arrival_order, metadata
 from fieldapp.sync.protocol import PushResult, Rejected
-from fieldapp.sync.records import RecordError, VisitRecord, read_visit_record, record_problem
+from fieldapp.sync.records import (
+    RecordError,
+    VisitRecord,
+    is_record_id,
+    read_visit_record,
+    record_problem,
+)
 
 sealed_records: Final = Table(
     "sealed_records", metadata,
@@ -110,8 +116,8 @@ class SealedStore:
         """The record read in memory, or why it cannot be accepted."""
         if record.school_id != school_id:
             return "sealed for another school"
-        if not is_printable_id(record.record_id, 64):
-            return "a record id is 1 to 64 printable characters"
+        if not is_record_id(record.record_id):
+            return "a record id is 1 to 64 letters, digits, '-' and '_'"
         if record.hub_key != self.keys.fingerprint():
             return (f"sealed to hub key {record.hub_key}, not this hub's key "
                     f"{self.keys.fingerprint()}: enrol the phone again")

@@ -29,12 +29,12 @@ from fieldapp.crypto.storage import (
 )
 from fieldapp.domain.events import Event, EventError
 from fieldapp.store.journal import Journal
+from fieldapp.sync.records import is_record_id
 
 SNAPSHOT: Final = "store.db"
 OUTBOX: Final = "outbox"
 COMPACT_EVERY: Final = 2000  # journal records before a background snapshot, at the least
 _JOURNAL = re.compile(r"journal-(\d{8})\.log")
-_RECORD_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
 
 
 class Repository(Protocol):
@@ -43,6 +43,7 @@ class Repository(Protocol):
     def visit_ids(self) -> tuple[str, ...]: ...
     def unsynced(self) -> tuple[Event, ...]: ...
     def mark_synced(self, event_ids: Iterable[str]) -> None: ...
+    def resync(self, event_ids: Iterable[str]) -> None: ...
     def quarantine(self, reasons: Mapping[str, str]) -> None: ...
     def quarantined(self) -> tuple[tuple[Event, str], ...]: ...
     def finalise(self, visit_id: str, record_id: str, envelope: bytes,
@@ -103,6 +104,8 @@ class _State:
             self.synced.update(i for i in record["ids"] if i in self.by_id)
             for event_id in record["ids"]:
                 self.quarantined.pop(event_id, None)
+        elif op == "resync":  # the hub lost them (a restored backup): push them again
+            self.synced.difference_update(record["ids"])
         elif op == "quarantined":
             self.quarantined.update((i, reason) for i, reason in record["reasons"].items()
                                     if i in self.by_id and i not in self.synced)
@@ -212,7 +215,7 @@ def _append(events: Sequence[Event], synced: bool) -> dict[str, Any]:
 
 
 def _check_record_id(record_id: str) -> str:
-    if not _RECORD_ID.fullmatch(record_id):
+    if not is_record_id(record_id):
         raise ValueError("a record id is letters, digits, '-' and '_' (it names a file)")
     return record_id
 
@@ -240,6 +243,9 @@ class MemoryRepository:
 
     def mark_synced(self, event_ids: Iterable[str]) -> None:
         self._state.apply({"op": "synced", "ids": sorted(set(event_ids))})
+
+    def resync(self, event_ids: Iterable[str]) -> None:
+        self._state.apply({"op": "resync", "ids": sorted(set(event_ids))})
 
     def quarantine(self, reasons: Mapping[str, str]) -> None:
         self._state.apply({"op": "quarantined", "reasons": dict(reasons)})
@@ -366,6 +372,14 @@ class EncryptedRepository:
                          and i not in self._state.synced)
             if ids:
                 self._record({"op": "synced", "ids": ids})
+
+    def resync(self, event_ids: Iterable[str]) -> None:
+        """Push these again: the hub that acknowledged them no longer has them (a database
+        restored from an older backup)."""
+        with self._lock:
+            ids = sorted(i for i in set(event_ids) if i in self._state.synced)
+            if ids:
+                self._record({"op": "resync", "ids": ids})
 
     def quarantine(self, reasons: Mapping[str, str]) -> None:
         """Set aside events the hub refused, with its reasons: shown to staff, kept, and no

@@ -39,9 +39,12 @@ class OpenStore:
         self.vault.record_generation(self.repository.generation)
 
 
-def open_store(vault: Vault, pin: str, now: datetime, author: Author,
+def open_store(vault: Vault, pin: str, now: datetime,
+               author: Author | Callable[[EncryptedRepository], Author],
                entropy: Callable[[], bytes] = lambda: os.urandom(10)) -> OpenStore:
-    """Unlock and open the store; WrongPin, Wiped and the other VaultErrors pass through."""
+    """Unlock and open the store; WrongPin, Wiped and the other VaultErrors pass through.
+    `author`: who a duress alert is from (or how to read it from the store: the phone's
+    enrolment is kept there)."""
     session = vault.unlock(pin, now)
     directory = vault.directory / STORE
     if session.previous_key is not None:  # a rotation cut short: finish it first
@@ -49,7 +52,8 @@ def open_store(vault: Vault, pin: str, now: datetime, author: Author,
                                                vault.generation))
     repository = EncryptedRepository(directory, session.key, generation=vault.generation)
     if session.duress:
-        raise_duress_alert(repository, author, now, entropy)
+        by = author if isinstance(author, Author) else author(repository)
+        raise_duress_alert(repository, by, now, entropy)
     return OpenStore(vault, session, repository)
 
 

@@ -15,7 +15,11 @@ and `rejected` with reasons.
 
 from __future__ import annotations
 
+import gzip
 import json
+import re
+import secrets
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -27,6 +31,19 @@ from fieldapp.sync.protocol import Rejected, batch, own_event
 RECORD_FORMAT: Final = "home-visits visit record"
 RECORD_VERSION: Final = 1
 MAX_RECORDS: Final = 50
+# A record id: what phone and hub both accept (it names a file on the phone). The phone makes
+# them with `new_record_id`: 128 random bits, so nobody else's phone can take one first.
+RECORD_ID: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
+MAX_PLAINTEXT: Final = 16 * 2**20  # a visit record, once inflated
+_GZIP: Final = b"\x1f\x8b"
+
+
+def new_record_id() -> str:
+    return secrets.token_hex(16)
+
+
+def is_record_id(text: str) -> bool:
+    return RECORD_ID.fullmatch(text) is not None
 
 
 class RecordError(ValueError):
@@ -40,15 +57,21 @@ class VisitRecord:
 
 
 def visit_record(visit_id: str, events: Sequence[Event]) -> bytes:
-    """The plaintext a phone seals for a finalised visit."""
+    """The plaintext a phone seals for a finalised visit: its JSON, gzip-compressed (sealed, it
+    cannot be compressed any more; a visit's JSON shrinks about threefold)."""
     if any(event.visit_id != visit_id for event in events):
         raise RecordError(f"every event of the record must belong to visit {visit_id}")
-    return json.dumps({"format": RECORD_FORMAT, "version": RECORD_VERSION,
-                       "visit_id": visit_id, "events": [e.to_dict() for e in events]},
-                      sort_keys=True, separators=(",", ":")).encode()
+    document = json.dumps({"format": RECORD_FORMAT, "version": RECORD_VERSION,
+                           "visit_id": visit_id, "events": [e.to_dict() for e in events]},
+                          sort_keys=True, separators=(",", ":")).encode()
+    return gzip.compress(document, compresslevel=9, mtime=0)
 
 
 def read_visit_record(plaintext: bytes) -> VisitRecord:
+    """A visit record from the plaintext of its envelope (gzip-compressed JSON, or plain JSON
+    as the first phones sealed it)."""
+    if plaintext[:2] == _GZIP:
+        plaintext = _inflate(plaintext)
     try:
         document = json.loads(plaintext)
     except (UnicodeDecodeError, ValueError):
@@ -70,6 +93,20 @@ def read_visit_record(plaintext: bytes) -> VisitRecord:
     if any(event.visit_id != visit_id for event in events):
         raise RecordError(f"an event in the record belongs to another visit than {visit_id}")
     return VisitRecord(visit_id, events)
+
+
+def _inflate(compressed: bytes) -> bytes:
+    """Gzip inflated, refusing more than MAX_PLAINTEXT (a small bomb is not a visit)."""
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        inflated = inflater.decompress(compressed, MAX_PLAINTEXT + 1)
+    except zlib.error:
+        raise RecordError("the sealed record's compression is damaged") from None
+    if len(inflated) > MAX_PLAINTEXT or inflater.unconsumed_tail:
+        raise RecordError(f"the sealed record inflates past {MAX_PLAINTEXT // 2**20} MiB")
+    if not inflater.eof:
+        raise RecordError("the sealed record's compression is cut short")
+    return inflated
 
 
 def record_problem(record: VisitRecord, sender: Author, held: Mapping[str, str]) -> str | None:

@@ -84,7 +84,9 @@ def test_whatever_a_phone_pushes_every_reader_still_answers(world: World,
                        *((f"/api/v1/console/visits/{v}", "dsl") for v in visits[:2])):
         read = client.get(path, headers=school.auth(user))
         assert read.status_code == 200, (path, read.text)
-    pulled = client.get("/api/v1/pull", headers=school.phone(),
+    code = world.directory.enrol_code("uplands", school.staff("dsl"), world.now)
+    partner = client.post("/api/v1/enrol", json={"code": code}).json()  # ann's pair's phone
+    pulled = client.get("/api/v1/pull", headers={"Authorization": f"Bearer {partner['token']}"},
                         params={"limit": 500, "baseline": 0})  # all of these visits
     assert pulled.status_code == 200 and pulled.json()["withheld"] == []
     back = {event["id"]: event for event in pulled.json()["events"]}

@@ -92,7 +92,7 @@ def test_records_the_hub_could_not_keep_or_may_not_take_are_rejected(engine: Eng
     result = store.ingest("uplands", ANN, [record("r" * 65), record("rec-1")], [], NOW,
                           on_visits=("visit-2",))
     assert [r.reason for r in result.rejected] == [
-        "a record id is 1 to 64 printable characters",
+        "a record id is 1 to 64 letters, digits, '-' and '_'",
         "a record of a visit this phone's member of staff is not on"]
     assert result.stored == ()
 

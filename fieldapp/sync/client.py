@@ -1,0 +1,472 @@
+"""The phone's side of sync: enrol, push, pull, seal and purge, over networks that fail.
+
+Everything the phone knows about its hub (the device token, its ids, the hub's address, the
+hub's whole public key, the school's pack and contacts, the pull cursor) is kept in the
+encrypted store's settings, never in clear. One `SyncClient.sync()` is one pass:
+
+1. alerts (safe phrase, 999, duress) are pushed first, alone, with `Priority: u=0`;
+2. the rest of what this phone recorded is pushed in batches (a 413 halves a batch); the hub's
+   acknowledgement is what takes an event off the queue; an event it refuses or holds with other
+   content is set aside with the hub's reason, shown, and never blocks the others;
+3. the visits this member of staff is on are pulled from the cursor (what comes by pull is
+   the hub's already: it is never pushed); the school's pack and contacts come with them; a
+   hub database the phone has not met (a restored backup) means pulling from the start and
+   pushing again everything the phone holds;
+4. each visit that is over (back at school, debriefed, cancelled) and wholly acknowledged is
+   sealed to the hub's key and purged, keeping a receipt without personal data;
+5. the sealed records are sent; the hub's acknowledgement takes each out of the outbox.
+
+A failure says what to do in plain words (`SyncError.say`) and loses nothing: whatever was not
+acknowledged is still waiting. Requests and answers are gzip-compressed.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import ipaddress
+import json
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import httpx
+
+from fieldapp.crypto.sealing import SealedRecord, SealError, key_fingerprint, load_public_key, seal
+from fieldapp.domain.events import ALERTS, Event, EventError
+from fieldapp.domain.lifecycle import Phase
+from fieldapp.domain.policy import Pack, PackError, parse_pack
+from fieldapp.domain.state import fold
+from fieldapp.store.repository import Repository
+from fieldapp.sync.protocol import MAX_BATCH, PROTOCOL
+from fieldapp.sync.records import MAX_RECORDS, new_record_id, visit_record
+from fieldapp.sync.slip import key_check, read_slip
+
+BATCH: Final = 200  # events a push carries at most (the hub takes MAX_BATCH; a 413 halves it)
+RECORDS_AT_ONCE: Final = 10
+OVER: Final = (Phase.RETURNED, Phase.DEBRIEFED, Phase.CANCELLED)
+ENROLMENT: Final = "enrolment"  # the settings the phone keeps, by name
+ENROLLING: Final = "enrolling"
+CONFLICT: Final = "the hub holds another event with this id"
+assert BATCH <= MAX_BATCH and RECORDS_AT_ONCE <= MAX_RECORDS
+
+Clock = Callable[[], datetime]
+
+
+class SyncError(Exception):
+    """Sync could not finish; `say` is for the screen. Nothing acknowledged was lost."""
+
+    def __init__(self, say: str) -> None:
+        super().__init__(say)
+        self.say = say
+
+
+class Offline(SyncError):
+    """No connection to the hub, or it did not answer in time: try again later."""
+
+
+class HubFault(SyncError):
+    """The hub answered, but not as a hub does: garbage, HTML, a 5xx, a body cut short."""
+
+
+class NotEnrolled(SyncError):
+    """The hub does not know this phone's token: enrol it again (nothing is wiped)."""
+
+
+class Revoked(SyncError):
+    """The school revoked this phone: it must wipe itself."""
+
+
+class EnrolmentError(SyncError):
+    """Enrolment refused: a wrong or used code, or a hub key that is not the slip's."""
+
+
+@dataclass(frozen=True, slots=True)
+class Enrolment:
+    hub_url: str
+    device_id: str
+    token: str
+    staff_id: str
+    school_id: str
+    school_name: str
+    hub_public_key: str  # base64 of the 32 raw bytes, pinned whole
+
+    @property
+    def hub_key(self) -> bytes:
+        return base64.b64decode(self.hub_public_key)
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """What the screens show about sync."""
+
+    enrolled: bool
+    last_synced: str | None  # ISO time of the last sync that finished
+    waiting: int  # events and sealed records not yet acknowledged
+    quarantined: tuple[tuple[str, str], ...]  # (event id, the hub's reason)
+    last_failure: str | None  # in plain words; None once a sync has finished since
+
+
+def check_hub_url(url: str) -> str:
+    """The hub's address: HTTPS, or plain HTTP to this machine only (tests, the demo)."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise SyncError(f"the hub's address must start with https:// (got {url!r})")
+    if parts.scheme == "http" and not _loopback(parts.hostname):
+        raise SyncError("the hub's address must use https:// (plain http only to this "
+                        "machine, for tests and the demo)")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Hub:
+    """HTTP to one hub: JSON both ways, gzip-compressed; every failure a SyncError."""
+
+    def __init__(self, url: str, token: str | None = None,
+                 transport: httpx.BaseTransport | None = None, timeout: float = 30.0) -> None:
+        self.url = check_hub_url(url)
+        headers = {"User-Agent": "fieldapp-phone/1", "Accept-Encoding": "gzip"}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        self._client = httpx.Client(base_url=self.url, transport=transport, headers=headers,
+                                    timeout=httpx.Timeout(timeout, connect=10.0))
+
+    def close(self) -> None:
+        self._client.close()
+
+    def call(self, method: str, path: str, body: Mapping[str, Any] | None = None,
+             params: Mapping[str, Any] | None = None,
+             urgent: bool = False) -> tuple[int, dict[str, Any]]:
+        headers: dict[str, str] = {}
+        content = None
+        if body is not None:
+            content = gzip.compress(json.dumps(body, separators=(",", ":")).encode(),
+                                    compresslevel=6, mtime=0)
+            headers.update({"Content-Type": "application/json", "Content-Encoding": "gzip"})
+        if urgent:
+            headers["Priority"] = "u=0"
+        try:
+            answer = self._client.request(method, path, content=content, params=params,
+                                          headers=headers)
+        except httpx.TimeoutException:
+            raise Offline("the hub did not answer in time: it will try again") from None
+        except (httpx.TransportError, OSError) as error:
+            raise Offline(f"no connection to the hub ({type(error).__name__}): saved on this "
+                          "phone, it will send when back in signal") from None
+        try:
+            data = answer.json()
+        except (ValueError, httpx.DecodingError):
+            raise HubFault(f"the hub answered {answer.status_code} with something that is not "
+                           "the hub's (a login page, a proxy?): it will try again") from None
+        if not isinstance(data, dict):
+            raise HubFault(f"the hub answered {answer.status_code} with an unexpected answer")
+        if answer.status_code == 401:
+            if data.get("wipe") is True:
+                raise Revoked("the school has revoked this phone: it wipes itself now")
+            raise NotEnrolled("the hub does not know this phone: enrol it again with a new "
+                              "slip (nothing on it is lost)")
+        if answer.status_code >= 500:
+            raise HubFault(f"the hub had a problem ({answer.status_code}): it will try again")
+        return answer.status_code, data
+
+
+def enrol(repository: Repository, url: str, slip: str, device_name: str = "phone",
+          transport: httpx.BaseTransport | None = None) -> Enrolment:
+    """Enrol this phone with the hub at `url`, using the slip code typed or scanned. The hub's
+    key is taken only if its check is the slip's; it is then pinned whole. An answer lost on
+    the way can be asked for again (the same request id, kept in the store, asks for it)."""
+    code, check = read_slip(slip)
+    hub_url = check_hub_url(url)
+    pending = repository.get(ENROLLING) or {}
+    if pending.get("code") != code or pending.get("hub_url") != hub_url:
+        pending = {"code": code, "hub_url": hub_url, "request_id": secrets.token_urlsafe(24)}
+        repository.set(ENROLLING, pending)
+    hub = Hub(hub_url, transport=transport)
+    try:
+        status, data = hub.call("POST", "/api/v1/enrol", {
+            "code": code, "device_name": device_name, "request_id": pending["request_id"]})
+    finally:
+        hub.close()
+    if status == 403:
+        raise EnrolmentError(str(data.get("message") or "the enrolment code was refused"))
+    if status != 200:
+        raise HubFault(f"the hub refused the enrolment ({status}): "
+                       f"{str(data.get('message', ''))[:200]}")
+    try:
+        raw = base64.b64decode(str(data["hub_public_key"]), validate=True)
+        if key_check(raw) != check:
+            raise EnrolmentError("the hub's key is not the one on the slip: do not use this "
+                                 "network to enrol; tell the school's IT")
+        load_public_key(raw, pinned=key_fingerprint(raw))
+        pack = parse_pack(str(data["pack"]), source="the school's pack")
+        enrolment = Enrolment(hub_url, str(data["device_id"]), str(data["token"]),
+                              str(data["staff_id"]), str(data["school_id"]),
+                              str(data["school_name"]), base64.b64encode(raw).decode())
+    except (KeyError, ValueError, SealError) as error:
+        if isinstance(error, SyncError):
+            raise
+        raise HubFault(f"the hub's enrolment answer cannot be used: {error}") from None
+    repository.set(ENROLMENT, asdict(enrolment))
+    _keep_pack(repository, str(data["pack"]), str(data.get("pack_version", "")), pack)
+    repository.set(ENROLLING, None)
+    return enrolment
+
+
+def enrolment_of(repository: Repository) -> Enrolment | None:
+    kept = repository.get(ENROLMENT)
+    return None if kept is None else Enrolment(**kept)
+
+
+def pack_of(repository: Repository) -> Pack | None:
+    """The school's pack as the phone holds it (enrolment, then pulls)."""
+    text = repository.get("pack")
+    return None if text is None else parse_pack(text, source="the school's pack")
+
+
+def _keep_pack(repository: Repository, text: str, version: str, pack: Pack) -> None:
+    repository.set("pack", text)
+    repository.set("pack_version", version)
+    repository.set("pack_id", pack.id)
+
+
+@dataclass
+class Report:
+    pushed: int = 0
+    pulled: int = 0
+    quarantined: int = 0
+    sealed: int = 0
+    records_sent: int = 0
+    restarted: bool = False  # met a hub database it had not met: pulled again from the start
+
+
+class SyncClient:
+    """One phone's sync with its hub. `on_wipe` is called when the school revoked the phone
+    (the app wipes its vault and store there), before Revoked is raised."""
+
+    def __init__(self, repository: Repository, transport: httpx.BaseTransport | None = None,
+                 clock: Clock = lambda: datetime.now(UTC),
+                 on_wipe: Callable[[], None] = lambda: None) -> None:
+        self.repository = repository
+        self.transport = transport
+        self.clock = clock
+        self.on_wipe = on_wipe
+
+    # --- one pass ---------------------------------------------------------------------------
+
+    def sync(self) -> Report:
+        enrolment = enrolment_of(self.repository)
+        if enrolment is None:
+            raise NotEnrolled("this phone is not enrolled with the school's hub yet")
+        hub = Hub(enrolment.hub_url, enrolment.token, self.transport)
+        report = Report()
+        try:
+            report.pushed += self._push(hub, urgent=True)
+            report.pushed += self._push(hub, urgent=False)
+            self._pull(hub, enrolment, report)
+            if report.restarted:  # the hub lost what it had acknowledged: send it again
+                report.pushed += self._push(hub, urgent=True)
+                report.pushed += self._push(hub, urgent=False)
+            report.sealed = self._seal_finished(enrolment)
+            report.records_sent = self._send_sealed(hub)
+        except Revoked:
+            self.repository.set("last_failure", "revoked")
+            self.on_wipe()
+            raise
+        except SyncError as failure:
+            self.repository.set("last_failure", failure.say)
+            raise
+        finally:
+            hub.close()
+        report.quarantined = len(self.repository.quarantined())
+        self.repository.set("last_synced", self.clock().isoformat())
+        self.repository.set("last_failure", None)
+        return report
+
+    def status(self) -> Status:
+        repo = self.repository
+        return Status(
+            enrolled=enrolment_of(repo) is not None, last_synced=repo.get("last_synced"),
+            waiting=len(repo.unsynced()) + len(repo.sealed()),
+            quarantined=tuple((event.id, why) for event, why in repo.quarantined()),
+            last_failure=repo.get("last_failure"))
+
+    # --- push -------------------------------------------------------------------------------
+
+    def _push(self, hub: Hub, urgent: bool) -> int:
+        waiting = [e for e in self.repository.unsynced() if (e.type in ALERTS) is urgent]
+        queue = [waiting[i:i + BATCH] for i in range(0, len(waiting), BATCH)]
+        acknowledged = 0
+        while queue:
+            batch = queue.pop(0)
+            status, data = hub.call("POST", "/api/v1/push",
+                                    {"protocol": PROTOCOL, "events": [e.to_dict() for e in batch]},
+                                    urgent=urgent)
+            if status == 413 and len(batch) > 1:  # too big for the hub: halve it
+                half = len(batch) // 2
+                queue[:0] = [batch[:half], batch[half:]]
+                continue
+            if status == 413:
+                self.repository.quarantine({batch[0].id: "too large for the hub to take"})
+                continue
+            if status not in (200, 409):
+                raise HubFault(f"the hub refused a push ({status}): "
+                               f"{str(data.get('message', ''))[:200]}")
+            sent = {event.id for event in batch}
+            stored = _ids(data, "stored") | _ids(data, "already")
+            self.repository.mark_synced(stored & sent)
+            acknowledged += len(stored & sent)
+            reasons = {ref: CONFLICT for ref in _ids(data, "conflicts") & sent}
+            for item in data.get("rejected", ()):
+                if isinstance(item, dict) and item.get("ref") in sent:
+                    reasons[str(item["ref"])] = str(item.get("reason", "refused"))[:300]
+            self.repository.quarantine(reasons)
+        return acknowledged
+
+    # --- pull -------------------------------------------------------------------------------
+
+    def _pull(self, hub: Hub, enrolment: Enrolment, report: Report) -> None:
+        repo = self.repository
+        while True:
+            params: dict[str, Any] = {"cursor": repo.get("cursor", 0), "limit": MAX_BATCH,
+                                      "pack_version": repo.get("pack_version", "")}
+            if repo.get("baseline") is not None:
+                params["baseline"] = repo.get("baseline")
+            status, data = hub.call("GET", "/api/v1/pull", params=params)
+            if status != 200:
+                raise HubFault(f"the hub refused a pull ({status})")
+            try:
+                page = _page(data)
+            except (KeyError, TypeError, ValueError) as error:
+                raise HubFault(f"the hub's pull answer cannot be used: {error}") from None
+            known = repo.get("database_id")
+            if known is not None and known != page.database_id and not report.restarted:
+                self._start_again(enrolment, page.database_id)
+                report.restarted = True
+                continue
+            repo.set("database_id", page.database_id)
+            report.pulled += self._keep(page.events)
+            if page.pack is not None:
+                try:
+                    _keep_pack(repo, page.pack, page.pack_version,
+                               parse_pack(page.pack, source="the school's pack"))
+                except PackError as error:  # keep the pack it has; say so
+                    repo.set("last_failure", f"the school's new pack cannot be used: {error}")
+            repo.set("contacts", page.contacts)
+            repo.set("baseline", page.baseline)
+            repo.set("cursor", page.cursor)
+            if not page.more:
+                return
+
+    def _start_again(self, enrolment: Enrolment, database_id: str) -> None:
+        """A hub database this phone has not met (restored from a backup): pull from the start,
+        and push again everything of its own it still holds."""
+        repo = self.repository
+        repo.set("cursor", 0)
+        repo.set("baseline", None)
+        repo.set("database_id", database_id)
+        mine = [e.id for v in repo.visit_ids() for e in repo.events(v)
+                if e.author.device_id == enrolment.device_id]
+        repo.resync(mine)
+
+    def _keep(self, events: Sequence[Event]) -> int:
+        """Store what the pull brought as the hub's (never pushed). One that clashes with an
+        event this phone holds under the same id is left out and counted as a failure."""
+        try:
+            self.repository.append(events, synced=True)
+        except EventError:
+            for event in events:
+                try:
+                    self.repository.append([event], synced=True)
+                except EventError:
+                    self.repository.set("last_failure", f"event {event.id} from the hub "
+                                        "differs from the one this phone holds")
+        self.repository.mark_synced(event.id for event in events)  # the hub holds them
+        return len(events)
+
+    # --- seal, purge and send ---------------------------------------------------------------
+
+    def _seal_finished(self, enrolment: Enrolment) -> int:
+        repo = self.repository
+        waiting = {event.visit_id for event in repo.unsynced()}
+        waiting |= {event.visit_id for event, _why in repo.quarantined()}
+        sealed = 0
+        for visit_id in repo.visit_ids():
+            events = repo.events(visit_id)
+            if visit_id in waiting or fold(events).phase not in OVER:
+                continue
+            record_id = new_record_id()
+            envelope = seal(enrolment.hub_key, enrolment.school_id, record_id,
+                            visit_record(visit_id, events))
+            repo.finalise(visit_id, record_id, envelope, {
+                "sealed_at": self.clock().isoformat(), "events": len(events),
+                "first": events[0].at.isoformat(), "last": events[-1].at.isoformat()})
+            sealed += 1
+        return sealed
+
+    def _send_sealed(self, hub: Hub) -> int:
+        outbox = list(self.repository.sealed())
+        sent = 0
+        for start in range(0, len(outbox), RECORDS_AT_ONCE):
+            chunk = outbox[start:start + RECORDS_AT_ONCE]
+            records = [SealedRecord.from_envelope(envelope).to_json() for _id, envelope in chunk]
+            status, data = hub.call("POST", "/api/v1/sealed",
+                                    {"protocol": PROTOCOL, "records": records})
+            if status not in (200, 409):
+                raise HubFault(f"the hub refused sealed records ({status}): "
+                               f"{str(data.get('message', ''))[:200]}")
+            taken = _ids(data, "stored") | _ids(data, "already")
+            for record_id, _envelope in chunk:
+                if record_id in taken:
+                    self.repository.acknowledge_sealed(record_id)
+                    sent += 1
+            refused = {str(r.get("ref")): str(r.get("reason", ""))[:300]
+                       for r in data.get("rejected", ()) if isinstance(r, dict)}
+            refused.update({ref: "the hub holds another record with this id"
+                            for ref in _ids(data, "conflicts")})
+            if refused:
+                self.repository.set("sealed_refused", refused)
+        return sent
+
+
+@dataclass(frozen=True, slots=True)
+class _Page:
+    events: tuple[Event, ...]
+    cursor: int
+    more: bool
+    baseline: int
+    database_id: str
+    pack: str | None
+    pack_version: str
+    contacts: dict[str, str]
+
+
+def _page(data: Mapping[str, Any]) -> _Page:
+    """A pull's answer, read strictly: every field as the protocol says."""
+    events = tuple(Event.from_dict(item) for item in data["events"])
+    cursor, baseline = data["cursor"], data["baseline"]
+    if not (isinstance(cursor, int) and isinstance(baseline, int)) or cursor < 0:
+        raise ValueError("cursor and baseline are whole numbers")
+    contacts = data["contacts"]
+    if not isinstance(contacts, dict) or not all(isinstance(v, str) for v in contacts.values()):
+        raise ValueError("contacts are text")
+    pack = data.get("pack")
+    return _Page(events, cursor, bool(data["more"]), baseline, str(data["database_id"]),
+                 None if pack is None else str(pack), str(data["pack_version"]),
+                 dict(contacts))
+
+
+def _ids(data: Mapping[str, Any], key: str) -> set[str]:
+    found = data.get(key, ())
+    return {item for item in found if isinstance(item, str)} if isinstance(found, list) \
+        else set()

@@ -1,0 +1,160 @@
+"""A real hub for the sync tests: the API served by uvicorn on a real socket (in a thread, or
+as a `fieldapp-hub serve` process), with a school, a staff pair and visits the DSL planned and
+authorised; and phones with encrypted stores of their own."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from sqlalchemy import Engine
+
+from fieldapp.crypto.sealing import HubKeyPair
+from fieldapp.domain import commands as c
+from fieldapp.domain.events import Author, Event
+from fieldapp.domain.journeys import PAIR, go_ahead_assessment
+from fieldapp.domain.policy import Pack, load_pack
+from fieldapp.domain.simulate import SimulatedVisit
+from fieldapp.domain.state import VisitState, fold
+from fieldapp.hub.api import create_api
+from fieldapp.hub.directory import Directory
+from fieldapp.hub.events_store import EventStore
+from fieldapp.store.repository import EncryptedRepository
+from fieldapp.store.visits import record
+from fieldapp.sync.client import SyncClient, enrol, enrolment_of, pack_of
+from fieldapp.sync.protocol import Push
+from fieldapp.sync.slip import slip_code
+
+UPLANDS = load_pack("uplands-junior")
+DSL = Author("dsl-webster", "hub-console")
+# A school morning, whatever the time the tests run: the pair's phones record at this time.
+MORNING = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0) + timedelta(days=1)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Hub:
+    url: str
+    engine: Engine
+    keys: HubKeyPair
+    directory: Directory
+    store: EventStore
+    server: uvicorn.Server | None = None
+    visits: list[str] = field(default_factory=list)
+
+    def slip(self, staff_id: str) -> str:
+        code = self.directory.enrol_code("uplands", staff_id, datetime.now(UTC))
+        return slip_code(code, self.keys.public_bytes())
+
+    def plan(self, visit_id: str, at: datetime = MORNING, pack: Pack = UPLANDS) -> None:
+        """A visit the DSL planned, assessed and authorised at the console."""
+        visit = SimulatedVisit(pack, datetime.now(UTC), visit_id=visit_id, author=DSL,
+                               seed=len(self.visits) + 1)
+        for command in (c.Plan("UPN-1", "Sam Sentinel", "1 Sentinel Street", "Attendance", at,
+                               PAIR, safe_phrase="red folder"), go_ahead_assessment(pack),
+                        c.Authorise("safeguarding_lead", "Mrs Webster-Smith",
+                                    "safeguarding_lead")):
+            assert visit.do(command).accepted
+        self.store.ingest("uplands", DSL.device_id, Push(events=tuple(visit.events)))
+        self.visits.append(visit_id)
+
+    def events(self, visit_id: str | None = None) -> list[Event]:
+        ids = [visit_id] if visit_id else self.store.visit_ids("uplands")
+        return [e for v in ids for e in self.store.visit_events("uplands", v)]
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.should_exit = True
+
+
+def set_up_school(engine: Engine) -> Directory:
+    directory = Directory(engine)
+    directory.add_school("uplands", "Uplands Junior School", "uplands-junior")
+    for member in PAIR:
+        directory.add_staff("uplands", member.staff_id, member.name, "staff",
+                            member.safeguarding_trained, member.mobile)
+    directory.add_staff("uplands", "dsl-webster", "Mrs Webster-Smith", "dsl", True)
+    directory.set_pack_roles("uplands", "dsl-webster", ["safeguarding_lead"])
+    return directory
+
+
+def serve_in_thread(engine: Engine, keys: HubKeyPair) -> Hub:
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_api(engine, keys, password_cost=4),
+                                           host="127.0.0.1", port=port, log_level="warning",
+                                           lifespan="off"))
+    threading.Thread(target=server.run, name="hub", daemon=True).start()
+    url = f"http://127.0.0.1:{port}"
+    wait_for(url)
+    return Hub(url, engine, keys, set_up_school(engine), EventStore(engine), server)
+
+
+def wait_for(url: str, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.05)
+    raise AssertionError(f"no hub answered at {url}")
+
+
+class Phone:
+    """A phone: its encrypted store in `directory`, enrolled for a member of staff; its clock
+    `offset` from the machine's (a school morning by default)."""
+
+    def __init__(self, directory: Path, key: bytes | None = None,
+                 transport: httpx.BaseTransport | None = None,
+                 clock: datetime = MORNING) -> None:
+        self.directory = directory
+        self.key = key or os.urandom(32)
+        self.repository = EncryptedRepository(directory, self.key)
+        self.now = clock
+        self.wiped = False
+        self.client = SyncClient(self.repository, transport, clock=lambda: self.now,
+                                 on_wipe=self._wipe)
+
+    def _wipe(self) -> None:
+        self.wiped = True
+
+    def enrol(self, hub: Hub, staff_id: str, transport: httpx.BaseTransport | None = None) -> Phone:
+        enrol(self.repository, hub.url, hub.slip(staff_id), f"{staff_id}'s phone", transport)
+        return self
+
+    @property
+    def author(self) -> Author:
+        enrolment = enrolment_of(self.repository)
+        assert enrolment is not None
+        return Author(enrolment.staff_id, enrolment.device_id)
+
+    @property
+    def pack(self) -> Pack:
+        pack = pack_of(self.repository)
+        assert pack is not None
+        return pack
+
+    def do(self, visit_id: str, command: c.Command, minutes: float = 1) -> Any:
+        self.now += timedelta(minutes=minutes)
+        return record(self.repository, visit_id, command, self.pack, self.author, self.now)
+
+    def state(self, visit_id: str) -> VisitState:
+        return fold(self.repository.events(visit_id))
+
+    def reopen(self) -> None:
+        self.repository.close()
+        self.repository = EncryptedRepository(self.directory, self.key)
+        self.client.repository = self.repository

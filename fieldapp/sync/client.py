@@ -107,7 +107,14 @@ class Status:
     last_synced: str | None  # ISO time of the last sync that finished
     waiting: int  # events and sealed records not yet acknowledged
     quarantined: tuple[tuple[str, str], ...]  # (event id, the hub's reason)
+    sealed_refused: tuple[tuple[str, str], ...]  # (record id, the hub's reason)
+    problems: tuple[str, ...]  # what the last sync could not take from the hub, in words
     last_failure: str | None  # in plain words; None once a sync has finished since
+
+    @property
+    def settled(self) -> bool:
+        """Nothing waits, and nothing is set aside: all this phone holds, the hub holds."""
+        return not (self.waiting or self.quarantined or self.sealed_refused)
 
 
 def check_hub_url(url: str) -> str:
@@ -261,6 +268,7 @@ class SyncClient:
         self.transport = transport
         self.clock = clock
         self.on_wipe = on_wipe
+        self._problems: list[str] = []  # what this sync could not take from the hub
 
     # --- one pass ---------------------------------------------------------------------------
 
@@ -270,6 +278,7 @@ class SyncClient:
             raise NotEnrolled("this phone is not enrolled with the school's hub yet")
         hub = Hub(enrolment.hub_url, enrolment.token, self.transport)
         report = Report()
+        self._problems = []
         try:
             report.pushed += self._push(hub, urgent=True)
             report.pushed += self._push(hub, urgent=False)
@@ -289,16 +298,21 @@ class SyncClient:
         finally:
             hub.close()
         report.quarantined = len(self.repository.quarantined())
+        self.repository.set("problems", self._problems or None)
         self.repository.set("last_synced", self.clock().isoformat())
         self.repository.set("last_failure", None)
         return report
 
     def status(self) -> Status:
         repo = self.repository
+        sealed = dict(repo.sealed())
+        refused = {k: v for k, v in (repo.get("sealed_refused") or {}).items() if k in sealed}
         return Status(
             enrolled=enrolment_of(repo) is not None, last_synced=repo.get("last_synced"),
-            waiting=len(repo.unsynced()) + len(repo.sealed()),
+            waiting=len(repo.unsynced()) + len(sealed) - len(refused),
             quarantined=tuple((event.id, why) for event, why in repo.quarantined()),
+            sealed_refused=tuple(sorted(refused.items())),
+            problems=tuple(repo.get("problems") or ()),
             last_failure=repo.get("last_failure"))
 
     # --- push -------------------------------------------------------------------------------
@@ -361,7 +375,7 @@ class SyncClient:
                     _keep_pack(repo, page.pack, page.pack_version,
                                parse_pack(page.pack, source="the school's pack"))
                 except PackError as error:  # keep the pack it has; say so
-                    repo.set("last_failure", f"the school's new pack cannot be used: {error}")
+                    self._problems.append(f"the school's new pack cannot be used: {error}")
             repo.set("contacts", page.contacts)
             repo.set("baseline", page.baseline)
             repo.set("cursor", page.cursor)
@@ -389,8 +403,8 @@ class SyncClient:
                 try:
                     self.repository.append([event], synced=True)
                 except EventError:
-                    self.repository.set("last_failure", f"event {event.id} from the hub "
-                                        "differs from the one this phone holds")
+                    self._problems.append(f"event {event.id} from the hub differs from the "
+                                          "one this phone holds")
         self.repository.mark_synced(event.id for event in events)  # the hub holds them
         return len(events)
 
@@ -434,8 +448,9 @@ class SyncClient:
                        for r in data.get("rejected", ()) if isinstance(r, dict)}
             refused.update({ref: "the hub holds another record with this id"
                             for ref in _ids(data, "conflicts")})
-            if refused:
-                self.repository.set("sealed_refused", refused)
+            kept = {k: v for k, v in (self.repository.get("sealed_refused") or {}).items()
+                    if k in dict(self.repository.sealed())}
+            self.repository.set("sealed_refused", {**kept, **refused} or None)
         return sent
 
 

@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,7 +33,8 @@ from fieldapp.crypto.keystore import NoKeystore
 from fieldapp.crypto.vault import DEFAULT_KDF, ScryptParams, Vault, VaultError
 from fieldapp.domain import commands as c
 from fieldapp.domain.events import Author
-from fieldapp.domain.journeys import JOURNEYS
+from fieldapp.domain.journeys import JOURNEYS, Visit
+from fieldapp.domain.journeys import Step as JourneyStep
 from fieldapp.domain.lifecycle import OUT, IllegalTransition, Phase
 from fieldapp.domain.policy import Pack
 from fieldapp.domain.state import VisitState, fold
@@ -48,6 +50,7 @@ from fieldapp.sync.client import (
     enrolment_of,
     pack_of,
 )
+from fieldapp.sync.slip import SlipError
 
 VAULT = "vault"
 
@@ -67,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     except SyncError as failure:
         print(failure.say, file=sys.stderr)
         return 1 if isinstance(failure, NotEnrolled) else 2
-    except (PhoneError, VaultError, c.CommandError, IllegalTransition) as refused:
+    except (PhoneError, SlipError, VaultError, c.CommandError, IllegalTransition) as refused:
         print(f"refused: {refused}", file=sys.stderr)
         return 1
 
@@ -89,6 +92,8 @@ def parser() -> argparse.ArgumentParser:
     walking = commands.add_parser("walk", help="record a journey for an authorised visit")
     walking.add_argument("--journey", choices=sorted(JOURNEYS), default="let-in")
     walking.add_argument("--visit", help="which visit (default: the first authorised)")
+    walking.add_argument("--until", choices=sorted(STOPS), help="stop there (the visit is "
+                         "then still out)")
     commands.add_parser("alert", help="use the safe phrase on the visit out")
     commands.add_parser("sync", help="sync once; exit 0 only when nothing is left waiting")
     commands.add_parser("status", help="sync status and the visits held, as JSON")
@@ -121,7 +126,7 @@ def run(args: argparse.Namespace, clock: Any) -> int:
         if args.command == "sync":
             report = client.sync()
             print(json.dumps(asdict(report)))
-            return 0 if client.status().waiting == 0 else 3
+            return 0 if client.status().settled else 3
         if args.command == "status":
             print(json.dumps({**asdict(client.status()), "visits": _visits(repository)},
                              default=list))
@@ -134,7 +139,7 @@ def run(args: argparse.Namespace, clock: Any) -> int:
             record(repository, out[0], c.UseSafePhrase(), pack, author, clock())
             print(json.dumps({"alert": out[0]}))
             return 0
-        return _walk(repository, pack, author, args.journey, args.visit, clock)
+        return _walk(repository, pack, author, args, clock)
     finally:
         if wiped:
             store.repository.close()
@@ -192,15 +197,26 @@ def _visits(repository: Repository) -> list[dict[str, Any]]:
             for visit_id, state in _states(repository)]
 
 
-def _walk(repository: Repository, pack: Pack, author: Author, journey: str,
-          visit_id: str | None, clock: Any) -> int:
+STOPS = {"sign-out": c.SignOut, "arrive": c.Arrive}
+
+
+def _walk(repository: Repository, pack: Pack, author: Author, args: argparse.Namespace,
+          clock: Any) -> int:
     authorised = [v for v, state in _states(repository) if state.phase is Phase.AUTHORISED]
-    chosen = visit_id or (authorised[0] if authorised else None)
+    chosen = args.visit or (authorised[0] if authorised else None)
     if chosen is None or chosen not in authorised:
         raise PhoneError("no authorised visit to walk: sync first, or name one with --visit")
+    journey, stop = JOURNEYS[args.journey], STOPS.get(args.until or "")
+
+    def until(visit: Visit) -> Iterator[JourneyStep]:
+        for step in journey(visit):
+            yield step
+            if stop is not None and isinstance(step[2], stop):
+                return
+
     steps = [{"step": label, "accepted": decision.accepted, "findings": list(decision.codes())}
-             for label, decision in walk_journey(repository, chosen, JOURNEYS[journey], pack,
-                                                 author, clock)]
+             for label, decision in walk_journey(repository, chosen, until, pack, author,
+                                                 clock)]
     phase = fold(repository.events(chosen)).phase
     print(json.dumps({"visit": chosen, "phase": phase.value, "steps": steps}))
     return 0

@@ -33,10 +33,6 @@ def record(repository: Repository, visit_id: str, command: Command, pack: Pack, 
     return decision
 
 
-def visit_state(repository: Repository, visit_id: str) -> VisitState:
-    return fold(repository.events(visit_id))
-
-
 # The school's part of a journey, done at the console before the pair sign out.
 AT_SCHOOL: Final = (Plan, AssessRisk, Authorise)
 

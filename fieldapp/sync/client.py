@@ -221,8 +221,6 @@ def enrol(repository: Repository, url: str, slip: str, device_name: str = "phone
                               str(data["staff_id"]), str(data["school_id"]),
                               str(data["school_name"]), base64.b64encode(raw).decode())
     except (KeyError, ValueError, SealError) as error:
-        if isinstance(error, SyncError):
-            raise
         raise HubFault(f"the hub's enrolment answer cannot be used: {error}") from None
     repository.set(ENROLMENT, asdict(enrolment))
     _keep_pack(repository, str(data["pack"]), str(data.get("pack_version", "")), pack)

@@ -42,6 +42,7 @@ from fieldapp.store.repository import Repository
 from fieldapp.store.session import OpenStore, open_store
 from fieldapp.store.visits import record, walk_journey
 from fieldapp.sync.client import (
+    EnrolmentError,
     NotEnrolled,
     Revoked,
     SyncClient,
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         return 4
     except SyncError as failure:
         print(failure.say, file=sys.stderr)
-        return 1 if isinstance(failure, NotEnrolled) else 2
+        return 1 if isinstance(failure, NotEnrolled | EnrolmentError) else 2
     except (PhoneError, SlipError, VaultError, c.CommandError, IllegalTransition) as refused:
         print(f"refused: {refused}", file=sys.stderr)
         return 1

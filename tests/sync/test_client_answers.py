@@ -192,3 +192,12 @@ def test_an_enrolment_answer_that_cannot_be_used_stores_nothing(
     with pytest.raises(error, match=says):
         enrol(repository, "http://127.0.0.1:9", slip, transport=transport)
     assert repository.get(ENROLMENT) is None
+
+
+def test_a_pull_goes_on_while_the_hub_says_there_is_more() -> None:
+    pages = iter([pulled(event(1, PARTNER), cursor=1, more=True),
+                  pulled(event(2, PARTNER), cursor=2)])
+    repository = enrolled()
+    report = SyncClient(repository, hub(pull=lambda _r: httpx.Response(
+        200, json=next(pages)))).sync()
+    assert report.pulled == 2 and repository.get("cursor") == 2

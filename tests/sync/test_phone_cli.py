@@ -14,7 +14,7 @@ from sqlalchemy import delete
 
 from fieldapp.crypto.sealing import HubKeyPair
 from fieldapp.hub.directory import devices
-from fieldapp.hub.events_store import connect
+from fieldapp.hub.events_store import connect, visit_staff
 from fieldapp.sync.phone import main
 from tests.sync.hubs import MORNING, Hub, serve_in_thread
 
@@ -112,3 +112,58 @@ def test_a_phone_the_hub_does_not_know_is_told_to_enrol_again(
         connection.execute(delete(devices))
     code, _, err = run(capsys, *data, "sync")
     assert code == 1 and "enrol it again" in err
+
+
+def test_a_revoked_phone_wipes_itself_in_process(hub: Hub, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    data = ["--data", str(tmp_path / "ann")]
+    code, out, _ = run(capsys, *data, "enrol", hub.url, hub.slip("staff-ann"), "--kdf-cost",
+                       "10")
+    hub.directory.revoke("uplands", json.loads(out)["enrolled"], datetime.now(UTC))
+    code, _, err = run(capsys, *data, "sync")
+    assert code == 4 and "revoked" in err
+    assert [p for p in (tmp_path / "ann").rglob("*") if p.is_file()] == []
+
+
+def test_a_phone_enrols_once_and_only_with_a_good_slip(
+        hub: Hub, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = ["--data", str(tmp_path / "ann")]
+    used = hub.slip("staff-ann")
+    run(capsys, *data, "enrol", hub.url, used, "--kdf-cost", "10")
+    code, _, err = run(capsys, *data, "enrol", hub.url, hub.slip("staff-ann"))
+    assert code == 1 and "enrolled already" in err
+    other = ["--data", str(tmp_path / "ben")]
+    code, _, err = run(capsys, *other, "enrol", hub.url, used, "--kdf-cost", "10")
+    assert code == 1 and "not valid" in err  # the vault is set up; the phone is not enrolled
+    code, _, err = run(capsys, *other, "alert")
+    assert code == 1 and "not enrolled" in err
+    code, _, err = run(capsys, *other, "sync")
+    assert code == 1 and "not enrolled" in err
+
+
+def test_sync_says_when_something_is_left_set_aside(
+        hub: Hub, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = ["--data", str(tmp_path / "ann"), "--clock-offset", at_morning()]
+    run(capsys, *data, "enrol", hub.url, hub.slip("staff-ann"), "--kdf-cost", "10")
+    run(capsys, *data, "sync")
+    assert run(capsys, *data, "alert")[0] == 1  # nothing out yet
+    run(capsys, *data, "walk", "--until", "sign-out")
+    with hub.engine.begin() as connection:  # the school revokes the visit's plan's staff...
+        connection.execute(delete(visit_staff))  # ...so the hub no longer takes ann's events
+    code, out, _ = run(capsys, *data, "sync")
+    assert code == 3
+    code, out, _ = run(capsys, *data, "status")
+    assert json.loads(out)["quarantined"]
+
+
+def test_a_duress_pin_before_enrolment_still_raises_its_alert(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FIELDAPP_PIN", PIN)
+    monkeypatch.setenv("FIELDAPP_DURESS_PIN", DURESS)
+    data = ["--data", str(tmp_path / "new")]
+    assert run(capsys, *data, "enrol", "http://127.0.0.1:9", "A" * 36, "--kdf-cost", "10")[0] \
+        == 2  # no hub there: the vault is set up, the phone not enrolled
+    monkeypatch.setenv("FIELDAPP_PIN", DURESS)
+    code, out, _ = run(capsys, *data, "status")
+    assert code == 0 and json.loads(out)["waiting"] == 1  # kept, to go once enrolled

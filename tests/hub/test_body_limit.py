@@ -4,6 +4,7 @@ it, whether its length was declared or it came in chunks."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 from typing import Any
 
@@ -32,7 +33,7 @@ class Echo:
 
 
 def call(app: Any, messages: list[Message], headers: tuple[tuple[bytes, bytes], ...] = (),
-         kind: str = "http") -> list[Message]:
+         kind: str = "http", limit: int = 10) -> list[Message]:
     inbox = list(reversed(messages))
     sent: list[Message] = []
 
@@ -42,7 +43,8 @@ def call(app: Any, messages: list[Message], headers: tuple[tuple[bytes, bytes], 
     async def send(message: Message) -> None:
         sent.append(message)
 
-    asyncio.run(BodyLimit(app, limit=10)({"type": kind, "headers": list(headers)}, receive, send))
+    asyncio.run(BodyLimit(app, limit=limit)({"type": kind, "headers": list(headers)}, receive,
+                                            send))
     return sent
 
 
@@ -101,3 +103,51 @@ def test_other_connections_pass_straight_through() -> None:
 
     call(app, [], kind="lifespan")
     assert seen == ["lifespan"]
+
+
+GZIP = ((b"content-encoding", b"gzip"),)
+
+
+def test_a_gzip_body_is_inflated_and_the_app_sees_plain_json() -> None:
+    seen: list[Scope] = []
+    app = Echo()
+
+    async def spy(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(scope)
+        await app(scope, receive, send)
+
+    packed = gzip.compress(b"0123456789" * 5)
+    sent = call(spy, chunks(packed[:5], packed[5:]),
+                (*GZIP, (b"content-length", str(len(packed)).encode())), limit=100)
+    assert sent[1]["body"] == b"0123456789" * 5
+    assert dict(seen[0]["headers"]) == {b"content-length": b"50"}
+
+
+@pytest.mark.parametrize(("inflated", "limit"), [(101, 100), (10**6, 2000)])
+def test_a_gzip_body_that_inflates_past_the_limit_is_413(inflated: int, limit: int) -> None:
+    """A kilobyte that would inflate to a megabyte: refused without inflating it all."""
+    app = Echo()
+    packed = gzip.compress(b"x" * inflated)
+    assert len(packed) <= limit
+    sent = call(app, chunks(packed), GZIP, limit=limit)
+    assert sent[0]["status"] == 413 and not app.called
+
+
+def test_a_gzip_body_over_the_limit_as_sent_is_413() -> None:
+    app = Echo()
+    sent = call(app, chunks(bytes(range(256)) * 2), GZIP, limit=100)
+    assert sent[0]["status"] == 413 and not app.called
+
+
+@pytest.mark.parametrize(("body", "says"), [
+    (b"not gzip", "not gzip"), (gzip.compress(b"0123456789")[:-4], "cut short")])
+def test_a_body_that_is_not_gzip_or_is_cut_short_is_400(body: bytes, says: str) -> None:
+    app = Echo()
+    sent = call(app, chunks(body), GZIP, limit=100)
+    assert sent[0]["status"] == 400 and says in json.loads(sent[1]["body"])["message"]
+    assert not app.called
+
+
+def test_a_gzip_body_whose_sender_goes_away_gets_no_answer() -> None:
+    assert call(Echo(), [{"type": "http.request", "body": b"\x1f", "more_body": True}],
+                GZIP) == []

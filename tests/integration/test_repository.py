@@ -426,3 +426,13 @@ def test_a_journal_left_behind_after_its_snapshot_is_removed_not_replayed(
     again = open_store(tmp_path)
     assert again.count() == 2 and not journal.exists()
     again.close()
+
+
+def test_events_the_hub_lost_are_pushed_again(repo: Repository) -> None:
+    repo.append([event(1), event(2)])
+    repo.mark_synced([event(1).id, event(2).id])
+    repo.resync([event(1).id, "no-such-event"])
+    assert [e.id for e in repo.unsynced()] == [event(1).id]
+    repo.mark_synced([event(1).id])
+    repo.resync([])
+    assert repo.unsynced() == ()

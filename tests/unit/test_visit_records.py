@@ -3,6 +3,7 @@ of a push of sealed records: a bad document is rejected on its own, a bad push a
 
 from __future__ import annotations
 
+import gzip
 import json
 from datetime import UTC, datetime
 
@@ -74,3 +75,23 @@ def test_a_push_keeps_good_documents_and_sets_aside_bad_ones_by_reference() -> N
 def test_a_push_that_is_not_a_push_is_refused_whole(body: object) -> None:
     with pytest.raises(ProtocolError):
         parse_sealed_push(body)
+
+
+def test_a_record_is_compressed_before_it_is_sealed_and_old_plain_ones_still_read() -> None:
+    events = tuple(event(n) for n in range(1, 40))
+    packed = visit_record("visit-1", events)
+    plain = json.dumps({"format": "home-visits visit record", "version": 1,
+                        "visit_id": "visit-1", "events": [e.to_dict() for e in events]}).encode()
+    assert packed[:2] == b"\x1f\x8b" and len(packed) * 3 < len(plain)
+    assert read_visit_record(plain).events == read_visit_record(packed).events == events
+
+
+@pytest.mark.parametrize(("plaintext", "says"), [
+    (gzip.compress(b" " * (16 * 2**20 + 1)), "inflates past 16 MiB"),
+    (b"\x1f\x8b" + b"\x00" * 20, "compression is damaged"),
+    (gzip.compress(b'{"format": 1}')[:-10], "cut short"),
+])
+def test_a_compressed_record_that_cannot_be_a_visit_is_refused(plaintext: bytes,
+                                                               says: str) -> None:
+    with pytest.raises(RecordError, match=says):
+        read_visit_record(plaintext)

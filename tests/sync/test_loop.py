@@ -95,3 +95,7 @@ def test_stopping_the_loop_ends_it(waiting: int) -> None:
     loop.start()
     loop.stop()
     assert loop._thread is not None and not loop._thread.is_alive()
+
+
+def test_a_loop_never_started_stops_quietly() -> None:
+    SyncLoop(Client()).stop()

@@ -45,8 +45,9 @@ from fieldapp.sync.protocol import MAX_BATCH, PROTOCOL
 from fieldapp.sync.records import MAX_RECORDS, new_record_id, visit_record
 from fieldapp.sync.slip import key_check, read_slip
 
-BATCH: Final = 200  # events a push carries at most (the hub takes MAX_BATCH; a 413 halves it)
-RECORDS_AT_ONCE: Final = 10
+BATCH: Final = MAX_BATCH  # events a push carries at most: each round trip counts on 2G (a 413
+# halves a batch)
+RECORDS_AT_ONCE: Final = MAX_RECORDS
 OVER: Final = (Phase.RETURNED, Phase.DEBRIEFED, Phase.CANCELLED)
 ENROLMENT: Final = "enrolment"  # the settings the phone keeps, by name
 ENROLLING: Final = "enrolling"

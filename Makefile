@@ -29,8 +29,9 @@ PORT ?= 8080
 
 run: $(READY)
 	mkdir -p $(DEMO)
-	$(HUB) demo
-	$(HUB) serve --host 127.0.0.1 --port $(PORT)
+	$(HUB) demo | tee $(DEMO)/demo.txt
+	$(BIN)/python scripts/demo-day --db sqlite:///$(DEMO)/hub.db --key $(DEMO)/hub.key \
+		--port $(PORT) --demo $(DEMO)/demo.txt --phone $(DEMO)/phone-ann
 
 test: $(READY) $(PHONE_READY)
 	scripts/ensure-postgres

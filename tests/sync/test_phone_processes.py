@@ -144,3 +144,31 @@ def test_a_wrong_pin_or_no_enrolment_is_refused_clearly(served: Served, tmp_path
     assert "refused" in phone(ann, "status", pin="55511199", expect=1)
     assert phone(ann, "enrol", served.url, served.slips["Ann Patel"], expect=1).startswith(
         "refused: this phone is enrolled already")
+
+
+def test_make_runs_demo_shows_a_phones_day_arriving_at_the_hub(tmp_path: Path) -> None:
+    """`make run`'s second half: scripts/demo-day serves the hub and plays Ann's phone."""
+    args = ["--db", f"sqlite:///{tmp_path / 'hub.db'}", "--key", str(tmp_path / "hub.key")]
+    demo = subprocess.run([sys.executable, "-m", "fieldapp.hub.cli", *args, "demo"],
+                          capture_output=True, text=True, timeout=120, check=True).stdout
+    (tmp_path / "demo.txt").write_text(demo)
+    port = free_port()
+    script = Path(__file__).parents[2] / "scripts" / "demo-day"
+    running = subprocess.Popen([sys.executable, str(script), *args, "--port", str(port),
+                                "--demo", str(tmp_path / "demo.txt"), "--phone",
+                                str(tmp_path / "phone")], stdout=subprocess.PIPE, text=True)
+    assert running.stdout is not None
+    said = ""
+    try:
+        for line in running.stdout:
+            said += line
+            if "Ben's slip is still free" in line:
+                break
+    finally:
+        running.send_signal(signal.SIGINT)
+        running.wait(timeout=30)
+    assert f"Home Visits hub: http://127.0.0.1:{port}" in said
+    assert "1 sealed record reached the hub; the phone kept no personal data" in said
+    held = EventStore(connect(args[1]))
+    assert any(e.type.value == "returned" for v in held.visit_ids("uplands")
+               for e in held.visit_events("uplands", v))

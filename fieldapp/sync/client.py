@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
 import ipaddress
 import json
 import secrets
+import ssl
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -34,6 +36,8 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from fieldapp.crypto.sealing import SealedRecord, SealError, key_fingerprint, load_public_key, seal
 from fieldapp.domain.events import ALERTS, Event, EventError
@@ -94,6 +98,7 @@ class Enrolment:
     school_id: str
     school_name: str
     hub_public_key: str  # base64 of the 32 raw bytes, pinned whole
+    tls_pins: tuple[str, ...] = ()  # the hub's TLS keys' SPKI pins, where the slip gives them
 
     @property
     def hub_key(self) -> bytes:
@@ -138,15 +143,53 @@ def _loopback(host: str) -> bool:
         return False
 
 
+class TlsPinMismatch(ssl.SSLError):
+    """The hub's TLS key is none of the pinned ones."""
+
+
+def spki_pin(certificate_der: bytes) -> str:
+    """A certificate's SPKI pin: base64 of the SHA-256 of its SubjectPublicKeyInfo."""
+    public = x509.load_der_x509_certificate(certificate_der).public_key()
+    info = public.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(hashlib.sha256(info).digest()).decode()
+
+
+class _PinnedContext(ssl.SSLContext):
+    """TLS that trusts the hub by its key's pin, checked in the handshake, before any byte of
+    a request is sent: whoever signed the certificate (a school's own CA, or nobody)."""
+
+    pins: frozenset[str] = frozenset()
+
+    def wrap_socket(self, sock: Any, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+        wrapped = super().wrap_socket(sock, *args, **kwargs)
+        der = wrapped.getpeercert(binary_form=True)
+        if der is None or spki_pin(der) not in self.pins:
+            wrapped.close()
+            raise TlsPinMismatch("the hub's TLS key is not one the slip names")
+        return wrapped
+
+
+def pinned_tls(pins: Sequence[str]) -> ssl.SSLContext:
+    context = _PinnedContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # the pin is the trust: checked in wrap_socket
+    context.pins = frozenset(pins)
+    return context
+
+
 class Hub:
-    """HTTP to one hub: JSON both ways, gzip-compressed; every failure a SyncError."""
+    """HTTP to one hub: JSON both ways, gzip-compressed; every failure a SyncError. With
+    `tls_pins` (from the slip), HTTPS only to a server holding one of those keys."""
 
     def __init__(self, url: str, token: str | None = None,
-                 transport: httpx.BaseTransport | None = None, timeout: float = 30.0) -> None:
+                 transport: httpx.BaseTransport | None = None, timeout: float = 30.0,
+                 tls_pins: Sequence[str] = ()) -> None:
         self.url = check_hub_url(url)
         headers = {"User-Agent": "fieldapp-phone/1", "Accept-Encoding": "gzip"}
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
+        if tls_pins and transport is None:
+            transport = httpx.HTTPTransport(verify=pinned_tls(tls_pins))
         self._client = httpx.Client(base_url=self.url, transport=transport, headers=headers,
                                     timeout=httpx.Timeout(timeout, connect=10.0))
 
@@ -170,6 +213,10 @@ class Hub:
         except httpx.TimeoutException:
             raise Offline("the hub did not answer in time: it will try again") from None
         except (httpx.TransportError, OSError) as error:
+            if _caused_by(error, TlsPinMismatch):
+                raise HubFault("the server is not the school's hub (its TLS key is not the "
+                               "one on the slip): nothing was sent; tell the school's IT") \
+                    from None
             raise Offline(f"no connection to the hub ({type(error).__name__}): saved on this "
                           "phone, it will send when back in signal") from None
         try:
@@ -189,8 +236,18 @@ class Hub:
         return answer.status_code, data
 
 
+def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, kind):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def enrol(repository: Repository, url: str, slip: str, device_name: str = "phone",
-          transport: httpx.BaseTransport | None = None) -> Enrolment:
+          transport: httpx.BaseTransport | None = None,
+          tls_pins: Sequence[str] = ()) -> Enrolment:
     """Enrol this phone with the hub at `url`, using the slip code typed or scanned. The hub's
     key is taken only if its check is the slip's; it is then pinned whole. An answer lost on
     the way can be asked for again (the same request id, kept in the store, asks for it)."""
@@ -200,7 +257,7 @@ def enrol(repository: Repository, url: str, slip: str, device_name: str = "phone
     if pending.get("code") != code or pending.get("hub_url") != hub_url:
         pending = {"code": code, "hub_url": hub_url, "request_id": secrets.token_urlsafe(24)}
         repository.set(ENROLLING, pending)
-    hub = Hub(hub_url, transport=transport)
+    hub = Hub(hub_url, transport=transport, tls_pins=tls_pins)
     try:
         status, data = hub.call("POST", "/api/v1/enrol", {
             "code": code, "device_name": device_name, "request_id": pending["request_id"]})
@@ -220,7 +277,8 @@ def enrol(repository: Repository, url: str, slip: str, device_name: str = "phone
         pack = parse_pack(str(data["pack"]), source="the school's pack")
         enrolment = Enrolment(hub_url, str(data["device_id"]), str(data["token"]),
                               str(data["staff_id"]), str(data["school_id"]),
-                              str(data["school_name"]), base64.b64encode(raw).decode())
+                              str(data["school_name"]), base64.b64encode(raw).decode(),
+                              tuple(tls_pins))
     except (KeyError, ValueError, SealError) as error:
         raise HubFault(f"the hub's enrolment answer cannot be used: {error}") from None
     repository.set(ENROLMENT, asdict(enrolment))
@@ -231,7 +289,9 @@ def enrol(repository: Repository, url: str, slip: str, device_name: str = "phone
 
 def enrolment_of(repository: Repository) -> Enrolment | None:
     kept = repository.get(ENROLMENT)
-    return None if kept is None else Enrolment(**kept)
+    if kept is None:
+        return None
+    return Enrolment(**{**kept, "tls_pins": tuple(kept.get("tls_pins", ()))})
 
 
 def pack_of(repository: Repository) -> Pack | None:
@@ -275,7 +335,8 @@ class SyncClient:
         enrolment = enrolment_of(self.repository)
         if enrolment is None:
             raise NotEnrolled("this phone is not enrolled with the school's hub yet")
-        hub = Hub(enrolment.hub_url, enrolment.token, self.transport)
+        hub = Hub(enrolment.hub_url, enrolment.token, self.transport,
+                  tls_pins=enrolment.tls_pins)
         report = Report()
         self._problems = []
         try:

@@ -88,6 +88,9 @@ def parser() -> argparse.ArgumentParser:
                            "machine)")
     enrolling.add_argument("slip", help="the slip code, as printed")
     enrolling.add_argument("--name", default="headless phone", help="the device's name")
+    enrolling.add_argument("--tls-pin", action="append", default=[], dest="tls_pins",
+                           help="the hub's TLS key's SPKI pin, where the slip gives one "
+                           "(repeat for the backup key's)")
     enrolling.add_argument("--kdf-cost", type=int, default=DEFAULT_KDF.n.bit_length() - 1,
                            help="scrypt's log2(N) for the PINs (tests may lower it)")
     walking = commands.add_parser("walk", help="record a journey for an authorised visit")
@@ -108,7 +111,8 @@ def run(args: argparse.Namespace, clock: Any) -> int:
         try:
             if enrolment_of(store.repository) is not None:
                 raise PhoneError("this phone is enrolled already")
-            enrolment = enrol(store.repository, args.url, args.slip, args.name)
+            enrolment = enrol(store.repository, args.url, args.slip, args.name,
+                              tls_pins=args.tls_pins)
             print(json.dumps({"enrolled": enrolment.device_id, "school": enrolment.school_name,
                               "staff": enrolment.staff_id}))
         finally:

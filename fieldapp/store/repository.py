@@ -48,6 +48,7 @@ class Repository(Protocol):
     def quarantined(self) -> tuple[tuple[Event, str], ...]: ...
     def finalise(self, visit_id: str, record_id: str, envelope: bytes,
                  receipt: Mapping[str, Any] | None = None) -> None: ...
+    def drop(self, visit_id: str, receipt: Mapping[str, Any] | None = None) -> None: ...
     def receipts(self) -> Mapping[str, Mapping[str, Any]]: ...
     def sealed(self) -> tuple[tuple[str, bytes], ...]: ...
     def acknowledge_sealed(self, record_id: str) -> None: ...
@@ -259,6 +260,9 @@ class MemoryRepository:
         self._outbox[record_id] = bytes(envelope)
         self._state.apply(record)
 
+    def drop(self, visit_id: str, receipt: Mapping[str, Any] | None = None) -> None:
+        self._state.apply(self._state.finalise_record(visit_id, "", receipt))
+
     def receipts(self) -> Mapping[str, Mapping[str, Any]]:
         return dict(self._state.receipts)
 
@@ -408,6 +412,12 @@ class EncryptedRepository:
         write_atomically(outbox / f"{name}.visit", visit_id.encode())
         with self._lock:
             self._record(record)
+
+    def drop(self, visit_id: str, receipt: Mapping[str, Any] | None = None) -> None:
+        """Purge a visit that is over without sealing it: the phone recorded nothing of it
+        (the hub holds all of it). Refused, as finalise is, while any of it is not held."""
+        with self._lock:
+            self._record(self._state.finalise_record(visit_id, "", receipt))
 
     def receipts(self) -> Mapping[str, Mapping[str, Any]]:
         with self._lock:

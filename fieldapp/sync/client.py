@@ -479,12 +479,15 @@ class SyncClient:
             events = repo.events(visit_id)
             if visit_id in waiting or fold(events).phase not in OVER:
                 continue
+            receipt = {"sealed_at": self.clock().isoformat(), "events": len(events),
+                       "first": events[0].at.isoformat(), "last": events[-1].at.isoformat()}
+            if all(e.author.device_id != enrolment.device_id for e in events):
+                repo.drop(visit_id, receipt)  # nothing of its own: the hub holds it all
+                continue
             record_id = new_record_id()
             envelope = seal(enrolment.hub_key, enrolment.school_id, record_id,
                             visit_record(visit_id, events))
-            repo.finalise(visit_id, record_id, envelope, {
-                "sealed_at": self.clock().isoformat(), "events": len(events),
-                "first": events[0].at.isoformat(), "last": events[-1].at.isoformat()})
+            repo.finalise(visit_id, record_id, envelope, receipt)
             sealed += 1
         return sealed
 

@@ -436,3 +436,14 @@ def test_events_the_hub_lost_are_pushed_again(repo: Repository) -> None:
     repo.mark_synced([event(1).id])
     repo.resync([])
     assert repo.unsynced() == ()
+
+
+def test_a_visit_with_nothing_of_this_phones_is_dropped_without_a_record(
+        repo: Repository) -> None:
+    repo.append([event(1)], synced=True)
+    repo.drop("visit-1", {"sealed_at": "t"})
+    assert repo.visit_ids() == () and repo.sealed() == ()
+    assert repo.receipts() == {"visit-1": {"sealed_at": "t", "record_id": ""}}
+    repo.append([event(2, visit="visit-2")])
+    with pytest.raises(NotAcknowledgedError):
+        repo.drop("visit-2")

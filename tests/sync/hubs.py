@@ -22,6 +22,7 @@ from fieldapp.domain import commands as c
 from fieldapp.domain.events import Author, Event
 from fieldapp.domain.journeys import PAIR, go_ahead_assessment
 from fieldapp.domain.policy import Pack, load_pack
+from fieldapp.domain.rules import decide, stamp
 from fieldapp.domain.simulate import SimulatedVisit
 from fieldapp.domain.state import VisitState, fold
 from fieldapp.hub.api import create_api
@@ -70,6 +71,15 @@ class Hub:
             assert visit.do(command).accepted
         self.store.ingest("uplands", DSL.device_id, Push(events=tuple(visit.events)))
         self.visits.append(visit_id)
+
+    def cancel(self, visit_id: str) -> None:
+        """The DSL cancels the visit at the console."""
+        state = fold(self.store.visit_events("uplands", visit_id))
+        now = datetime.now(UTC)
+        decision = decide(state, c.Cancel("the family moved away"), UPLANDS, now, by=DSL)
+        assert decision.accepted
+        events = stamp(state, decision, visit_id, DSL, now, lambda: os.urandom(10))
+        self.store.ingest("uplands", DSL.device_id, Push(events=events))
 
     def events(self, visit_id: str | None = None) -> list[Event]:
         ids = [visit_id] if visit_id else self.store.visit_ids("uplands")

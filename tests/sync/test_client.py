@@ -372,3 +372,15 @@ def test_the_hubs_key_is_pinned_whole(hub: Hub, tmp_path: Path) -> None:
     kept = enrolment_of(ann.repository)
     assert kept is not None
     assert base64.b64decode(kept.hub_public_key) == hub.keys.public_bytes()
+
+
+def test_a_visit_cancelled_at_school_is_dropped_from_the_phone(hub: Hub, tmp_path: Path) -> None:
+    """Nothing of this phone's is in it: no record to seal, it just leaves the phone."""
+    hub.plan("visit-1")
+    ann = Phone(tmp_path / "ann").enrol(hub, "staff-ann")
+    ann.client.sync()
+    assert ann.repository.visit_ids() == ("visit-1",)
+    hub.cancel("visit-1")
+    report = ann.client.sync()
+    assert ann.repository.visit_ids() == () and report.sealed == 0
+    assert ann.repository.receipts()["visit-1"]["record_id"] == ""

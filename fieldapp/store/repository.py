@@ -47,8 +47,10 @@ class Repository(Protocol):
     def quarantine(self, reasons: Mapping[str, str]) -> None: ...
     def quarantined(self) -> tuple[tuple[Event, str], ...]: ...
     def finalise(self, visit_id: str, record_id: str, envelope: bytes,
-                 receipt: Mapping[str, Any] | None = None) -> None: ...
-    def drop(self, visit_id: str, receipt: Mapping[str, Any] | None = None) -> None: ...
+                 receipt: Mapping[str, Any] | None = None,
+                 sealed: Iterable[str] | None = None) -> None: ...
+    def drop(self, visit_id: str, receipt: Mapping[str, Any] | None = None,
+             sealed: Iterable[str] | None = None) -> None: ...
     def receipts(self) -> Mapping[str, Mapping[str, Any]]: ...
     def sealed(self) -> tuple[tuple[str, bytes], ...]: ...
     def acknowledge_sealed(self, record_id: str) -> None: ...
@@ -187,14 +189,19 @@ class _State:
         return state
 
     def finalise_record(self, visit_id: str, record_id: str,
-                        receipt: Mapping[str, Any] | None) -> dict[str, Any]:
+                        receipt: Mapping[str, Any] | None,
+                        sealed: Iterable[str] | None = None) -> dict[str, Any]:
         """The journal record that seals and purges a visit: refused (NotAcknowledgedError)
-        while the hub does not hold every one of its events."""
-        waiting = [self.docs[d]["id"] for d in self.by_visit.get(visit_id, ())
-                   if self.docs[d]["id"] not in self.synced]
+        while the hub does not hold every one of its events, or when the visit holds other
+        events than the `sealed` ones (one recorded while the record was being sealed)."""
+        held = {self.docs[d]["id"] for d in self.by_visit.get(visit_id, ())}
+        waiting = [i for i in held if i not in self.synced]
         if waiting:
             raise NotAcknowledgedError(f"visit {visit_id}: {len(waiting)} event(s) not yet "
                                        "acknowledged by the hub: it cannot be sealed yet")
+        if sealed is not None and held != set(sealed):
+            raise NotAcknowledgedError(f"visit {visit_id}: it changed while it was being "
+                                       "sealed: it will be sealed again")
         return {"op": "finalised", "visit_id": visit_id, "record_id": record_id,
                 "receipt": {**(receipt or {}), "record_id": record_id}}
 
@@ -255,13 +262,16 @@ class MemoryRepository:
         return self._state.quarantine_list()
 
     def finalise(self, visit_id: str, record_id: str, envelope: bytes,
-                 receipt: Mapping[str, Any] | None = None) -> None:
-        record = self._state.finalise_record(visit_id, _check_record_id(record_id), receipt)
+                 receipt: Mapping[str, Any] | None = None,
+                 sealed: Iterable[str] | None = None) -> None:
+        record = self._state.finalise_record(visit_id, _check_record_id(record_id), receipt,
+                                             sealed)
         self._outbox[record_id] = bytes(envelope)
         self._state.apply(record)
 
-    def drop(self, visit_id: str, receipt: Mapping[str, Any] | None = None) -> None:
-        self._state.apply(self._state.finalise_record(visit_id, "", receipt))
+    def drop(self, visit_id: str, receipt: Mapping[str, Any] | None = None,
+             sealed: Iterable[str] | None = None) -> None:
+        self._state.apply(self._state.finalise_record(visit_id, "", receipt, sealed))
 
     def receipts(self) -> Mapping[str, Mapping[str, Any]]:
         return dict(self._state.receipts)
@@ -341,10 +351,18 @@ class EncryptedRepository:
             number = number_found
         if journal is None:
             journal = Journal.create(self._journal_path(first), self._key)
+        outbox = self.directory / OUTBOX
+        for orphan in outbox.glob("*.visit"):  # a seal cut short before its record was written
+            if not orphan.with_suffix(".sealed").exists():
+                orphan.unlink()
         for record_id in self._outbox_ids():  # a seal cut short before the journal said so
             visit_id = self._outbox_visit(record_id)
-            if visit_id in state.by_visit:
-                state.apply({"op": "finalised", "visit_id": visit_id, "record_id": record_id})
+            if not visit_id:  # no visit named: left by an older version; sealed again later
+                (outbox / f"{record_id}.sealed").unlink()
+            elif visit_id in state.by_visit:
+                record = {"op": "finalised", "visit_id": visit_id, "record_id": record_id}
+                journal.append(record)  # durable now, not only in memory
+                state.apply(record)
         return state, journal, number
 
     def _journal_path(self, number: int) -> Path:
@@ -400,24 +418,36 @@ class EncryptedRepository:
             return self._state.quarantine_list()
 
     def finalise(self, visit_id: str, record_id: str, envelope: bytes,
-                 receipt: Mapping[str, Any] | None = None) -> None:
+                 receipt: Mapping[str, Any] | None = None,
+                 sealed: Iterable[str] | None = None) -> None:
         """Put the sealed record in the outbox, then drop the visit's plaintext events,
         keeping `receipt` (no personal data: ids and times). Refused (NotAcknowledgedError)
-        while any of the visit's events is not yet held by the hub."""
+        while any of the visit's events is not yet held by the hub, or when it holds others
+        than the `sealed` ones: a tap while the record was sealed is never lost with it.
+        The outbox names the visit first, then holds the record: a crash between the two
+        leaves a name alone, removed on open."""
         name = _check_record_id(record_id)
+        sealed = None if sealed is None else frozenset(sealed)
         with self._lock:
-            record = self._state.finalise_record(visit_id, name, receipt)
+            self._state.finalise_record(visit_id, name, receipt, sealed)
         outbox = self.directory / OUTBOX
-        write_atomically(outbox / f"{name}.sealed", bytes(envelope))
         write_atomically(outbox / f"{name}.visit", visit_id.encode())
+        write_atomically(outbox / f"{name}.sealed", bytes(envelope))
         with self._lock:
+            try:  # checked again: the lock was let go while the files were written
+                record = self._state.finalise_record(visit_id, name, receipt, sealed)
+            except NotAcknowledgedError:
+                for suffix in (".sealed", ".visit"):
+                    (outbox / f"{name}{suffix}").unlink(missing_ok=True)
+                raise
             self._record(record)
 
-    def drop(self, visit_id: str, receipt: Mapping[str, Any] | None = None) -> None:
+    def drop(self, visit_id: str, receipt: Mapping[str, Any] | None = None,
+             sealed: Iterable[str] | None = None) -> None:
         """Purge a visit that is over without sealing it: the phone recorded nothing of it
         (the hub holds all of it). Refused, as finalise is, while any of it is not held."""
         with self._lock:
-            self._record(self._state.finalise_record(visit_id, "", receipt))
+            self._record(self._state.finalise_record(visit_id, "", receipt, sealed))
 
     def receipts(self) -> Mapping[str, Mapping[str, Any]]:
         with self._lock:

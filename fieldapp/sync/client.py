@@ -44,7 +44,7 @@ from fieldapp.domain.events import ALERTS, Event, EventError
 from fieldapp.domain.lifecycle import Phase
 from fieldapp.domain.policy import Pack, PackError, parse_pack
 from fieldapp.domain.state import fold
-from fieldapp.store.repository import Repository
+from fieldapp.store.repository import NotAcknowledgedError, Repository
 from fieldapp.sync.protocol import MAX_BATCH, PROTOCOL
 from fieldapp.sync.records import MAX_RECORDS, new_record_id, visit_record
 from fieldapp.sync.slip import key_check, read_slip
@@ -56,6 +56,7 @@ OVER: Final = (Phase.RETURNED, Phase.DEBRIEFED, Phase.CANCELLED)
 ENROLMENT: Final = "enrolment"  # the settings the phone keeps, by name
 ENROLLING: Final = "enrolling"
 CONFLICT: Final = "the hub holds another event with this id"
+MAX_ANSWER: Final = 16 * 2**20  # the most a hub's answer may inflate to (a pull: a few 100 KiB)
 assert BATCH <= MAX_BATCH and RECORDS_AT_ONCE <= MAX_RECORDS
 
 Clock = Callable[[], datetime]
@@ -208,8 +209,9 @@ class Hub:
         if urgent:
             headers["Priority"] = "u=0"
         try:
-            answer = self._client.request(method, path, content=content, params=params,
-                                          headers=headers)
+            with self._client.stream(method, path, content=content, params=params,
+                                     headers=headers) as answer:
+                raw = _read_at_most(answer, MAX_ANSWER)
         except httpx.TimeoutException:
             raise Offline("the hub did not answer in time: it will try again") from None
         except (httpx.TransportError, OSError) as error:
@@ -219,9 +221,12 @@ class Hub:
                     from None
             raise Offline(f"no connection to the hub ({type(error).__name__}): saved on this "
                           "phone, it will send when back in signal") from None
+        if raw is None:
+            raise HubFault(f"the hub's answer inflates past {MAX_ANSWER // 2**20} MiB: it is "
+                           "not the hub's; it will try again")
         try:
-            data = answer.json()
-        except (ValueError, httpx.DecodingError):
+            data = json.loads(raw)
+        except ValueError:
             raise HubFault(f"the hub answered {answer.status_code} with something that is not "
                            "the hub's (a login page, a proxy?): it will try again") from None
         if not isinstance(data, dict):
@@ -234,6 +239,17 @@ class Hub:
         if answer.status_code >= 500:
             raise HubFault(f"the hub had a problem ({answer.status_code}): it will try again")
         return answer.status_code, data
+
+
+def _read_at_most(answer: httpx.Response, most: int) -> bytes | None:
+    """The answer's body, decompressed, or None past `most` bytes (a gzip bomb is not read to
+    its end: a few hundred KiB can inflate to gigabytes)."""
+    body = bytearray()
+    for chunk in answer.iter_bytes():
+        body += chunk
+        if len(body) > most:
+            return None
+    return bytes(body)
 
 
 def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
@@ -481,13 +497,17 @@ class SyncClient:
                 continue
             receipt = {"sealed_at": self.clock().isoformat(), "events": len(events),
                        "first": events[0].at.isoformat(), "last": events[-1].at.isoformat()}
-            if all(e.author.device_id != enrolment.device_id for e in events):
-                repo.drop(visit_id, receipt)  # nothing of its own: the hub holds it all
+            ids = [event.id for event in events]
+            try:
+                if all(e.author.device_id != enrolment.device_id for e in events):
+                    repo.drop(visit_id, receipt, ids)  # nothing its own: the hub has it all
+                    continue
+                record_id = new_record_id()
+                envelope = seal(enrolment.hub_key, enrolment.school_id, record_id,
+                                visit_record(visit_id, events))
+                repo.finalise(visit_id, record_id, envelope, receipt, ids)
+            except NotAcknowledgedError:  # a tap meanwhile: sealed on the next sync
                 continue
-            record_id = new_record_id()
-            envelope = seal(enrolment.hub_key, enrolment.school_id, record_id,
-                            visit_record(visit_id, events))
-            repo.finalise(visit_id, record_id, envelope, receipt)
             sealed += 1
         return sealed
 

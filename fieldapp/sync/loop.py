@@ -41,6 +41,7 @@ class SyncLoop:
         self.draw = draw
         self.on_revoked = on_revoked
         self.failures = 0
+        self.last_bug: Exception | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._one_at_a_time = threading.Lock()
@@ -63,6 +64,10 @@ class SyncLoop:
             return False
         except SyncError:
             self.failures += 1
+            return False
+        except Exception as bug:  # a bug must not stop syncing for good: retried, and kept
+            self.failures += 1
+            self.last_bug = bug
             return False
         finally:
             self._one_at_a_time.release()

@@ -287,6 +287,24 @@ def test_a_seal_cut_short_is_completed_on_open(tmp_path: Path) -> None:
     again = open_store(tmp_path)
     assert again.visit_ids() == ("visit-2",)
     assert again.sealed() == (("rec-1", b"envelope"),)
+    again.acknowledge_sealed("rec-1")  # the hub took it: its files go...
+    again.close()
+    third = open_store(tmp_path)  # ...and the visit does not come back with them
+    assert third.visit_ids() == ("visit-2",) and third.sealed() == ()
+    third.close()
+
+
+def test_a_seal_cut_short_before_its_record_was_written_leaves_the_visit(
+        tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    store.append([event(1)], synced=True)
+    store.close()
+    outbox = tmp_path / "store" / "outbox"
+    (outbox / "rec-1.visit").write_bytes(b"visit-1")  # named, but the record never written
+    (outbox / "rec-0.sealed").write_bytes(b"from an older version, naming no visit")
+    again = open_store(tmp_path)
+    assert again.visit_ids() == ("visit-1",) and again.sealed() == ()
+    assert list(outbox.iterdir()) == []
     again.close()
 
 

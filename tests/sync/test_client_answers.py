@@ -17,7 +17,9 @@ import pytest
 
 from fieldapp.crypto.sealing import HubKeyPair
 from fieldapp.domain.events import Author, Event, EventType, new_event_id
-from fieldapp.domain.policy import pack_text
+from fieldapp.domain.journeys import let_in
+from fieldapp.domain.policy import load_pack, pack_text
+from fieldapp.domain.simulate import SimulatedVisit
 from fieldapp.store.repository import MemoryRepository
 from fieldapp.sync.client import (
     ENROLMENT,
@@ -201,3 +203,45 @@ def test_a_pull_goes_on_while_the_hub_says_there_is_more() -> None:
     report = SyncClient(repository, hub(pull=lambda _r: httpx.Response(
         200, json=next(pages)))).sync()
     assert report.pulled == 2 and repository.get("cursor") == 2
+
+
+def test_an_answer_that_inflates_too_far_is_not_read_to_its_end() -> None:
+    """A gzip bomb from something posing as the hub: refused once past 16 MiB, not inflated
+    to gigabytes."""
+    bomb = gzip.compress(b" " * (17 * 2**20))
+    repository = enrolled()
+    repository.append([event(1)])
+    client = SyncClient(repository, hub(push=lambda _r: httpx.Response(
+        200, content=bomb, headers={"Content-Encoding": "gzip",
+                                    "Content-Type": "application/json"})))
+    with pytest.raises(HubFault, match="inflates past 16 MiB"):
+        client.sync()
+    assert [e.id for e in repository.unsynced()] == [event(1).id]
+
+
+def test_a_tap_while_a_visit_is_sealed_is_never_lost_with_it() -> None:
+    """Sealing read the visit, then a concern was recorded before the purge: the purge is
+    refused, the concern kept and sent, and the visit sealed again whole on the next sync."""
+    from fieldapp.sync import client as module
+
+    repository = enrolled()
+    walked = SimulatedVisit(load_pack("uplands-junior"), T0, visit_id="visit-1", author=ME)
+    for _label, minutes, command in let_in(walked):
+        walked.do(command, after_minutes=minutes)
+    repository.append(walked.events, synced=True)  # over, and all at the hub
+    late = event(10**5, kind=EventType.CONCERN_RAISED)
+    real_seal = module.seal
+
+    def seal_then_tap(*args: Any) -> bytes:
+        repository.append([late])  # recorded while the record is being sealed
+        return real_seal(*args)
+
+    module.seal = seal_then_tap  # type: ignore[assignment]
+    try:
+        client = SyncClient(repository, hub())
+        assert client.sync().sealed == 0
+    finally:
+        module.seal = real_seal
+    assert late.id in {e.id for e in repository.events("visit-1")}
+    assert client.sync().sealed == 1  # now with the concern in it
+    assert repository.visit_ids() == ()

@@ -132,7 +132,8 @@ def create_api(engine: Engine, hub_keys: HubKeyPair,
         """Trade a one-time enrolment code for a device token, the school's policy pack and
         the hub's public key for sealing records."""
         try:
-            enrolment = directory.enrol(body.code, body.device_name, clock(), body.request_id)
+            enrolment = directory.enrol(body.code, body.device_name, clock(), body.request_id,
+                                        body.previous_device_id)
         except DirectoryError as refused:
             raise HubError(403, "enrolment_refused", str(refused)) from None
         school_name, _shipped = directory.school(enrolment.device.school_id)
@@ -207,7 +208,8 @@ def create_api(engine: Engine, hub_keys: HubKeyPair,
                 "withheld": [{"ref": r.ref, "reason": r.reason} for r in page.unreadable],
                 "cursor": page.cursor, "more": page.full, "pack_version": pack.version,
                 "pack": pack.text if pack_version != pack.version else None,
-                "baseline": baseline, "database_id": directory.database_id(),
+                "baseline": baseline, "head": store.head(me.school_id),
+                "database_id": directory.database_id(),
                 "contacts": directory.school_contacts(me.school_id).to_dict()}
 
     add_console_routes(app, engine, hub_keys, clock, device, REFUSED_DEVICE,

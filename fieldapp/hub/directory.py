@@ -281,7 +281,7 @@ class Directory:
         return code
 
     def enrol(self, code: str, device_name: str, now: datetime,
-              request_id: str = "") -> Enrolment:
+              request_id: str = "", previous_device_id: str = "") -> Enrolment:
         """Trade a one-time code for a device and its token. A phone that sends a request id
         (random, its own) and lost the answer may ask again with the same code and id, within
         the code's lifetime from its first use: it gets the same device and a new token (the
@@ -310,8 +310,11 @@ class Directory:
                     raise EnrolmentRefused("this enrolment code is not valid: ask for a new one")
                 return Enrolment(Device(row.device_id, row.school_id, row.staff_id), token)
             assert row is not None
-            device = Device(id=f"dev-{secrets.token_hex(8)}", school_id=row.school_id,
-                            staff_id=row.staff_id)
+            device_id = f"dev-{secrets.token_hex(8)}"
+            if previous_device_id and connection.execute(select(devices.c.id).where(
+                    devices.c.id == previous_device_id)).first() is None:
+                device_id = previous_device_id  # a phone the hub lost: its events stay its own
+            device = Device(id=device_id, school_id=row.school_id, staff_id=row.staff_id)
             connection.execute(insert(devices).values(
                 id=device.id, school_id=device.school_id, staff_id=device.staff_id,
                 name=device_name.strip()[:100] or "phone", token_hash=digest(token),

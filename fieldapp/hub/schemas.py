@@ -50,6 +50,11 @@ class EnrolRequest(BaseModel):
         "the phone's own random id for this enrolment: if the answer is lost on the way, the "
         "same code with the same id (within the code's lifetime from its first use) enrols the "
         "same device again with a new token"))
+    previous_device_id: str = Field("", max_length=64, pattern=r"^(dev-[0-9a-f]{16})?$",
+                                    description=(
+        "the device id this phone had, enrolling again because the hub no longer knows it (a "
+        "restored backup): kept if no device has it, so what the phone recorded before goes "
+        "on being its own"))
 
 
 class Enrolled(BaseModel):
@@ -135,6 +140,9 @@ class PullAnswer(BaseModel):
                              "the version the phone said it holds")
     baseline: int = Field(ge=0, description=(
         "send it with every later pull: visits already over by then are not sent"))
+    head: int = Field(ge=0, description=(
+        "the school's newest event position: a phone whose cursor is past it meets a hub "
+        "restored from an older backup, and starts again"))
     database_id: str = Field(description=(
         "the hub's database: another one than the phone met (a restored backup) means pulling "
         "from the start and pushing again everything the phone holds"))

@@ -273,10 +273,12 @@ def enrol(repository: Repository, url: str, slip: str, device_name: str = "phone
     if pending.get("code") != code or pending.get("hub_url") != hub_url:
         pending = {"code": code, "hub_url": hub_url, "request_id": secrets.token_urlsafe(24)}
         repository.set(ENROLLING, pending)
+    before = enrolment_of(repository)  # enrolling again: the hub lost this phone
     hub = Hub(hub_url, transport=transport, tls_pins=tls_pins)
     try:
         status, data = hub.call("POST", "/api/v1/enrol", {
-            "code": code, "device_name": device_name, "request_id": pending["request_id"]})
+            "code": code, "device_name": device_name, "request_id": pending["request_id"],
+            "previous_device_id": before.device_id if before else ""})
     finally:
         hub.close()
     if status == 403:
@@ -440,7 +442,9 @@ class SyncClient:
             except (KeyError, TypeError, ValueError) as error:
                 raise HubFault(f"the hub's pull answer cannot be used: {error}") from None
             known = repo.get("database_id")
-            if known is not None and known != page.database_id and not report.restarted:
+            behind = page.head < repo.get("cursor", 0)  # the hub went back: a restore
+            if (behind or (known is not None and known != page.database_id)) and \
+                    not report.restarted:
                 self._start_again(enrolment, page.database_id)
                 report.restarted = True
                 continue
@@ -543,6 +547,7 @@ class _Page:
     cursor: int
     more: bool
     baseline: int
+    head: int
     database_id: str
     pack: str | None
     pack_version: str
@@ -552,14 +557,14 @@ class _Page:
 def _page(data: Mapping[str, Any]) -> _Page:
     """A pull's answer, read strictly: every field as the protocol says."""
     events = tuple(Event.from_dict(item) for item in data["events"])
-    cursor, baseline = data["cursor"], data["baseline"]
-    if not (isinstance(cursor, int) and isinstance(baseline, int)) or cursor < 0:
-        raise ValueError("cursor and baseline are whole numbers")
+    cursor, baseline, head = data["cursor"], data["baseline"], data["head"]
+    if not all(isinstance(n, int) and n >= 0 for n in (cursor, baseline, head)):
+        raise ValueError("cursor, baseline and head are whole numbers")
     contacts = data["contacts"]
     if not isinstance(contacts, dict) or not all(isinstance(v, str) for v in contacts.values()):
         raise ValueError("contacts are text")
     pack = data.get("pack")
-    return _Page(events, cursor, bool(data["more"]), baseline, str(data["database_id"]),
+    return _Page(events, cursor, bool(data["more"]), baseline, head, str(data["database_id"]),
                  None if pack is None else str(pack), str(data["pack_version"]),
                  dict(contacts))
 

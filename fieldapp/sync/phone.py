@@ -88,6 +88,8 @@ def parser() -> argparse.ArgumentParser:
                            "machine)")
     enrolling.add_argument("slip", help="the slip code, as printed")
     enrolling.add_argument("--name", default="headless phone", help="the device's name")
+    enrolling.add_argument("--again", action="store_true", help="enrol again, when the hub "
+                           "says it does not know this phone (what it holds is kept)")
     enrolling.add_argument("--tls-pin", action="append", default=[], dest="tls_pins",
                            help="the hub's TLS key's SPKI pin, where the slip gives one "
                            "(repeat for the backup key's)")
@@ -109,8 +111,9 @@ def run(args: argparse.Namespace, clock: Any) -> int:
     if args.command == "enrol":
         store = _first_run(data, args.kdf_cost, clock())
         try:
-            if enrolment_of(store.repository) is not None:
-                raise PhoneError("this phone is enrolled already")
+            if enrolment_of(store.repository) is not None and not args.again:
+                raise PhoneError("this phone is enrolled already (`enrol --again` if the hub "
+                                 "no longer knows it)")
             enrolment = enrol(store.repository, args.url, args.slip, args.name,
                               tls_pins=args.tls_pins)
             print(json.dumps({"enrolled": enrolment.device_id, "school": enrolment.school_name,

@@ -327,3 +327,18 @@ def test_an_oversized_body_sent_in_chunks_is_413_too(hub: Hub) -> None:
     answer = hub.client.post("/api/v1/push", headers=auth(phone) | JSON, content=chunks())
     assert answer.status_code == 413
     assert answer.json() == {"error": "too_large", "message": "at most 1 MiB per request"}
+
+
+def test_a_phone_enrolling_again_keeps_its_device_id_only_if_nobody_has_it(hub: Hub) -> None:
+    ann = hub.enrol("uplands", "staff-ann")
+    code = hub.directory.enrol_code("uplands", "staff-ben", hub.now)
+    taken = hub.client.post("/api/v1/enrol", json={
+        "code": code, "previous_device_id": ann["device_id"]}).json()
+    assert taken["device_id"] != ann["device_id"]  # ann's: not ben's to take
+    code = hub.directory.enrol_code("uplands", "staff-ben", hub.now)
+    lost = "dev-" + "0" * 16
+    kept = hub.client.post("/api/v1/enrol", json={"code": code,
+                                                  "previous_device_id": lost}).json()
+    assert kept["device_id"] == lost
+    bad = hub.client.post("/api/v1/enrol", json={"code": "x", "previous_device_id": "d'x"})
+    assert bad.status_code == 422

@@ -21,7 +21,7 @@ from fieldapp.domain import commands as c
 from fieldapp.domain.events import EventType
 from fieldapp.domain.journeys import Journey, child_at_door, let_in, no_answer
 from fieldapp.domain.lifecycle import Phase
-from fieldapp.hub.directory import Contacts, hub_meta
+from fieldapp.hub.directory import Contacts, devices, hub_meta
 from fieldapp.hub.events_store import connect, events
 from fieldapp.store.visits import walk_journey
 from fieldapp.sync.client import (
@@ -37,7 +37,9 @@ from fieldapp.sync.client import (
     enrolment_of,
 )
 from fieldapp.sync.slip import SlipError, slip_code
-from tests.sync.hubs import Hub, Phone, serve_in_thread
+from tests.sync.hubs import DSL, Hub, Phone, serve_in_thread
+
+DSL_DEVICE = DSL.device_id
 
 SENTINEL = "Sam Sentinel"
 
@@ -384,3 +386,41 @@ def test_a_visit_cancelled_at_school_is_dropped_from_the_phone(hub: Hub, tmp_pat
     report = ann.client.sync()
     assert ann.repository.visit_ids() == () and report.sealed == 0
     assert ann.repository.receipts()["visit-1"]["record_id"] == ""
+
+
+def test_a_hub_gone_back_behind_the_phones_cursor_is_noticed_without_a_new_name(
+        hub: Hub, tmp_path: Path) -> None:
+    """A restore that kept the database's name: the hub's newest position is behind what the
+    phone has seen, so it starts again and pushes again what the hub lost."""
+    hub.plan("visit-1")
+    ann, ben = pair(hub, tmp_path)
+    ben.client.sync()
+    ann.client.sync()
+    walk_journey(ann.repository, "visit-1", SETTING_OUT, ann.pack, ann.author, lambda: ann.now)
+    ann.client.sync()
+    ben.client.sync()
+    ben.do("visit-1", c.CheckIn("with Ann"))
+    ben.client.sync()
+    ann.client.sync()  # ann's cursor is now past ben's check-in
+    mine = {e.id for e in ann.repository.events("visit-1") if e.author == ann.author}
+    with hub.engine.begin() as connection:  # back to before either phone synced
+        connection.execute(delete(events).where(events.c.device_id != DSL_DEVICE))
+    report = ann.client.sync()
+    assert report.restarted and mine <= {e.id for e in hub.events("visit-1")}
+
+
+def test_a_phone_the_hub_lost_enrols_again_and_keeps_what_it_recorded(
+        hub: Hub, tmp_path: Path) -> None:
+    hub.plan("visit-1")
+    ann = Phone(tmp_path / "ann").enrol(hub, "staff-ann")
+    ann.client.sync()
+    walk_journey(ann.repository, "visit-1", SETTING_OUT, ann.pack, ann.author, lambda: ann.now)
+    before = ann.author.device_id
+    with hub.engine.begin() as connection:  # restored from before the phone enrolled
+        connection.execute(delete(devices))
+    with pytest.raises(NotEnrolled):
+        ann.client.sync()
+    enrol(ann.repository, hub.url, hub.slip("staff-ann"))
+    assert ann.author.device_id == before  # the same device: its events are its own
+    ann.client.sync()
+    assert ann.client.status().settled

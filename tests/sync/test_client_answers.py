@@ -57,6 +57,7 @@ def event(n: int, by: Author = ME, kind: EventType = EventType.CHECKED_IN,
 def pulled(*events: Event, **changes: Any) -> dict[str, Any]:
     return {"protocol": 1, "events": [e.to_dict() for e in events], "withheld": [],
             "cursor": 10, "more": False, "pack_version": "v1", "pack": None, "baseline": 5,
+            "head": 10,
             "database_id": "db-1", "contacts": {"reception_phone": "01902 000111",
                                                 "school_phone": "", "dsl_mobile": "",
                                                 "office_hours": ""}, **changes}

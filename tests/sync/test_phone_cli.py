@@ -167,3 +167,15 @@ def test_a_duress_pin_before_enrolment_still_raises_its_alert(
     monkeypatch.setenv("FIELDAPP_PIN", DURESS)
     code, out, _ = run(capsys, *data, "status")
     assert code == 0 and json.loads(out)["waiting"] == 1  # kept, to go once enrolled
+
+
+def test_a_phone_enrols_again_when_asked_to(hub: Hub, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    data = ["--data", str(tmp_path / "ann")]
+    code, out, _ = run(capsys, *data, "enrol", hub.url, hub.slip("staff-ann"), "--kdf-cost",
+                       "10")
+    first = json.loads(out)["enrolled"]
+    with hub.engine.begin() as connection:  # the hub lost the phone (a restored backup)
+        connection.execute(delete(devices))
+    code, out, _ = run(capsys, *data, "enrol", hub.url, hub.slip("staff-ann"), "--again")
+    assert code == 0 and json.loads(out)["enrolled"] == first

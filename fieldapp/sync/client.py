@@ -10,8 +10,8 @@ encrypted store's settings, never in clear. One `SyncClient.sync()` is one pass:
    content is set aside with the hub's reason, shown, and never blocks the others;
 3. the visits this member of staff is on are pulled from the cursor (what comes by pull is
    the hub's already: it is never pushed); the school's pack and contacts come with them; a
-   hub database the phone has not met (a restored backup) means pulling from the start and
-   pushing again everything the phone holds;
+   hub database the phone has not met, or one gone back behind the phone's cursor (a restored
+   backup), means pulling from the start and pushing again everything the phone holds;
 4. each visit that is over (back at school, debriefed, cancelled) and wholly acknowledged is
    sealed to the hub's key and purged, keeping a receipt without personal data;
 5. the sealed records are sent; the hub's acknowledgement takes each out of the outbox.
@@ -463,8 +463,8 @@ class SyncClient:
                 return
 
     def _start_again(self, enrolment: Enrolment, database_id: str) -> None:
-        """A hub database this phone has not met (restored from a backup): pull from the start,
-        and push again everything of its own it still holds."""
+        """A hub database this phone has not met, or gone back (restored from a backup): pull
+        from the start, and push again everything of its own it still holds."""
         repo = self.repository
         repo.set("cursor", 0)
         repo.set("baseline", None)

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import delete, update
+from sqlalchemy import Engine, delete, update
 
 from fieldapp.crypto.sealing import HubKeyPair
 from fieldapp.domain import commands as c
@@ -22,7 +22,7 @@ from fieldapp.domain.events import EventType
 from fieldapp.domain.journeys import Journey, child_at_door, let_in, no_answer
 from fieldapp.domain.lifecycle import Phase
 from fieldapp.hub.directory import Contacts, devices, hub_meta
-from fieldapp.hub.events_store import connect, events
+from fieldapp.hub.events_store import events
 from fieldapp.store.visits import walk_journey
 from fieldapp.sync.client import (
     CONFLICT,
@@ -45,9 +45,9 @@ SENTINEL = "Sam Sentinel"
 
 
 @pytest.fixture
-def hub(tmp_path: Path) -> Iterator[Hub]:
-    running = serve_in_thread(connect(f"sqlite:///{tmp_path / 'hub.db'}"),
-                              HubKeyPair.generate())
+def hub(hub_engine: Engine) -> Iterator[Hub]:
+    """A hub on SQLite, and on PostgreSQL (tests/sync/conftest.py)."""
+    running = serve_in_thread(hub_engine, HubKeyPair.generate())
     yield running
     running.stop()
 

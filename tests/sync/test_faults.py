@@ -20,25 +20,35 @@ from fieldapp.domain import commands as c
 from fieldapp.domain.journeys import JOURNEYS
 from fieldapp.domain.lifecycle import OUT
 from fieldapp.domain.state import fold
-from fieldapp.hub.events_store import connect
 from fieldapp.store.visits import walk_journey
 from fieldapp.sync.client import ENROLMENT, SyncError
+from tests.sync.conftest import new_database
 from tests.sync.faults import Proxy, plan_from
 from tests.sync.hubs import DSL, Hub, Phone, serve_in_thread
 from tests.sync.test_client import split
 
-SCENARIOS = 200
+SCENARIOS = 150  # on SQLite; and POSTGRES more on PostgreSQL
+POSTGRES = 50
 SKEWS = (timedelta(0), timedelta(minutes=-7), timedelta(hours=3), timedelta(hours=-3),
          timedelta(hours=5))
 
 
+def hub_on(kind: str, directory: Path) -> Iterator[Hub]:
+    """One hub for many scenarios: each has a visit, and phones, of its own."""
+    for engine in new_database(directory, kind):
+        running = serve_in_thread(engine, HubKeyPair.generate())
+        yield running
+        running.stop()
+
+
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    """One hub for every scenario: each has a visit, and phones, of its own."""
-    running = serve_in_thread(connect(f"sqlite:///{tmp_path_factory.mktemp('hub') / 'h.db'}"),
-                              HubKeyPair.generate())
-    yield running
-    running.stop()
+    yield from hub_on("sqlite", tmp_path_factory.mktemp("hub"))
+
+
+@pytest.fixture(scope="module")
+def postgres_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    yield from hub_on("postgresql", tmp_path_factory.mktemp("hub"))
 
 
 class Recorder:
@@ -121,7 +131,16 @@ def scenario(hub: Hub, directory: Path, seed: int) -> dict[str, Any]:
 @pytest.mark.parametrize("seed", range(SCENARIOS))
 def test_nothing_lost_nothing_twice_the_same_state_everywhere(
         hub: Hub, tmp_path: Path, seed: int) -> None:
-    outcome = scenario(hub, tmp_path, seed)
+    check(scenario(hub, tmp_path, seed), seed)
+
+
+@pytest.mark.parametrize("seed", range(SCENARIOS, SCENARIOS + POSTGRES))
+def test_the_same_with_the_hub_on_postgresql(
+        postgres_hub: Hub, tmp_path: Path, seed: int) -> None:
+    check(scenario(postgres_hub, tmp_path, seed), seed)
+
+
+def check(outcome: dict[str, Any], seed: int) -> None:
     ann, ben, held = outcome["ann"], outcome["ben"], outcome["held"]
     ids = [e.id for e in held]
     assert len(ids) == len(set(ids)), "an event stored twice"

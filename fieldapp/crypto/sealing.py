@@ -275,6 +275,26 @@ def _encode_id(name: str, value: str) -> bytes:
     return encoded
 
 
+def split_envelopes(blob: bytes, most: int) -> list[bytes]:
+    """Envelopes sent back to back (each says its own length in its header), split again:
+    at most `most` of them. A SealError says where the framing breaks."""
+    envelopes: list[bytes] = []
+    offset = 0
+    while offset < len(blob):
+        if len(envelopes) == most:
+            raise SealError(f"more than {most} envelopes")
+        if blob[offset:offset + len(MAGIC)] != MAGIC or len(blob) - offset < FIXED.size:
+            raise NotAnEnvelopeError(f"no sealed record starts at byte {offset}")
+        _, _, _, school_size, record_size, sealed_size = FIXED.unpack_from(blob, offset)
+        end = offset + FIXED.size + school_size + record_size + KEY_SIZE + NONCE_SIZE + \
+            sealed_size
+        if end > len(blob):
+            raise TruncatedEnvelopeError(f"the envelope at byte {offset} is cut short")
+        envelopes.append(blob[offset:end])
+        offset = end
+    return envelopes
+
+
 def _parse(envelope: bytes) -> tuple[EnvelopeHeader, bytes, bytes, bytes, bytes]:
     """Split an envelope into header, associated data, ephemeral key, nonce and ciphertext."""
     if not isinstance(envelope, bytes):

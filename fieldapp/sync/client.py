@@ -39,7 +39,7 @@ import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from fieldapp.crypto.sealing import SealedRecord, SealError, key_fingerprint, load_public_key, seal
+from fieldapp.crypto.sealing import SealError, key_fingerprint, load_public_key, seal
 from fieldapp.domain.events import ALERTS, Event, EventError
 from fieldapp.domain.lifecycle import Phase
 from fieldapp.domain.policy import Pack, PackError, parse_pack
@@ -198,10 +198,13 @@ class Hub:
         self._client.close()
 
     def call(self, method: str, path: str, body: Mapping[str, Any] | None = None,
-             params: Mapping[str, Any] | None = None,
-             urgent: bool = False) -> tuple[int, dict[str, Any]]:
+             params: Mapping[str, Any] | None = None, urgent: bool = False,
+             raw: bytes | None = None) -> tuple[int, dict[str, Any]]:
+        """One exchange: `body` as gzip-compressed JSON, or `raw` bytes as they are."""
         headers: dict[str, str] = {}
-        content = None
+        content = raw
+        if raw is not None:
+            headers["Content-Type"] = "application/octet-stream"
         if body is not None:
             content = gzip.compress(json.dumps(body, separators=(",", ":")).encode(),
                                     compresslevel=6, mtime=0)
@@ -519,10 +522,9 @@ class SyncClient:
         outbox = list(self.repository.sealed())
         sent = 0
         for start in range(0, len(outbox), RECORDS_AT_ONCE):
-            chunk = outbox[start:start + RECORDS_AT_ONCE]
-            records = [SealedRecord.from_envelope(envelope).to_json() for _id, envelope in chunk]
-            status, data = hub.call("POST", "/api/v1/sealed",
-                                    {"protocol": PROTOCOL, "records": records})
+            chunk = outbox[start:start + RECORDS_AT_ONCE]  # as sealed, back to back
+            status, data = hub.call("POST", "/api/v1/sealed/envelopes",
+                                    raw=b"".join(envelope for _id, envelope in chunk))
             if status not in (200, 409):
                 raise HubFault(f"the hub refused sealed records ({status}): "
                                f"{str(data.get('message', ''))[:200]}")

@@ -297,7 +297,7 @@ BAD_ANSWERS = {
 
 
 @pytest.mark.parametrize("answer", sorted(BAD_ANSWERS))
-@pytest.mark.parametrize("path", ["/api/v1/push", "/api/v1/pull", "/api/v1/sealed"])
+@pytest.mark.parametrize("path", ["/api/v1/push", "/api/v1/pull", "/api/v1/sealed/envelopes"])
 def test_a_bad_answer_is_a_clear_failure_and_loses_nothing(
         hub: Hub, tmp_path: Path, answer: str, path: str) -> None:
     hub.plan("visit-1")

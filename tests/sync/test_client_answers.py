@@ -76,7 +76,7 @@ def hub(push: Handler | None = None, pull: Handler | None = None,
             return (push or acknowledge)(request)
         if path == "/api/v1/pull":
             return (pull or (lambda _r: httpx.Response(200, json=pulled())))(request)
-        assert path == "/api/v1/sealed"
+        assert path == "/api/v1/sealed/envelopes"
         return (sealed or (lambda _r: httpx.Response(200, json={"stored": []})))(request)
 
     return httpx.MockTransport(handle)

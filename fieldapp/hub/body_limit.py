@@ -41,38 +41,34 @@ class BodyLimit:
             else:
                 await self._too_large(send)
             return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":  # the client went away: nothing to answer
-                return
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            if size > self.limit:
-                await self._too_large(send)
-                return
-            if not message.get("more_body", False):
-                break
-        await self.app(scope, _replay(b"".join(chunks), receive), send)
+        body = await self._read(receive, send)
+        if body is not None:
+            await self.app(scope, _replay(body, receive), send)
 
-    async def _inflated(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _read(self, receive: Receive, send: Send) -> bytes | None:
+        """The whole body, read up to the limit; None when it was over (answered 413) or the
+        client went away (nothing to answer)."""
         chunks: list[bytes] = []
         size = 0
         while True:
             message = await receive()
             if message["type"] != "http.request":
-                return
+                return None
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
             if size > self.limit:
                 await self._too_large(send)
-                return
+                return None
             if not message.get("more_body", False):
-                break
+                return b"".join(chunks)
+
+    async def _inflated(self, scope: Scope, receive: Receive, send: Send) -> None:
+        packed = await self._read(receive, send)
+        if packed is None:
+            return
         inflater = zlib.decompressobj(wbits=31)
         try:
-            body = inflater.decompress(b"".join(chunks), self.limit + 1)
+            body = inflater.decompress(packed, self.limit + 1)
         except zlib.error:
             await self._refuse(send, 400, "bad_encoding", "the body is not gzip")
             return

@@ -7,8 +7,6 @@ PostgreSQL server the PostgreSQL tests are skipped on a developer's machine, and
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -16,26 +14,13 @@ from sqlalchemy import Engine, MetaData
 
 from fieldapp.hub.events_store import connect
 from tests.hub.world import School, World
-
-POSTGRES = os.environ.get("HUB_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432")
+from tests.postgres import fresh_database
 
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
-    import psycopg
-
-    admin = POSTGRES.replace("postgresql+psycopg://", "postgresql://") + "/test"
-    name = f"hub_test_{uuid.uuid4().hex[:12]}"
-    try:
-        with psycopg.connect(admin, autocommit=True, connect_timeout=5) as connection:
-            connection.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError as error:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL is required in CI and is not reachable: {error}")
-        pytest.skip(f"no PostgreSQL at {POSTGRES}: {error}")
-    yield f"{POSTGRES}/{name}"
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database("hub_test") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -4,7 +4,6 @@ machine and fail in CI (CI=true), where a missing dependency is never a skip."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +12,7 @@ import pytest
 from sqlalchemy import Engine
 
 from fieldapp.hub.events_store import connect
-from tests.hub.conftest import POSTGRES
+from tests.postgres import fresh_database
 
 
 def new_database(tmp_path: Path, kind: str) -> Iterator[Engine]:
@@ -23,22 +22,10 @@ def new_database(tmp_path: Path, kind: str) -> Iterator[Engine]:
         yield engine
         engine.dispose()
         return
-    import psycopg
-
-    admin = POSTGRES.replace("postgresql+psycopg://", "postgresql://") + "/test"
-    name = f"sync_test_{uuid.uuid4().hex[:12]}"
-    try:
-        with psycopg.connect(admin, autocommit=True, connect_timeout=5) as connection:
-            connection.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError as error:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL is required in CI and is not reachable: {error}")
-        pytest.skip(f"no PostgreSQL at {POSTGRES}: {error}")
-    engine = connect(f"{POSTGRES}/{name}")
-    yield engine
-    engine.dispose()
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database("sync_test") as url:
+        engine = connect(url)
+        yield engine
+        engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # the commands import what they use: `--help` and a quick com
     from sqlalchemy import Engine
 
     from fieldapp.crypto.sealing import HubKeyPair
+    from fieldapp.hub.directory import Directory
     from fieldapp.hub.events_store import EventStore
 
 DEFAULT_DB = "sqlite:///hub.db"
@@ -77,6 +78,21 @@ def hub_keys(path: Path, create: bool) -> HubKeyPair:
     return keys
 
 
+def add_demo_school(directory: Directory) -> None:
+    """Uplands Junior with the journeys' staff pair, its DSL (who signs visits off),
+    reception and the trust's IT admin."""
+    from fieldapp.domain.journeys import PAIR
+
+    directory.add_school("uplands", "Uplands Junior School", "uplands-junior")
+    for member in PAIR:
+        directory.add_staff("uplands", member.staff_id, member.name, "staff",
+                            member.safeguarding_trained, member.mobile)
+    directory.add_staff("uplands", "dsl-webster", "Mrs Webster-Smith", "dsl", True)
+    directory.set_pack_roles("uplands", "dsl-webster", ["safeguarding_lead"])
+    directory.add_staff("uplands", "office-jones", "Mr Jones", "reception")
+    directory.add_staff("uplands", "it-admin", "Trust IT", "admin")
+
+
 def demo(args: argparse.Namespace, now: datetime | None = None) -> str:
     """A demo school (Uplands Junior) with a staff pair, and two visits planned, risk assessed
     and authorised by the Safeguarding Lead, in school hours today or, too late for that,
@@ -99,14 +115,7 @@ def demo(args: argparse.Namespace, now: datetime | None = None) -> str:
     try:
         directory.school("uplands")
     except DirectoryError:
-        directory.add_school("uplands", "Uplands Junior School", "uplands-junior")
-        for member in PAIR:
-            directory.add_staff("uplands", member.staff_id, member.name, "staff",
-                                member.safeguarding_trained, member.mobile)
-        directory.add_staff("uplands", "dsl-webster", "Mrs Webster-Smith", "dsl", True)
-        directory.set_pack_roles("uplands", "dsl-webster", ["safeguarding_lead"])
-        directory.add_staff("uplands", "office-jones", "Mr Jones", "reception")
-        directory.add_staff("uplands", "it-admin", "Trust IT", "admin")
+        add_demo_school(directory)
     ahead = sorted(at for at in (_scheduled(store, visit_id) for visit_id in
                                  store.visit_ids("uplands") if visit_id.startswith("demo-"))
                    if at is not None and at > now)

@@ -26,6 +26,7 @@ from fieldapp.domain.rules import decide, stamp
 from fieldapp.domain.simulate import SimulatedVisit
 from fieldapp.domain.state import VisitState, fold
 from fieldapp.hub.api import create_api
+from fieldapp.hub.cli import add_demo_school
 from fieldapp.hub.directory import Directory
 from fieldapp.hub.events_store import EventStore
 from fieldapp.store.repository import EncryptedRepository
@@ -91,13 +92,9 @@ class Hub:
 
 
 def set_up_school(engine: Engine) -> Directory:
+    """The demo's school: `fieldapp-hub demo`'s staff, without its visits."""
     directory = Directory(engine)
-    directory.add_school("uplands", "Uplands Junior School", "uplands-junior")
-    for member in PAIR:
-        directory.add_staff("uplands", member.staff_id, member.name, "staff",
-                            member.safeguarding_trained, member.mobile)
-    directory.add_staff("uplands", "dsl-webster", "Mrs Webster-Smith", "dsl", True)
-    directory.set_pack_roles("uplands", "dsl-webster", ["safeguarding_lead"])
+    add_demo_school(directory)
     return directory
 
 

@@ -465,3 +465,35 @@ def test_a_visit_with_nothing_of_this_phones_is_dropped_without_a_record(
     repo.append([event(2, visit="visit-2")])
     with pytest.raises(NotAcknowledgedError):
         repo.drop("visit-2")
+
+
+def test_a_visit_that_changed_while_it_was_sealed_is_not_purged(repo: Repository) -> None:
+    """What was sealed is named: an event that came meanwhile (a pull, a tap) keeps the visit."""
+    repo.append([event(1)], synced=True)
+    sealed = [event(1).id]
+    repo.append([event(2)], synced=True)  # pulled while the record was being sealed
+    with pytest.raises(NotAcknowledgedError, match="changed while it was being sealed"):
+        repo.finalise("visit-1", "rec-1", b"sealed", sealed=sealed)
+    assert len(repo.events("visit-1")) == 2 and repo.sealed() == ()
+
+
+def test_a_tap_while_the_outbox_is_written_keeps_the_visit(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lock is let go while the sealed record is written: a tap then is checked for."""
+    import fieldapp.store.repository as module
+
+    store = open_store(tmp_path)
+    store.append([event(1)], synced=True)
+    written = module.write_atomically
+
+    def write_then_tap(path: Path, data: bytes) -> None:
+        written(path, data)
+        if path.suffix == ".sealed":
+            store.append([event(2)], synced=True)
+
+    monkeypatch.setattr(module, "write_atomically", write_then_tap)
+    with pytest.raises(NotAcknowledgedError, match="changed while"):
+        store.finalise("visit-1", "rec-1", b"sealed", sealed=[event(1).id])
+    assert len(store.events("visit-1")) == 2 and store.sealed() == ()
+    assert list((tmp_path / "store" / "outbox").iterdir()) == []  # nothing left behind
+    store.close()

@@ -99,3 +99,11 @@ def test_stopping_the_loop_ends_it(waiting: int) -> None:
 
 def test_a_loop_never_started_stops_quietly() -> None:
     SyncLoop(Client()).stop()
+
+
+def test_a_bug_in_a_sync_is_kept_and_retried_not_the_end_of_syncing() -> None:
+    client = Client()
+    client.fail = KeyError("a bug")
+    loop = SyncLoop(client, draw=lambda: 1.0)
+    assert not loop.sync_once()
+    assert isinstance(loop.last_bug, KeyError) and loop.next_wait() == FIRST_RETRY

@@ -41,9 +41,8 @@ from fieldapp.crypto.sealing import HubKeyPair
 from fieldapp.domain import commands as c
 from fieldapp.domain.journeys import let_in
 from fieldapp.hub.events_store import connect
-from fieldapp.store.visits import walk_journey
 from fieldapp.sync.client import ENROLMENT
-from tests.sync.hubs import MORNING, Hub, Phone, serve_in_thread
+from tests.sync.hubs import MORNING, Hub, Phone, serve_in_thread, split
 
 CHUNK = 512
 KBIT = 40  # each way
@@ -124,8 +123,7 @@ def a_day(hub: Hub, directory: Path, visits: int) -> Phone:
     for n in range(visits):
         visit_id = f"{directory.name}-{n}"
         phone.now = MORNING + timedelta(minutes=20 * n - 10)
-        walk_journey(phone.repository, visit_id, _with_calls(let_in), phone.pack, phone.author,
-                     lambda: phone.now)
+        phone.walk(visit_id, _with_calls(let_in))
     return phone
 
 
@@ -203,8 +201,7 @@ def main() -> None:
         hub.plan("alert-visit", MORNING + timedelta(hours=3))
         phone.client.sync()
         phone.now = MORNING + timedelta(hours=3) - timedelta(minutes=10)
-        walk_journey(phone.repository, "alert-visit", _until_arrive(let_in), phone.pack,
-                     phone.author, lambda: phone.now)
+        phone.walk("alert-visit", split(let_in)[0])  # out at the door
         phone.client.sync()
         for _ in range(alerts):
             for _ in range(10):  # a backlog waiting behind the alert
@@ -229,15 +226,6 @@ def main() -> None:
                                       for what, ok in verdicts))
         hub.stop()
         os._exit(0)  # the relay's threads are daemons on sockets still open
-
-
-def _until_arrive(journey: Any) -> Any:
-    def walked(visit: Any) -> Any:
-        for step in journey(visit):
-            yield step
-            if isinstance(step[2], c.Arrive):
-                return
-    return walked
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,7 +21,7 @@ from sqlalchemy import Engine
 from fieldapp.crypto.sealing import HubKeyPair
 from fieldapp.domain import commands as c
 from fieldapp.domain.events import Author, Event
-from fieldapp.domain.journeys import PAIR, go_ahead_assessment
+from fieldapp.domain.journeys import PAIR, Journey, go_ahead_assessment
 from fieldapp.domain.policy import Pack, load_pack
 from fieldapp.domain.rules import decide, stamp
 from fieldapp.domain.simulate import SimulatedVisit
@@ -30,7 +31,7 @@ from fieldapp.hub.cli import add_demo_school
 from fieldapp.hub.directory import Directory
 from fieldapp.hub.events_store import EventStore
 from fieldapp.store.repository import EncryptedRepository
-from fieldapp.store.visits import record
+from fieldapp.store.visits import record, walk_journey
 from fieldapp.sync.client import SyncClient, enrol, enrolment_of, pack_of
 from fieldapp.sync.protocol import Push
 from fieldapp.sync.slip import slip_code
@@ -158,6 +159,11 @@ class Phone:
         self.now += timedelta(minutes=minutes)
         return record(self.repository, visit_id, command, self.pack, self.author, self.now)
 
+    def walk(self, visit_id: str, journey: Journey) -> None:
+        """Record `journey` from sign-out on, at this phone's clock, as the app would."""
+        walk_journey(self.repository, visit_id, journey, self.pack, self.author,
+                     lambda: self.now)
+
     def state(self, visit_id: str) -> VisitState:
         return fold(self.repository.events(visit_id))
 
@@ -165,3 +171,24 @@ class Phone:
         self.repository.close()
         self.repository = EncryptedRepository(self.directory, self.key)
         self.client.repository = self.repository
+
+
+def split(journey: Journey) -> tuple[Journey, Journey]:
+    """A journey up to arriving at the address, and the rest of it."""
+    def arrived(step: Any) -> bool:
+        return isinstance(step[2], c.Arrive)
+
+    def first(visit: Any) -> Iterator[Any]:
+        for step in journey(visit):
+            yield step
+            if arrived(step):
+                return
+
+    def rest(visit: Any) -> Iterator[Any]:
+        steps = journey(visit)
+        for step in steps:
+            if arrived(step):
+                break
+        yield from steps
+
+    return first, rest

@@ -23,7 +23,6 @@ from fieldapp.domain.journeys import Journey, child_at_door, let_in, no_answer
 from fieldapp.domain.lifecycle import Phase
 from fieldapp.hub.directory import Contacts, devices, hub_meta
 from fieldapp.hub.events_store import events
-from fieldapp.store.visits import walk_journey
 from fieldapp.sync.client import (
     CONFLICT,
     EnrolmentError,
@@ -37,7 +36,7 @@ from fieldapp.sync.client import (
     enrolment_of,
 )
 from fieldapp.sync.slip import SlipError, slip_code
-from tests.sync.hubs import DSL, Hub, Phone, serve_in_thread
+from tests.sync.hubs import DSL, Hub, Phone, serve_in_thread, split
 
 DSL_DEVICE = DSL.device_id
 
@@ -141,27 +140,6 @@ def test_plain_http_only_to_this_machine(url: str, fine: bool) -> None:
 
 # --- push, pull, seal, purge ---------------------------------------------------------------
 
-def split(journey: Journey) -> tuple[Journey, Journey]:
-    """A journey up to arriving at the address, and the rest of it."""
-    def arrived(step: Any) -> bool:
-        return isinstance(step[2], c.Arrive)
-
-    def first(visit: Any) -> Iterator[Any]:
-        for step in journey(visit):
-            yield step
-            if arrived(step):
-                return
-
-    def rest(visit: Any) -> Iterator[Any]:
-        steps = journey(visit)
-        for step in steps:
-            if arrived(step):
-                break
-        yield from steps
-
-    return first, rest
-
-
 SETTING_OUT = split(let_in)[0]
 
 
@@ -174,13 +152,13 @@ def test_a_pairs_visit_reaches_the_hub_whole_and_leaves_the_phones(
         phone.client.sync()
         assert phone.state("visit-1").phase is Phase.AUTHORISED
     setting_out, the_rest = split(journey)
-    walk_journey(ann.repository, "visit-1", setting_out, ann.pack, ann.author, lambda: ann.now)
+    ann.walk("visit-1", setting_out)
     ann.client.sync()
     ben.client.sync()
     assert ben.state("visit-1").phase is Phase.ARRIVED
     ben.do("visit-1", c.CheckIn("with Ann at the door"))
     ben.client.sync()
-    walk_journey(ann.repository, "visit-1", the_rest, ann.pack, ann.author, lambda: ann.now)
+    ann.walk("visit-1", the_rest)
     recorded = {e.id for e in ann.repository.events("visit-1")} | {
         e.id for e in ben.repository.events("visit-1")}
     report = ann.client.sync()
@@ -207,7 +185,7 @@ def test_alerts_go_first_alone_and_marked_urgent(hub: Hub, tmp_path: Path) -> No
     network = Recording()
     ann = Phone(tmp_path / "ann", transport=network).enrol(hub, "staff-ann")
     ann.client.sync()
-    walk_journey(ann.repository, "visit-1", SETTING_OUT, ann.pack, ann.author, lambda: ann.now)
+    ann.walk("visit-1", SETTING_OUT)
     for _ in range(5):
         ann.do("visit-1", c.CheckIn("on the way"))
     ann.do("visit-1", c.UseSafePhrase())  # after a backlog: it still goes first
@@ -229,7 +207,7 @@ def test_a_batch_too_large_for_the_hub_is_halved(hub: Hub, tmp_path: Path) -> No
     hub.plan("visit-1")
     ann = Phone(tmp_path / "ann", transport=Recording(small_hub)).enrol(hub, "staff-ann")
     ann.client.sync()
-    walk_journey(ann.repository, "visit-1", let_in, ann.pack, ann.author, lambda: ann.now)
+    ann.walk("visit-1", let_in)
     mine = {e.id for e in ann.repository.events("visit-1") if e.author == ann.author}
     ann.client.sync()
     assert mine <= {e.id for e in hub.events("visit-1")}
@@ -240,7 +218,7 @@ def test_what_the_hub_refuses_waits_aside_and_never_blocks_the_rest(
     hub.plan("visit-1")
     ann, _ben = pair(hub, tmp_path)
     ann.client.sync()
-    walk_journey(ann.repository, "visit-1", SETTING_OUT, ann.pack, ann.author, lambda: ann.now)
+    ann.walk("visit-1", SETTING_OUT)
     ann.do("visit-1", c.CheckIn("fine"))  # recorded here, but the hub...
     (good,) = [e for e in ann.repository.unsynced() if e.type is EventType.CHECKED_IN]
     clash = type(good)(id=good.id, visit_id=good.visit_id, type=EventType.CHECKED_IN,
@@ -261,7 +239,7 @@ def test_a_database_restored_from_an_older_backup_is_made_whole_again(
     hub.plan("visit-1")
     ann, _ben = pair(hub, tmp_path)
     ann.client.sync()
-    walk_journey(ann.repository, "visit-1", SETTING_OUT, ann.pack, ann.author, lambda: ann.now)
+    ann.walk("visit-1", SETTING_OUT)
     ann.do("visit-1", c.CheckIn("at the door"))  # live: not back at school yet
     mine = {e.id for e in ann.repository.events("visit-1") if e.author == ann.author}
     ann.client.sync()
@@ -308,7 +286,7 @@ def test_a_bad_answer_is_a_clear_failure_and_loses_nothing(
     spoiling = False
     ann = Phone(tmp_path / "ann", transport=Recording(spoil)).enrol(hub, "staff-ann")
     ann.client.sync()
-    walk_journey(ann.repository, "visit-1", let_in, ann.pack, ann.author, lambda: ann.now)
+    ann.walk("visit-1", let_in)
     before = ann.repository.unsynced()
     spoiling = True
     with pytest.raises(HubFault) as failed:
@@ -338,7 +316,7 @@ def test_a_connection_that_fails_loses_nothing(hub: Hub, tmp_path: Path,
 
     ann = Phone(tmp_path / "ann", transport=Recording(flaky)).enrol(hub, "staff-ann")
     ann.client.sync()
-    walk_journey(ann.repository, "visit-1", let_in, ann.pack, ann.author, lambda: ann.now)
+    ann.walk("visit-1", let_in)
     cut["on"] = True
     with pytest.raises(Offline):
         ann.client.sync()
@@ -396,7 +374,7 @@ def test_a_hub_gone_back_behind_the_phones_cursor_is_noticed_without_a_new_name(
     ann, ben = pair(hub, tmp_path)
     ben.client.sync()
     ann.client.sync()
-    walk_journey(ann.repository, "visit-1", SETTING_OUT, ann.pack, ann.author, lambda: ann.now)
+    ann.walk("visit-1", SETTING_OUT)
     ann.client.sync()
     ben.client.sync()
     ben.do("visit-1", c.CheckIn("with Ann"))
@@ -414,7 +392,7 @@ def test_a_phone_the_hub_lost_enrols_again_and_keeps_what_it_recorded(
     hub.plan("visit-1")
     ann = Phone(tmp_path / "ann").enrol(hub, "staff-ann")
     ann.client.sync()
-    walk_journey(ann.repository, "visit-1", SETTING_OUT, ann.pack, ann.author, lambda: ann.now)
+    ann.walk("visit-1", SETTING_OUT)
     before = ann.author.device_id
     with hub.engine.begin() as connection:  # restored from before the phone enrolled
         connection.execute(delete(devices))

@@ -20,12 +20,10 @@ from fieldapp.domain import commands as c
 from fieldapp.domain.journeys import JOURNEYS
 from fieldapp.domain.lifecycle import OUT
 from fieldapp.domain.state import fold
-from fieldapp.store.visits import walk_journey
 from fieldapp.sync.client import ENROLMENT, SyncError
 from tests.sync.conftest import new_database
 from tests.sync.faults import Proxy, plan_from
-from tests.sync.hubs import DSL, Hub, Phone, serve_in_thread
-from tests.sync.test_client import split
+from tests.sync.hubs import DSL, Hub, Phone, serve_in_thread, split
 
 SCENARIOS = 150  # on SQLite; and POSTGRES more on PostgreSQL
 POSTGRES = 50
@@ -100,8 +98,7 @@ def scenario(hub: Hub, directory: Path, seed: int) -> dict[str, Any]:
     setting_out, the_rest = split(journey)
     while ann.phone.state(visit_id).plan == {}:
         both_sync(ann, ben, together=rng.random() < 0.5)
-    walk_journey(ann.phone.repository, visit_id, setting_out, ann.phone.pack, ann.phone.author,
-                 lambda: ann.phone.now)
+    ann.phone.walk(visit_id, setting_out)
     ann.note(visit_id)
     for _ in range(rng.randint(1, 3)):
         both_sync(ann, ben, together=rng.random() < 0.5)
@@ -113,8 +110,7 @@ def scenario(hub: Hub, directory: Path, seed: int) -> dict[str, Any]:
         ann.phone.do(visit_id, c.UseSafePhrase())
         ann.note(visit_id)
     both_sync(ann, ben, together=rng.random() < 0.5)
-    walk_journey(ann.phone.repository, visit_id, the_rest, ann.phone.pack, ann.phone.author,
-                 lambda: ann.phone.now)
+    ann.phone.walk(visit_id, the_rest)
     ann.note(visit_id)
     for _ in range(rng.randint(0, 3)):
         both_sync(ann, ben, together=rng.random() < 0.5)

@@ -24,11 +24,9 @@ from fieldapp.domain.journeys import let_in
 from fieldapp.domain.state import fold
 from fieldapp.hub.events_store import EventStore, connect
 from fieldapp.store.session import open_store
-from fieldapp.store.visits import walk_journey
 from fieldapp.sync.client import ENROLMENT, SyncError, enrol
 from tests.sync.faults import Fault, Proxy
-from tests.sync.hubs import Phone, free_port, wait_for
-from tests.sync.test_client import split
+from tests.sync.hubs import Phone, free_port, split, wait_for
 from tests.sync.test_phone_processes import DURESS, PIN, morning_of, phone
 
 SETTING_OUT, THE_REST = split(let_in)
@@ -98,7 +96,7 @@ def test_the_hub_killed_while_it_stores_a_push_loses_nothing_acknowledged(
     visit_id = sorted(ann.repository.visit_ids())[0]
     ann.now = datetime.fromisoformat(fold(ann.repository.events(visit_id)).plan[
         "scheduled_at"]).astimezone(UTC)
-    walk_journey(ann.repository, visit_id, SETTING_OUT, ann.pack, ann.author, lambda: ann.now)
+    ann.walk(visit_id, SETTING_OUT)
     for _ in range(rng.randint(1, 30)):
         ann.do(visit_id, c.CheckIn("on the way"), minutes=0.1)
     recorded = {e.id for e in ann.repository.events(visit_id) if e.author == ann.author}

@@ -26,6 +26,11 @@ MAX_VALUE: Final = 64
 NO_KEYSTORE: Final = "no platform keystore on this device: the vault relies on the PIN alone"
 
 
+class KeystoreUnavailable(RuntimeError):
+    """The platform keystore did not answer (any method may raise it). The vault turns it into
+    a VaultError (`KeystoreNotAnswering`) and counts no PIN attempt."""
+
+
 class Keystore(Protocol):
     """A place outside the app's files that keeps small secrets for this device only."""
 

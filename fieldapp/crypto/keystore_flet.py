@@ -18,7 +18,7 @@ import binascii
 from collections.abc import Coroutine
 from typing import Any, Protocol, TypeVar
 
-from fieldapp.crypto.keystore import Keystore, NoKeystore, check_entry
+from fieldapp.crypto.keystore import Keystore, KeystoreUnavailable, NoKeystore, check_entry
 
 T = TypeVar("T")
 TIMEOUT_SECONDS = 10.0
@@ -30,10 +30,6 @@ class SecureStorageLike(Protocol):
     async def get(self, key: str) -> str | None: ...
     async def set(self, key: str, value: Any) -> None: ...
     async def remove(self, key: str) -> None: ...
-
-
-class KeystoreUnavailable(RuntimeError):
-    """The platform keystore did not answer; the vault treats the secret as missing."""
 
 
 class FletKeystore:

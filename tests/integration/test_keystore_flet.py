@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from fieldapp.crypto.keystore import NoKeystore
-from fieldapp.crypto.keystore_flet import FletKeystore, KeystoreUnavailable, platform_keystore
+from fieldapp.crypto.keystore import KeystoreUnavailable, NoKeystore
+from fieldapp.crypto.keystore_flet import FletKeystore, platform_keystore
 from fieldapp.crypto.vault import ScryptParams, Vault
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -46,8 +46,8 @@ def test_the_vault_keeps_its_secret_in_the_phones_keystore(tmp_path: Path) -> No
         keystore = FletKeystore(storage, asyncio.get_running_loop())
 
         def set_up_and_unlock() -> bytes:  # what the app runs with asyncio.to_thread
-            Vault.create(tmp_path, "284913", "719305", keystore, NOW, kdf_params=FAST)
-            return Vault.open(tmp_path, keystore).unlock("284913", NOW).key
+            Vault.create(tmp_path, "28491375", "71930564", keystore, NOW, kdf_params=FAST)
+            return Vault.open(tmp_path, keystore).unlock("28491375", NOW).key
 
         key = await asyncio.to_thread(set_up_and_unlock)
         assert len(key) == 32
@@ -57,7 +57,7 @@ def test_the_vault_keeps_its_secret_in_the_phones_keystore(tmp_path: Path) -> No
 
         storage.values.clear()  # the file copied to another phone: no secret there
         with pytest.raises(Exception, match="keystore"):
-            await asyncio.to_thread(lambda: Vault.open(tmp_path, keystore).unlock("284913", NOW))
+            await asyncio.to_thread(lambda: Vault.open(tmp_path, keystore).unlock("28491375", NOW))
 
     asyncio.run(scenario())
 

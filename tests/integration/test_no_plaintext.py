@@ -59,8 +59,8 @@ def test_no_file_or_log_the_phone_writes_holds_the_childs_name(
         assert visit.do(command, after_minutes=minutes).accepted
 
     keystore = MemoryKeystore()
-    Vault.create(tmp_path / "vault", "284913", "719305", keystore, NOW)
-    key = Vault.open(tmp_path / "vault", keystore).unlock("284913", NOW).key
+    Vault.create(tmp_path / "vault", "28491375", "71930564", keystore, NOW)
+    key = Vault.open(tmp_path / "vault", keystore).unlock("28491375", NOW).key
     store = EncryptedRepository(tmp_path / "store", key, compact_every=3)
     for event in visit.events:  # one tap at a time, snapshots in between
         store.append([event])

@@ -19,12 +19,12 @@ FAST = ScryptParams(n=2**10, r=8, p=1)
 def test_the_phone_locks_after_the_packs_idle_time(tmp_path: Path) -> None:
     pack = replace(load_pack("uplands-junior"), lock_after_minutes=2)
     keystore = MemoryKeystore()
-    Vault.create(tmp_path, "284913", "719305", keystore, NOW, kdf_params=FAST)
-    session = Vault.open(tmp_path, keystore).unlock("284913", NOW)
+    Vault.create(tmp_path, "28491375", "71930564", keystore, NOW, kdf_params=FAST)
+    session = Vault.open(tmp_path, keystore).unlock("28491375", NOW)
     session.touch(NOW + timedelta(minutes=1))  # a tap
     assert not session.is_locked(NOW + timedelta(minutes=2, seconds=59), pack.lock_after_minutes)
     assert session.is_locked(NOW + timedelta(minutes=3), pack.lock_after_minutes)
     with pytest.raises(Locked, match="enter the PIN again"):
         _ = session.key
-    again = Vault.open(tmp_path, keystore).unlock("284913", NOW + timedelta(minutes=4))
+    again = Vault.open(tmp_path, keystore).unlock("28491375", NOW + timedelta(minutes=4))
     assert len(again.key) == 32

@@ -22,7 +22,7 @@ from fieldapp.store.session import STORE, open_store, rekey_repository, rotate_k
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 FAST = ScryptParams(n=2**10, r=8, p=1)
-PIN, DURESS = "284913", "719305"
+PIN, DURESS = "28491375", "71930564"
 AUTHOR = Author("staff-ann", "phone-a")
 
 
@@ -114,7 +114,7 @@ def test_ten_wrong_pins_wipe_the_store_with_the_vault(tmp_path: Path) -> None:
     opened.close()
     for _ in range(9):
         with pytest.raises(WrongPin):
-            open_store(vault, "999999", NOW, AUTHOR)
+            open_store(vault, "99999990", NOW, AUTHOR)
     with pytest.raises(Wiped):
-        open_store(vault, "999999", NOW, AUTHOR)
+        open_store(vault, "99999990", NOW, AUTHOR)
     assert list(tmp_path.iterdir()) == [] and keystore.names() == frozenset()

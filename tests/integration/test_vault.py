@@ -19,7 +19,13 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from tinydb import TinyDB
 
 import fieldapp.crypto.vault as vault_module
-from fieldapp.crypto.keystore import NO_KEYSTORE, Keystore, MemoryKeystore, NoKeystore
+from fieldapp.crypto.keystore import (
+    NO_KEYSTORE,
+    Keystore,
+    KeystoreUnavailable,
+    MemoryKeystore,
+    NoKeystore,
+)
 from fieldapp.crypto.storage import EncryptedStorage, WrongKeyError, key_id
 from fieldapp.crypto.vault import (
     DEFAULT_KDF,
@@ -27,7 +33,9 @@ from fieldapp.crypto.vault import (
     MAX_FAILURES,
     NONCE_SIZE,
     ROLE_PIN,
+    WHY_LONG,
     KeystoreMismatch,
+    KeystoreNotAnswering,
     Locked,
     NoVault,
     RotationPending,
@@ -40,13 +48,15 @@ from fieldapp.crypto.vault import (
     Wiped,
     WrongPin,
     associated_data,
+    check_pins,
     derive_kek,
+    pin_problem,
     reencrypt_store,
 )
 
-PIN = "482916"
-DURESS = "730584"
-WRONG = "905173"
+PIN = "48291673"
+DURESS = "73058419"
+WRONG = "90517362"
 NOW = datetime(2025, 3, 4, 9, 0, tzinfo=UTC)
 FAST = ScryptParams(n=2**10, r=8, p=1)  # only where a test makes many attempts
 CHILD = "Zebedee Quillfeather"  # a sentinel: never on disk in clear
@@ -310,39 +320,47 @@ EXAMPLES = {"123456", "654321", "121212", "123123"}  # the messages' own example
 
 
 @pytest.mark.parametrize(("pin", "reason"), [
-    ("", "digits only"),
-    ("12a456", "digits only"),
-    ("\u0664\u0668\u0662\u0669\u0661\u0666", "digits only"),  # Arabic-Indic digits
-    ("48291", "at least 6 digits"),
-    ("4829167305" * 6 + "48291", "at most 64 digits"),
-    ("000000", "same digit"),
+    ("", "passphrase needs at least 12"),
+    ("12a456", "passphrase needs at least 12"),
+    ("\u0664\u0668\u0662\u0669\u0661\u0666\u0664\u0668", "passphrase"),  # Arabic-Indic
+    ("482916", "at least 8 digits"),
+    ("9051736", "at least 8 digits"),
+    ("4829167305" * 6 + "48291", "at most 64"),
+    ("x" * 65, "at most 64"),
+    ("aaaaaaaaaaaaaaaa", "so few different characters"),
+    ("abababababab", "so few different characters"),
     ("77777777", "same digit"),
-    ("123456", "run of digits"),
-    ("654321", "run of digits"),
-    ("345678", "run of digits"),
-    ("567890", "run of digits"),
     ("12345678", "run of digits"),
-    ("121212", "repeated pattern"),
-    ("123123", "repeated pattern"),
-    ("696969", "repeated pattern"),
+    ("87654321", "run of digits"),
+    ("34567890", "run of digits"),
+    ("12121212", "repeated pattern"),
     ("47114711", "repeated pattern"),
-    ("112233", "most common"),
-    ("159753", "most common"),
-    ("147258", "most common"),
+    ("11223344", "most common"),
+    ("12344321", "most common"),
 ])
-def test_weak_pins_are_refused_with_a_plain_reason(tmp_path: Path, pin: str, reason: str) -> None:
-    with pytest.raises(WeakPin, match=reason) as weak:
-        Vault.create(tmp_path, pin, DURESS, MemoryKeystore(), NOW, kdf_params=FAST)
-    assert pin in {"", *EXAMPLES} or pin not in str(weak.value)  # the PIN is never echoed
-    assert not (tmp_path / "vault.json").exists()
+def test_weak_pins_are_refused_with_a_plain_reason(pin: str, reason: str) -> None:
+    problem = pin_problem(pin)
+    assert problem is not None and reason in problem
+    assert pin in {"", *EXAMPLES} or pin not in problem  # the PIN is never echoed
     with pytest.raises(WeakPin, match=f"duress PIN is refused: .*{reason}"):
-        Vault.create(tmp_path, PIN, pin, MemoryKeystore(), NOW, kdf_params=FAST)
+        check_pins(PIN, pin)
 
 
-@pytest.mark.parametrize("pin", ["482916", "9051736", "20417793", "135802",
-                                 "4829167305" * 6 + "4829"])
-def test_ordinary_pins_are_accepted(tmp_path: Path, pin: str) -> None:
-    assert Vault.create(tmp_path, pin, DURESS, MemoryKeystore(), NOW, kdf_params=FAST)
+@pytest.mark.parametrize("pin", ["20417793", "48291673", "4829167305" * 6 + "4829",
+                                 "red folder on tuesday", "correct horse battery"])
+def test_eight_digits_or_a_passphrase_are_accepted(pin: str) -> None:
+    assert pin_problem(pin) is None
+    check_pins(pin, DURESS)
+
+
+def test_the_set_up_screen_says_why_in_one_line() -> None:
+    assert "\n" not in WHY_LONG and "8 digits" in WHY_LONG and "passphrase" in WHY_LONG
+
+
+def test_a_weak_pin_writes_no_vault(tmp_path: Path) -> None:
+    with pytest.raises(WeakPin, match="at least 8 digits"):
+        Vault.create(tmp_path, "482916", DURESS, MemoryKeystore(), NOW, kdf_params=FAST)
+    assert not (tmp_path / "vault.json").exists()
 
 
 def test_the_duress_pin_must_differ_from_the_pin(tmp_path: Path) -> None:
@@ -713,3 +731,30 @@ def test_every_vault_error_shares_one_base() -> None:
     for error in (NoVault, VaultExists, VaultCorrupt, WeakPin, KeystoreMismatch, WrongPin, Wiped,
                   Locked, RotationPending):
         assert issubclass(error, VaultError)
+
+
+class SilentKeystore(MemoryKeystore):
+    """A platform keystore that stops answering (a phone's Keystore busy or locked)."""
+
+    silent = False
+
+    def get(self, name: str) -> bytes | None:
+        if self.silent:
+            raise KeystoreUnavailable("the phone's keystore did not answer in time")
+        return super().get(name)
+
+
+def test_a_keystore_that_does_not_answer_is_a_vault_error_and_counts_no_attempt(
+        tmp_path: Path) -> None:
+    keystore = SilentKeystore()
+    make(tmp_path, keystore)
+    keystore.silent = True
+    with pytest.raises(KeystoreNotAnswering, match="did not answer: try again") as caught:
+        Vault.open(tmp_path, keystore).unlock(PIN, NOW)
+    assert isinstance(caught.value, VaultError)  # what an unlock screen catches
+    assert header(tmp_path)["failures"] == 0
+    with pytest.raises(KeystoreNotAnswering):
+        Vault.create(tmp_path / "new", PIN, DURESS, keystore, NOW, kdf_params=FAST)
+    assert not (tmp_path / "new" / "vault.json").exists()
+    keystore.silent = False
+    assert Vault.open(tmp_path, keystore).unlock(PIN, NOW).duress is False

@@ -1,0 +1,142 @@
+"""The phone's one service, as the screens use it: set up, enrol, lock, the visits, a tap
+through the engine, the help calls, sync. Against a real hub and the real encrypted store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fieldapp.app.service import NotOpen, PhoneService, ServiceError, Setup
+from fieldapp.crypto.vault import WeakPin, WrongPin
+from fieldapp.domain.events import EventType
+from fieldapp.domain.forms import FormError
+from fieldapp.domain.guide import Stage
+from fieldapp.domain.lifecycle import Phase
+from tests.app.conftest import DURESS, PIN, Clock, new_phone
+from tests.sync.hubs import Hub
+
+SIGN_OUT = {"expected_return": "11:40", "vehicles": "AB12 CDE", "checks.roles_clarified": True,
+            "checks.mobile_phone": True, "checks.money": True}
+
+
+def test_first_run_sets_the_pins_then_enrols_with_the_slip(tmp_path: Path, hub: Hub,
+                                                           clock: Clock) -> None:
+    phone = new_phone(tmp_path, clock)
+    assert phone.setup() is Setup.NEW
+    with pytest.raises(WeakPin, match="at least 8 digits"):
+        phone.create("482916", DURESS)
+    assert phone.setup() is Setup.NEW
+    phone.create(PIN, DURESS)
+    assert phone.setup() is Setup.NOT_ENROLLED
+    with pytest.raises(ServiceError, match="not right"):
+        phone.enrol(hub.url, "not-a-code", "Ann's phone")
+    with pytest.raises(ServiceError, match="http"):
+        phone.enrol("hub.example", hub.slip("staff-ann"), "Ann's phone")
+    with pytest.raises(ServiceError, match="did not answer at http://127.0.0.1:9"):
+        phone.enrol("http://127.0.0.1:9", hub.slip("staff-ann"), "Ann's phone")
+    assert phone.setup() is Setup.NOT_ENROLLED
+    phone.enrol(hub.url, hub.slip("staff-ann"), "Ann's phone")
+    assert phone.setup() is Setup.READY
+    assert phone.settings().school == "Uplands Junior School"
+
+
+def test_today_lists_the_visits_this_person_is_on(ann: PhoneService) -> None:
+    [card] = ann.today()
+    assert (card.child, card.address, card.partner) == ("Sam S.", "1 Sentinel Street",
+                                                        "Ben Okafor")
+    assert card.stage is Stage.SIGN_OUT and not card.out and card.when.endswith("09:00")
+
+
+def test_a_tap_goes_through_the_engine_and_is_stored(ann: PhoneService, clock: Clock) -> None:
+    with pytest.raises(FormError, match="Back at school by") as empty:
+        ann.act("visit-1", "sign_out", {**SIGN_OUT, "expected_return": ""})
+    assert empty.value.field == "expected_return"
+    assert ann.state("visit-1").phase is Phase.AUTHORISED
+    decision = ann.act("visit-1", "sign_out", SIGN_OUT)
+    assert decision.accepted and ann.state("visit-1").phase is Phase.SIGNED_OUT
+    assert ann.today()[0].out
+    clock.advance(10)
+    assert ann.act("visit-1", "arrive", {}).accepted
+    assert ann.act("visit-1", "door_answered", {"by": "parent"}).accepted
+    question = ann.guide("visit-1").question
+    assert question is not None
+    assert ann.answer("visit-1", question.item, True).accepted
+    with pytest.raises(ServiceError, match="not possible at this stage"):
+        ann.act("visit-1", "debrief", {})
+
+
+def test_a_refused_action_comes_back_with_the_policys_words(ann: PhoneService) -> None:
+    ann.act("visit-1", "sign_out", SIGN_OUT)
+    ann.act("visit-1", "arrive", {})
+    ann.act("visit-1", "door_answered", {"by": "unsupervised_child"})
+    enter = ann.guide("visit-1").action("enter")
+    assert enter is not None and not enter.open
+    decision = ann.act("visit-1", "enter", {})
+    assert not decision.accepted and decision.refusals == enter.refusals
+    assert all(r.quote and r.policy.startswith("Uplands Junior School") for r in enter.refusals)
+    assert ann.state("visit-1").phase is Phase.AT_DOOR
+
+
+def test_the_safe_phrase_is_stored_before_the_call_and_dials_reception(
+        ann: PhoneService) -> None:
+    with pytest.raises(ServiceError, match="out on a visit"):
+        ann.call("visit-1", "safe_phrase")
+    ann.act("visit-1", "sign_out", SIGN_OUT)
+    call = ann.call("visit-1", "safe_phrase")
+    assert call.phrase == "red folder"
+    assert call.tel == "tel:01902558870" and call.number == "01902 558870"
+    assert call.sms.startswith("sms:01902558870?body=Help%20needed")
+    stored = [e.type for e in ann.repository.events("visit-1")]
+    assert stored[-1] is EventType.SAFE_PHRASE_USED
+    emergency = ann.call("visit-1", "emergency")
+    assert emergency.tel == "tel:999" and emergency.phrase == ""
+
+
+def test_a_storage_error_on_a_tap_says_so_and_loses_nothing(
+        ann: PhoneService, monkeypatch: pytest.MonkeyPatch) -> None:
+    ann.act("visit-1", "sign_out", SIGN_OUT)
+    before = ann.repository.events("visit-1")
+
+    def disk_full(*_: object, **__: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ann.repository, "append", disk_full)
+    with pytest.raises(ServiceError, match="could not be saved on the phone.*nothing saved"):
+        ann.act("visit-1", "arrive", {})
+    monkeypatch.undo()
+    assert ann.repository.events("visit-1") == before
+
+
+def test_the_phone_locks_after_the_schools_idle_time(ann: PhoneService, clock: Clock) -> None:
+    assert ann.touch()
+    clock.advance(ann.lock_after() + 0.5)
+    assert not ann.touch()
+    assert ann.setup() is Setup.LOCKED
+    with pytest.raises(NotOpen):
+        ann.today()
+    with pytest.raises(WrongPin, match="9 attempts left"):
+        ann.unlock("13572469")
+    ann.unlock(PIN)
+    assert ann.setup() is Setup.READY and len(ann.today()) == 1
+
+
+def test_a_duress_unlock_opens_the_same_visits_and_raises_a_silent_alert(
+        ann: PhoneService) -> None:
+    ann.act("visit-1", "sign_out", SIGN_OUT)
+    ann.lock()
+    ann.unlock(DURESS)
+    assert ann.setup() is Setup.READY and [c.visit_id for c in ann.today()] == ["visit-1"]
+    assert ann.repository.events("visit-1")[-1].type is EventType.DURESS_ALERT
+
+
+def test_an_unreachable_hub_is_said_in_the_status_and_nothing_is_lost(
+        ann: PhoneService, hub: Hub) -> None:
+    ann.act("visit-1", "sign_out", SIGN_OUT)
+    hub.stop()
+    hub.server = None
+    import time
+    time.sleep(0.3)
+    status = ann.sync()
+    assert status.last_failure and status.waiting >= 1
+    assert ann.state("visit-1").phase is Phase.SIGNED_OUT

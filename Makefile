@@ -35,6 +35,7 @@ run: $(READY)
 
 test: $(READY) $(PHONE_READY)
 	scripts/ensure-postgres
+	scripts/ensure-chromium
 	$(BIN)/ruff check fieldapp tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered --cov-fail-under=100

@@ -24,7 +24,8 @@ from typing import Any, Final
 import httpx
 
 from fieldapp.crypto.keystore import Keystore
-from fieldapp.crypto.vault import DEFAULT_KDF, ScryptParams, Vault, VaultError
+from fieldapp.crypto.storage import StoreError
+from fieldapp.crypto.vault import DEFAULT_KDF, WHY_LONG, ScryptParams, Vault, VaultError
 from fieldapp.domain import commands as c
 from fieldapp.domain.events import Author
 from fieldapp.domain.facts import not_at_home_text, safe_phrase
@@ -40,7 +41,7 @@ from fieldapp.domain.guide import Stage, WhatNow, what_now
 from fieldapp.domain.lifecycle import OUT, IllegalTransition, Phase
 from fieldapp.domain.policy import Pack, PackError
 from fieldapp.domain.state import VisitState, fold
-from fieldapp.store.repository import EncryptedRepository, StoreError
+from fieldapp.store.repository import EncryptedRepository
 from fieldapp.store.session import OpenStore, open_store
 from fieldapp.store.visits import record
 from fieldapp.sync.client import (
@@ -166,6 +167,13 @@ class PhoneService:
         store.session.touch(self.clock())
         return True
 
+    def idle_lock(self) -> bool:
+        """Lock if the school's idle time has passed since the last tap; True if locked."""
+        store = self._store
+        if store is not None and store.session.is_locked(self.clock(), self.lock_after()):
+            self.lock()
+        return self._store is None
+
     def lock_after(self) -> int:
         pack = self._pack_or_none()
         return pack.lock_after_minutes if pack else 5
@@ -274,6 +282,9 @@ class PhoneService:
         tel, sms = call_addresses(number, visit_id[:8])
         return Call(kind, phrase, number, tel, sms, decision)
 
+    def safe_phrase(self, visit_id: str) -> str:
+        return safe_phrase(self.state(visit_id), self.pack())
+
     def note_text(self) -> str:
         return not_at_home_text(self.pack())
 
@@ -360,5 +371,5 @@ def _card(state: VisitState, pack: Pack, me: Author, now: datetime) -> Card:
                 out=state.phase in OUT)
 
 
-__all__ = ["Call", "Card", "NotOpen", "PhoneService", "ServiceError", "Settings", "Setup",
-           "VaultError"]
+__all__ = ["WHY_LONG", "Call", "Card", "NotOpen", "PhoneService", "ServiceError", "Settings",
+           "Setup", "VaultError"]

@@ -97,6 +97,8 @@ def _grouped(field: Field, raw: Any, key: str, into: Any) -> None:
         into[key] = raw
     elif raw is True:  # a tick: who was told, a check made
         into.append(field.choices[0].value if field.choices else key)
+    elif isinstance(raw, str) and raw in {choice.value for choice in field.choices}:
+        into.append(raw)  # told one of several ("the DSL or the head")
     elif field.required:
         raise FormError(field.name, f"Tick this before going on: {field.label}")
 

@@ -33,7 +33,7 @@ def test_first_run_sets_the_pins_then_enrols_with_the_slip(tmp_path: Path, hub: 
         phone.enrol(hub.url, "not-a-code", "Ann's phone")
     with pytest.raises(ServiceError, match="http"):
         phone.enrol("hub.example", hub.slip("staff-ann"), "Ann's phone")
-    with pytest.raises(ServiceError, match="did not answer at http://127.0.0.1:9"):
+    with pytest.raises(ServiceError, match=r"did not answer at http://127\.0\.0\.1:9"):
         phone.enrol("http://127.0.0.1:9", hub.slip("staff-ann"), "Ann's phone")
     assert phone.setup() is Setup.NOT_ENROLLED
     phone.enrol(hub.url, hub.slip("staff-ann"), "Ann's phone")
@@ -102,7 +102,7 @@ def test_a_storage_error_on_a_tap_says_so_and_loses_nothing(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(ann.repository, "append", disk_full)
-    with pytest.raises(ServiceError, match="could not be saved on the phone.*nothing saved"):
+    with pytest.raises(ServiceError, match=r"could not be saved on the phone.*nothing saved"):
         ann.act("visit-1", "arrive", {})
     monkeypatch.undo()
     assert ann.repository.events("visit-1") == before

@@ -1,0 +1,163 @@
+"""An action's fields, as the engine lists them, and the button that sends them.
+
+Each field kind has one control: text -> a text box; time -> "HH:MM" (the latest the policy
+allows said under it); tick / yes-no -> a checkbox; choice -> one button per answer, each
+saying what it leads to; list -> one item per line; actions -> rows of what / who / by when.
+The button says what happens ("Sign out — reception will expect you back by 11:40")."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import flet as ft
+
+from fieldapp.app.service import ServiceError
+from fieldapp.domain.findings import Finding
+from fieldapp.domain.forms import ActionRow, FormError, parse_time
+from fieldapp.domain.guide import Field
+from fieldapp.screens.look import GAP, GO, INFO, STOP, TITLE, banner, button, text
+from fieldapp.screens.shell import go, use_shell
+from fieldapp.screens.visit import FindingCard
+from fieldapp.screens.words import CONFIRM, action_words
+
+ROWS = 3  # follow-up action rows offered on the outcome
+
+
+def _ident(name: str) -> str:
+    return "field-" + name.replace(".", "-").replace("_", "-")
+
+
+@ft.component
+def ActionForm() -> ft.Control:
+    shell = use_shell()
+    params = ft.use_route_params()
+    visit_id, name = params["visit_id"], params["action"]
+    values, set_values = ft.use_state(dict[str, Any]())
+    problem, set_problem = ft.use_state(("", ""))  # (field, what to put right)
+    refusals, set_refusals = ft.use_state(cast(tuple[Finding, ...], ()))
+    guide = shell.phone.guide(visit_id)
+    action = guide.action(name)
+    zone = shell.phone.pack().hours.zone
+    if action is None:
+        return ft.Column([text("This step is no longer possible: the visit has moved on."),
+                          button("Back to the visit", lambda: go(f"/visit/{visit_id}"),
+                                 ident="back-to-visit")])
+
+    def put(field: str, value: Any) -> None:
+        set_values({**values, field: value})
+
+    def send() -> None:
+        try:
+            decision = shell.phone.act(visit_id, name, values)
+        except FormError as wrong:
+            set_problem((wrong.field, str(wrong)))
+            return
+        except (ServiceError, ValueError) as failure:
+            set_problem(("", str(failure)))
+            return
+        if not decision.accepted:
+            set_refusals(decision.refusals)
+            return
+        shell.changed("Saved")
+        go(f"/visit/{visit_id}")
+
+    body: list[ft.Control] = [
+        ft.Row([ft.IconButton(ft.Icons.ARROW_BACK, tooltip="Back to the visit",
+                              on_click=lambda: go(f"/visit/{visit_id}")),
+                text(action_words(name), TITLE, ft.FontWeight.BOLD)]),
+        *[FindingCard(g) for g in action.guidance],
+    ]
+    for field in action.fields:
+        if field.kind in ("value", "new_id", "staff"):
+            continue
+        body.append(_control(field, values.get(field.name), put, zone))
+        if problem[0] == field.name:
+            body.append(text(problem[1], colour=STOP, key=f"problem-{field.name}"))
+    if problem[1] and problem[0] not in {f.name for f in action.fields}:
+        body.append(banner(problem[1], STOP, ft.Icons.ERROR_OUTLINE, "error"))
+    body += [FindingCard(r, ident=f"refusal-{r.code}") for r in refusals]
+    label = action_words(name)
+    if name == "sign_out":
+        back = str(values.get("expected_return") or "").strip()
+        try:
+            at = parse_time(back, shell.now(), zone) if back else None
+        except ValueError:
+            at = None
+        if at is not None:
+            label = f"Sign out — reception will expect you back by {at:%H:%M}"
+    if name in CONFIRM:
+        label = f"Yes: {label.lower()}"
+    body.append(button(label, lambda: send(), colour=STOP if name in ("leave", "cancel")
+                       else GO, ident="send"))
+    return ft.Column(body, spacing=GAP * 2, scroll=ft.ScrollMode.AUTO, expand=True,
+                     horizontal_alignment=ft.CrossAxisAlignment.STRETCH)
+
+
+def _control(field: Field, value: Any, put: Any, zone: Any) -> ft.Control:
+    label = field.label + ("" if field.required or field.kind in ("tick", "yes_no")
+                           else " (if any)")
+    ident = _ident(field.name)
+    if field.kind in ("tick", "yes_no") and not field.choices[1:]:
+        if field.name.startswith("answers."):
+            return _choice(field, value, put, ident, yes_no=True)
+        ticked = value is True
+        return ft.Semantics(identifier=ident, checked=ticked, label=label, container=True,
+                            content=ft.Container(
+            on_click=lambda: put(field.name, not ticked), padding=ft.Padding(4, 8, 4, 8),
+            content=ft.Row([ft.Icon(ft.Icons.CHECK_BOX if ticked else
+                                    ft.Icons.CHECK_BOX_OUTLINE_BLANK, size=28, color=INFO),
+                            ft.Text(label, size=16, expand=True)], spacing=12)))
+    if field.kind == "choice" or field.name.startswith("answers."):
+        return _choice(field, value, put, ident)
+    if field.kind == "actions":
+        return _actions(value or (), put)
+    hint = ""
+    if field.kind == "time":
+        hint = "24-hour, e.g. 11:40"
+        if field.latest is not None:
+            label += f" (at the latest {field.latest.astimezone(zone):%H:%M})"
+    return ft.Semantics(identifier=ident, content=ft.TextField(
+        label=label, value=str(value or ""), hint_text=hint or None, text_size=18,
+        multiline=field.kind == "list" or field.name in ("summary", "note"),
+        on_change=lambda e: put(field.name, e.control.value)))
+
+
+def _choice(field: Field, value: Any, put: Any, ident: str,
+            yes_no: bool = False) -> ft.Control:
+    buttons = []
+    for choice in field.choices:
+        chosen = (value == (choice.value == "yes")) if yes_no else value == choice.value
+        said = f" — {choice.say}" if choice.say else ""
+        buttons.append(button(
+            ("✓ " if chosen else "") + choice.label,
+            lambda _=None, v=choice.value: put(field.name, (v == "yes") if yes_no else v),
+            says=f"{field.label}: {choice.label}{said}", filled=chosen,
+            colour=INFO, ident=f"{ident}-{choice.value}"))
+    return ft.Column([text(field.label, 18, ft.FontWeight.BOLD), *buttons], spacing=GAP)
+
+
+def _actions(rows: Any, put: Any) -> ft.Control:
+    """Follow-up actions: what, who, by when."""
+    current = list(rows) + [ActionRow("")] * (ROWS - len(rows))
+
+    def change(index: int, part: str, new: str) -> None:
+        row = current[index]
+        updated = ActionRow(**{**{"what": row.what, "who": row.who, "by_when": row.by_when},
+                               part: new})
+        put("actions", (*current[:index], updated, *current[index + 1:]))
+
+    controls: list[ft.Control] = [text("Actions: who does what, by when", 18,
+                                       ft.FontWeight.BOLD)]
+    for index, row in enumerate(current):
+        controls.append(ft.Column([
+            ft.TextField(label=f"Action {index + 1}", value=row.what, text_size=16,
+                         on_change=lambda e, i=index: change(i, "what", e.control.value)),
+            ft.Row([
+                ft.TextField(label="Who", value=row.who, expand=True, text_size=16,
+                             on_change=lambda e, i=index: change(i, "who", e.control.value)),
+                ft.TextField(label="By when", value=row.by_when, expand=True, text_size=16,
+                             on_change=lambda e, i=index: change(i, "by_when",
+                                                                 e.control.value)),
+            ], spacing=GAP),
+        ], spacing=4))
+    return ft.Column(controls, spacing=GAP)

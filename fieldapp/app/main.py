@@ -80,10 +80,12 @@ def main(argv: list[str] | None = None) -> None:  # pragma: no cover - runs the 
         return PhoneService(data, keystore, lambda: datetime.now(UTC))
 
     target: Any = phone_main(make_phone)
-    if args.web:
-        os.environ.setdefault("FLET_FORCE_WEB_SERVER", "1")
-        ft.run(target, view=ft.AppView.WEB_BROWSER, host=args.host, port=args.port,
-               no_cdn=True)
+    if args.web:  # served as the demo serves it: no browser opened, no CDN
+        import uvicorn
+        from flet_web.fastapi import app as web_app
+
+        uvicorn.run(web_app(target, no_cdn=True), host=args.host, port=args.port,
+                    log_level="warning")
     else:
         ft.run(target)
 

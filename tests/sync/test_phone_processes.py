@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from fieldapp.hub.events_store import EventStore, connect
@@ -162,13 +163,17 @@ def test_make_runs_demo_shows_a_phones_day_arriving_at_the_hub(tmp_path: Path) -
     try:
         for line in running.stdout:
             said += line
-            if "Ben's slip is still free" in line:
+            if line.startswith("  code "):
                 break
+        field = httpx.get(f"http://127.0.0.1:{port + 1}/", timeout=10)
     finally:
         running.send_signal(signal.SIGINT)
         running.wait(timeout=30)
     assert f"Home Visits hub: http://127.0.0.1:{port}" in said
     assert "1 sealed record reached the hub; the phone kept no personal data" in said
+    assert f"The field app, in a browser: http://127.0.0.1:{port + 1}/" in said
+    assert f"hub address http://127.0.0.1:{port}" in said
+    assert field.status_code == 200 and "flutter" in field.text.lower()
     held = EventStore(connect(args[1]))
     assert any(e.type.value == "returned" for v in held.visit_ids("uplands")
                for e in held.visit_events("uplands", v))

@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:  # pragma: no cover - runs the 
     target: Any = phone_main(make_phone)
     if args.web:  # served as the demo serves it: no browser opened, no CDN
         import uvicorn
-        from flet_web.fastapi import app as web_app
+        from flet_web.fastapi import app as web_app  # type: ignore[import-untyped,unused-ignore]
 
         uvicorn.run(web_app(target, no_cdn=True), host=args.host, port=args.port,
                     log_level="warning")

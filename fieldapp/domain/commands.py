@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from fieldapp.domain.state import Staff
 
@@ -137,20 +137,25 @@ class RaiseConcern:
     note: str = ""
 
 
+# Where the phone last knew it was, where the person allowed location: (latitude, longitude).
+Position = tuple[float, float]
+
+
 @dataclass(frozen=True, slots=True)
 class UseSafePhrase:
-    pass
+    position: Position | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class EmergencyCall:
-    pass
+    position: Position | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Action:
     what: str
     by_whom: str = ""
+    due: date | None = None  # by when
 
 
 @dataclass(frozen=True, slots=True)

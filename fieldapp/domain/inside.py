@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
+from typing import Any
 
 from fieldapp.domain import commands as c
 from fieldapp.domain.events import EventType
@@ -122,13 +124,25 @@ def use_safe_phrase(state: VisitState, cmd: c.UseSafePhrase, pack: Pack, now: da
     if pack.safe_phrase.cite is not None:
         findings = (finding(Kind.INSTRUCTION, "say_safe_phrase", say, "you used the safe phrase",
                             pack, pack.safe_phrase.cite),)
-    payload = {"phrase": phrase, "reception_phone": phone}
+    payload = {"phrase": phrase, "reception_phone": phone, **_where(cmd.position)}
     return Decision(drafts=(Draft(E.SAFE_PHRASE_USED, payload),), findings=findings)
+
+
+def _where(position: c.Position | None) -> dict[str, Any]:
+    """The last known position, for the alert, where the person allowed location."""
+    if position is None:
+        return {}
+    lat, lon = position
+    if not all(isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+               for x in (lat, lon)) or abs(lat) > 90 or abs(lon) > 180:
+        raise c.CommandError("a position is a latitude (-90 to 90) and a longitude (-180 to 180)")
+    return {"position": {"lat": float(lat), "lon": float(lon)}}
 
 
 def emergency_call(state: VisitState, cmd: c.EmergencyCall, pack: Pack, now: datetime) -> Decision:
     number = pack.contacts.emergency
-    return Decision(drafts=(Draft(E.EMERGENCY_CALL, {"number": number}),),
+    return Decision(drafts=(Draft(E.EMERGENCY_CALL, {"number": number,
+                                                     **_where(cmd.position)}),),
                     findings=(Finding(Kind.INSTRUCTION, "call_999", f"Calling {number}.",
                                       "emergency call", pack.school, ""),))
 
@@ -147,6 +161,7 @@ def record_outcome(state: VisitState, cmd: c.RecordOutcome, pack: Pack, now: dat
     payload = {
         "child_seen": cmd.child_seen, "summary": cmd.summary.strip(),
         "agreements": list(cmd.agreements),
-        "actions": [{"what": a.what, "by_whom": a.by_whom} for a in cmd.actions],
+        "actions": [{"what": a.what, "by_whom": a.by_whom,
+                     **({"due": a.due.isoformat()} if a.due else {})} for a in cmd.actions],
     }
     return Decision(drafts=(Draft(E.OUTCOME_RECORDED, payload),))

@@ -12,9 +12,10 @@ field nests deeper than a plan's list of staff.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Final
 
 from fieldapp.domain.events import Event, EventError, EventType
@@ -79,6 +80,26 @@ def time(value: Any) -> str | None:
     except OverflowError:
         return "out of range in UTC"
     return None
+
+
+def day(value: Any) -> str | None:
+    """An ISO 8601 date: 2026-12-04."""
+    if type(value) is not str or len(value) != 10:
+        return "expected an ISO 8601 date"
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return "expected an ISO 8601 date"
+    return None
+
+
+def degrees(most: int) -> Check:
+    """A latitude or longitude: a finite number from -most to most."""
+    def check(value: Any) -> str | None:
+        if type(value) not in (int, float) or not math.isfinite(value) or abs(value) > most:
+            return f"a number of degrees from -{most} to {most}"
+        return None
+    return check
 
 
 def minutes(value: Any) -> str | None:
@@ -162,7 +183,8 @@ def may(**checks: Check) -> Fields:
 
 STAFF: Final = record(needs(staff_id=word(ID, 1), name=word(NAME), safeguarding_trained=flag,
                             knows_family=flag, mobile=word(32)))
-ACTION: Final = record(needs(what=text(NOTE), by_whom=word(NAME)))
+ACTION: Final = record({**needs(what=text(NOTE), by_whom=word(NAME)), **may(due=maybe(day))})
+POSITION: Final = record(needs(lat=degrees(90), lon=degrees(180)))
 NOTHING: Final = record({})
 
 # The payload of each event type, as the engine writes it (fieldapp.domain.before, door,
@@ -196,8 +218,9 @@ PAYLOADS: Final[Mapping[EventType, Check]] = {
                         **may(with_responsible_adult=flag, adult_goes_first=flag)}),
     E.ADULT_IN_ROOM: record(needs(present=flag)),
     E.CONCERN_RAISED: record(needs(kind=one_of(*CONCERN_KINDS), note=text(NOTE))),
-    E.SAFE_PHRASE_USED: record(needs(phrase=word(NAME), reception_phone=word(32))),
-    E.EMERGENCY_CALL: record(needs(number=word(32))),
+    E.SAFE_PHRASE_USED: record({**needs(phrase=word(NAME), reception_phone=word(32)),
+                                **may(position=POSITION)}),
+    E.EMERGENCY_CALL: record({**needs(number=word(32)), **may(position=POSITION)}),
     E.DURESS_ALERT: record(needs(silent=flag)),
     E.OUTCOME_RECORDED: record(needs(child_seen=flag, summary=text(NOTE),
                                      agreements=listed(text(NOTE)), actions=listed(ACTION))),

@@ -44,6 +44,7 @@ class Alert:
     type: str  # safe_phrase_used | emergency_call | duress_alert
     at: datetime
     by: Visitor
+    position: tuple[float, float] | None = None  # where the phone last was, if allowed
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +86,8 @@ def _row(visit_id: str, history: History, pack: Pack, now: datetime,
          contacts: Contacts) -> BoardRow | None:
     events = history.events
     state = fold(events)
-    alerts = tuple(Alert(e.type.value, e.at, _visitor(e.author.staff_id, "", contacts))
+    alerts = tuple(Alert(e.type.value, e.at, _visitor(e.author.staff_id, "", contacts),
+                         _position(e.payload.get("position")))
                    for e in events if e.type in ALERTS)
     recent = any(now - alert.at <= ALERT_SHOWN_FOR for alert in alerts)
     out = state.phase in OUT and state.sign_out is not None
@@ -105,6 +107,13 @@ def _row(visit_id: str, history: History, pack: Pack, now: datetime,
         last_heard=_latest(events), overdue=overdue(state, pack, now), alerts=alerts,
         attention=(f"{len(history.unreadable)} of this visit's events cannot be read: tell "
                    "the DSL" if history.unreadable else ""))
+
+
+def _position(found: object) -> tuple[float, float] | None:
+    """The alert's position (checked on ingest: `lat` and `lon` in range), if it has one."""
+    if not isinstance(found, dict):
+        return None
+    return float(found["lat"]), float(found["lon"])
 
 
 def _visitor(staff_id: str, mobile: str, contacts: Contacts, name: str = "") -> Visitor:

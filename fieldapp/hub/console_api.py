@@ -109,6 +109,8 @@ class AlertOut(BaseModel):
     type: str = Field(description="safe_phrase_used, emergency_call or duress_alert")
     at: datetime
     by: VisitorOut
+    position: list[float] | None = Field(
+        default=None, description="[latitude, longitude], where the phone sent its position")
 
 
 class BoardRowOut(BaseModel):
@@ -324,7 +326,8 @@ def add_console_routes(app: FastAPI, engine: Engine, keys: HubKeyPair,
             emergency_number=row.emergency_number,
             last_check_in=row.last_check_in, last_heard=row.last_heard,
             alerts=[AlertOut(type=a.type, at=a.at, by=VisitorOut(name=a.by.name,
-                                                                 mobile=a.by.mobile))
+                                                                 mobile=a.by.mobile),
+                             position=list(a.position) if a.position else None)
                     for a in row.alerts],
             overdue=None if row.overdue is None else OverdueOut(
                 since=row.overdue.since, what=row.overdue.what,

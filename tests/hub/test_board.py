@@ -80,12 +80,14 @@ def test_alerts_show_on_the_board_first_with_who_raised_them(engine: Engine) -> 
     quiet = visit_until("visit-0", c.RecordOutcome, seed=5)
     visit = visit_until("visit-1", c.RecordOutcome, seed=6)
     visit.do(c.UseSafePhrase(), after_minutes=1)
+    visit.do(c.EmergencyCall((52.586, -2.128)), after_minutes=1)  # where the phone last was
     store = stored(engine, quiet, visit)
     first, second = board(store, "uplands", PACK, visit.now, CONTACTS)
     assert (first.visit_id, second.visit_id) == ("visit-1", "visit-0")
-    (alert,) = first.alerts
-    assert (alert.type, alert.at, alert.by.mobile) == ("safe_phrase_used", visit.now,
-                                                       "07700 900111")
+    alert, emergency = first.alerts
+    assert (alert.type, alert.at, alert.by.mobile, alert.position) == (
+        "safe_phrase_used", visit.now - timedelta(minutes=1), "07700 900111", None)
+    assert (emergency.type, emergency.position) == ("emergency_call", (52.586, -2.128))
     assert board(store, "hart-hill", PACK, visit.now, CONTACTS) == ()
 
 

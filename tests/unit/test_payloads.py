@@ -103,6 +103,21 @@ BAD: list[tuple[EventType, Any, str]] = [
     (E.UPSTAIRS, {"room": "attic", "both_staff": True}, "room: one of upstairs"),
     (E.UPSTAIRS, {"room": "upstairs"}, "missing both_staff"),
     (E.DURESS_ALERT, {"silent": "true"}, "silent: expected true or false"),
+    *((E.SAFE_PHRASE_USED, {"phrase": "red folder", "reception_phone": "01902 558870",
+                            "position": where}, words) for where, words in (
+        ({"lat": 91, "lon": 0}, "lat: a number of degrees from -90 to 90"),
+        ({"lat": 52.5, "lon": -181.0}, "lon: a number of degrees from -180 to 180"),
+        ({"lat": math.nan, "lon": 0}, "lat: a number of degrees"),
+        ({"lat": True, "lon": 0}, "lat: a number of degrees"),
+        ({"lat": "52.5", "lon": 0}, "lat: a number of degrees"),
+        ({"lat": 52.5}, "position: missing lon"),
+        ([52.5, -2.1], "position: expected an object"))),
+    (E.EMERGENCY_CALL, {"number": "999", "position": {"lat": 0, "lon": math.inf}},
+     "lon: a number of degrees"),
+    *((E.OUTCOME_RECORDED, {**BY_TYPE[E.OUTCOME_RECORDED].payload,
+                            "actions": [{"what": "x", "by_whom": "Ann", "due": due}]},
+       "due: expected an ISO 8601 date") for due in ("Friday", "2026-02-30", 20261204,
+                                                     "2026-12-04T10:00")),
     *((E.LEFT, {"returning_directly": True, "visit_minutes": bad, "overran_minutes": None},
        "visit_minutes: a whole number of minutes") for bad in (1.5, True, -1, 10**6, "5")),
 ]
@@ -117,6 +132,17 @@ def test_a_payload_that_is_not_its_types_shape_is_refused_with_the_field(
         check_event(event)
     assert words in str(refused.value)
     assert event_type.value in str(refused.value)
+
+
+def test_a_help_alert_may_carry_a_position_and_an_action_a_due_date() -> None:
+    check_event(event_of(E.SAFE_PHRASE_USED, {"phrase": "red folder", "reception_phone": "1",
+                                              "position": {"lat": -90, "lon": 180.0}}))
+    check_event(event_of(E.EMERGENCY_CALL, {"number": "999",
+                                            "position": {"lat": 52.58, "lon": -2.12}}))
+    check_event(event_of(E.OUTCOME_RECORDED, {
+        **BY_TYPE[E.OUTCOME_RECORDED].payload,
+        "actions": [{"what": "x", "by_whom": "Ann", "due": "2026-12-04"},
+                    {"what": "y", "by_whom": "Ben", "due": None}, {"what": "z", "by_whom": ""}]}))
 
 
 def test_optional_fields_may_be_left_out_and_times_may_be_null() -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import date
 
 import pytest
 
@@ -120,6 +121,28 @@ def test_999_is_one_tap_away_whenever_staff_are_out(uplands: Pack) -> None:
     decision = visit.do(c.EmergencyCall())
     assert decision.findings[0].say == "Calling 999."
     assert visit.state.alerts[-1].detail == {"type": "emergency_call", "number": "999"}
+
+
+def test_a_help_alert_carries_the_last_known_position_where_allowed(uplands: Pack) -> None:
+    visit = walk(uplands, until=c.Arrive)
+    visit.do(c.UseSafePhrase((52.586, -2.128)))
+    visit.do(c.EmergencyCall((52, -2)))
+    assert [a.detail.get("position") for a in visit.state.alerts] == [
+        {"lat": 52.586, "lon": -2.128}, {"lat": 52.0, "lon": -2.0}]
+    for wrong in ((91.0, 0.0), (0.0, -180.5), (float("nan"), 0.0), (True, 0.0)):
+        with pytest.raises(c.CommandError, match=r"a latitude .* and a longitude"):
+            visit.do(c.UseSafePhrase(wrong))  # type: ignore[arg-type]
+    assert len(visit.state.alerts) == 2
+
+
+def test_an_outcomes_actions_say_who_and_by_when(uplands: Pack) -> None:
+    visit = inside(uplands)
+    visit.do(c.RecordOutcome(True, "seen", actions=(
+        c.Action("Phone mum", "Ann Patel", date(2026, 12, 4)), c.Action("Letter", "Office"))))
+    assert visit.state.outcome is not None
+    assert visit.state.outcome.detail["actions"] == [
+        {"what": "Phone mum", "by_whom": "Ann Patel", "due": "2026-12-04"},
+        {"what": "Letter", "by_whom": "Office"}]
 
 
 def test_an_outcome_needs_a_visit_that_took_place(uplands: Pack) -> None:

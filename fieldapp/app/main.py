@@ -17,31 +17,17 @@ from typing import Any
 
 import flet as ft
 
+from fieldapp.app.device import Device
 from fieldapp.app.service import PhoneService
 from fieldapp.crypto.keystore import Keystore, NoKeystore
 from fieldapp.crypto.keystore_flet import platform_keystore
 from fieldapp.screens.app import App
 from fieldapp.screens.look import themes
-from fieldapp.screens.shell import Dialer, Shell
-
-
-def launcher_dialer(page: ft.Page) -> Dialer:
-    """Dial through the phone: `tel:` opens the dialler, `sms:` the messages app. On Android
-    `can_launch_url` is not asked (no <queries> entry for tel:): launch, and catch."""
-    launcher = ft.UrlLauncher()
-
-    async def dial(url: str) -> bool:
-        try:
-            await launcher.launch_url(url)
-        except Exception:  # the platform refused: no dialler, no SIM, blocked
-            return False
-        return True
-
-    return dial
+from fieldapp.screens.shell import Ports, Shell
 
 
 def phone_main(make_phone: Callable[[Keystore], PhoneService],
-               dialer: Callable[[ft.Page], Dialer] = launcher_dialer,
+               ports: Callable[[ft.Page], Ports] = Device,
                ) -> Callable[[ft.Page], Awaitable[None]]:
     """The Flet `main` for one phone. Every session of a web server shares the one phone."""
     phones: dict[str, PhoneService] = {}
@@ -55,8 +41,8 @@ def phone_main(make_phone: Callable[[Keystore], PhoneService],
             keystore = NoKeystore() if page.web else platform_keystore(page)
             phones["phone"] = make_phone(keystore)
         phone = phones["phone"]
-        dial = dialer(page)
-        page.render(App, lambda: Shell(phone, dial))
+        device = ports(page)
+        page.render(App, lambda: Shell(phone, device))
 
     return main
 
@@ -82,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:  # pragma: no cover - runs the 
     target: Any = phone_main(make_phone)
     if args.web:  # served as the demo serves it: no browser opened, no CDN
         import uvicorn
-        from flet_web.fastapi import app as web_app  # type: ignore[import-untyped,unused-ignore]
+        from flet_web.fastapi import app as web_app
 
         uvicorn.run(web_app(target, no_cdn=True), host=args.host, port=args.port,
                     log_level="warning")

@@ -210,6 +210,7 @@ class PhoneService:
         return Author(enrolment.staff_id, enrolment.device_id)
 
     def pack(self) -> Pack:
+        _ = self.repository  # locked: NotOpen says so
         pack = self._pack_or_none()
         if pack is None:
             raise NotOpen("this phone is not enrolled with the school yet")
@@ -263,7 +264,8 @@ class PhoneService:
         """An answer to the checklist's question (changeable until the next step)."""
         return self._record(visit_id, c.Answer(item, yes))
 
-    def call(self, visit_id: str, kind: str) -> Call:
+    def call(self, visit_id: str, kind: str,
+             position: tuple[float, float] | None = None) -> Call:
         """The safe phrase (one tap) or 999: the alert is stored first, then the screen dials
         `tel` (and falls back on `sms`). Refused with no number to dial."""
         pack = self.pack()
@@ -272,13 +274,13 @@ class PhoneService:
             raise ServiceError("help calls are for when you are out on a visit")
         if kind == "emergency":
             number, phrase = pack.contacts.emergency or "999", ""
-            decision = self._record(visit_id, c.EmergencyCall())
+            decision = self._record(visit_id, c.EmergencyCall(position))
         else:
             missing = reception_refusal(pack)
             if missing is not None:
                 raise ServiceError(missing.say)
             number, phrase = pack.contacts.reception_phone, safe_phrase(state, pack)
-            decision = self._record(visit_id, c.UseSafePhrase())
+            decision = self._record(visit_id, c.UseSafePhrase(position))
         tel, sms = call_addresses(number, visit_id[:8])
         return Call(kind, phrase, number, tel, sms, decision)
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any, Final
 
 from fieldapp.domain import commands as c
@@ -25,6 +25,7 @@ from fieldapp.domain.guide import COMMANDS, Action, Field, WhatNow
 from fieldapp.domain.policy import Pack
 
 TIME: Final = re.compile(r"^\s*([01]?\d|2[0-3])[:.]?([0-5]\d)\s*$")
+DAY: Final = re.compile(r"^(\d{1,2})[/.-](\d{1,2})(?:[/.-](\d{2}|\d{4}))?$")
 # A number to dial: digits, spaces and a leading +, as schools write them.
 NUMBER: Final = re.compile(r"^\+?[0-9 ]{3,20}$")
 
@@ -48,6 +49,29 @@ def parse_time(text: str, now: datetime, zone: tzinfo) -> datetime:
     if at < local - timedelta(hours=12):
         at += timedelta(days=1)
     return at
+
+
+def parse_day(text: str, today: date) -> date:
+    """"2026-12-04", "4/12" or "4/12/2026" (days first, as UK schools write them); a day and
+    month already past this year is next year's."""
+    words = text.strip()
+    try:
+        return date.fromisoformat(words)
+    except ValueError:
+        pass
+    match = DAY.match(words)
+    if match is None:
+        raise ValueError(f"{words or 'nothing'} is not a date: write it as 4/12 or 4/12/2026")
+    day, month = int(match[1]), int(match[2])
+    year = int(match[3]) if match[3] else today.year
+    year += 2000 if year < 100 else 0
+    try:
+        found = date(year, month, day)
+    except ValueError:
+        raise ValueError(f"{words} is not a date: write it as 4/12 or 4/12/2026") from None
+    if not match[3] and found < today:
+        found = found.replace(year=year + 1)
+    return found
 
 
 def lines(value: Any) -> tuple[str, ...]:
@@ -119,12 +143,13 @@ def _value(field: Field, raw: Any, now: datetime, zone: tzinfo) -> Any:
             raise FormError(field.name, f"Fill this in: {field.label}")
         return items
     if kind == "actions":
-        return tuple(_action(row) for row in raw or () if _action(row).what)
+        return tuple(_action(row, now.astimezone(zone).date()) for row in raw or ()
+                     if isinstance(row, ActionRow) and row.what.strip())
     empty = raw is None or (isinstance(raw, str) and not raw.strip())
     if empty:
         if field.required:
             raise FormError(field.name, f"Fill this in: {field.label}")
-        return None
+        return None if kind == "time" else ""  # an optional text or choice left empty
     if kind == "choice":
         if str(raw) not in {choice.value for choice in field.choices}:
             raise FormError(field.name, f"Choose one of the answers offered: {field.label}")
@@ -134,11 +159,14 @@ def _value(field: Field, raw: Any, now: datetime, zone: tzinfo) -> Any:
     return str(raw).strip()  # text (and staff, which only the console sends)
 
 
-def _action(row: Any) -> c.Action:
-    if isinstance(row, ActionRow):
-        by_whom = row.who.strip() + (f", by {row.by_when.strip()}" if row.by_when.strip() else "")
-        return c.Action(row.what.strip(), by_whom)
-    raise FormError("actions", "an action is a row of what, who and by when")
+def _action(row: ActionRow, today: date) -> c.Action:
+    due = None
+    if row.by_when.strip():
+        try:
+            due = parse_day(row.by_when, today)
+        except ValueError as error:
+            raise FormError("actions", f"{row.what.strip()}: {error}") from None
+    return c.Action(row.what.strip(), row.who.strip(), due)
 
 
 def _time(field: Field, raw: str, now: datetime, zone: tzinfo) -> datetime:
@@ -191,8 +219,3 @@ def call_addresses(number: str, reference: str) -> tuple[str, str]:
     body = f"Help needed on home visit {reference}. Please call back."
     return f"tel:{digits}", f"sms:{digits}?body={body.replace(' ', '%20')}"
 
-
-def missing(action: Action, values: Mapping[str, Any]) -> Sequence[str]:
-    """The required fields still empty, by name (to mark them before the form is sent)."""
-    return tuple(f.name for f in action.fields if f.required and f.kind not in ("value", "new_id")
-                 and values.get(f.name) in (None, "", False, (), []))

@@ -15,7 +15,7 @@ from fieldapp.app.service import ServiceError
 from fieldapp.domain.findings import Finding
 from fieldapp.domain.forms import ActionRow, FormError, parse_time
 from fieldapp.domain.guide import Field
-from fieldapp.screens.look import GAP, GO, INFO, STOP, TITLE, banner, button, text
+from fieldapp.screens.look import GAP, GO, INFO, STOP, TITLE, back, banner, button, text
 from fieldapp.screens.shell import go, use_shell
 from fieldapp.screens.visit import FindingCard
 from fieldapp.screens.words import CONFIRM, action_words
@@ -30,9 +30,16 @@ def _ident(name: str) -> str:
 @ft.component
 def ActionForm() -> ft.Control:
     shell = use_shell()
+    if not shell.ready:  # locked as it is drawn (see Shell.ready)
+        return ft.Container()
     params = ft.use_route_params()
     visit_id, name = params["visit_id"], params["action"]
-    values, set_values = ft.use_state(dict[str, Any]())
+    # What was typed and tapped, kept outside the state: typing does not draw the form again
+    # (a redraw racing the next keystroke would lose it); leaving a box, a tick or a choice
+    # does.
+    kept: Any = ft.use_ref(dict)
+    values: dict[str, Any] = kept.current
+    drawn, redraw = ft.use_state(0)
     problem, set_problem = ft.use_state(("", ""))  # (field, what to put right)
     refusals, set_refusals = ft.use_state(cast(tuple[Finding, ...], ()))
     guide = shell.phone.guide(visit_id)
@@ -43,8 +50,10 @@ def ActionForm() -> ft.Control:
                           button("Back to the visit", lambda: go(f"/visit/{visit_id}"),
                                  ident="back-to-visit")])
 
-    def put(field: str, value: Any) -> None:
-        set_values({**values, field: value})
+    def put(field: str, value: Any, draw: bool = True) -> None:
+        values[field] = value
+        if draw:
+            redraw(drawn + 1)
 
     def send() -> None:
         try:
@@ -62,15 +71,14 @@ def ActionForm() -> ft.Control:
         go(f"/visit/{visit_id}")
 
     body: list[ft.Control] = [
-        ft.Row([ft.IconButton(ft.Icons.ARROW_BACK, tooltip="Back to the visit",
-                              on_click=lambda: go(f"/visit/{visit_id}")),
+        ft.Row([back("Back to the visit", lambda: go(f"/visit/{visit_id}")),
                 text(action_words(name), TITLE, ft.FontWeight.BOLD)]),
         *[FindingCard(g) for g in action.guidance],
     ]
     for field in action.fields:
         if field.kind in ("value", "new_id", "staff"):
             continue
-        body.append(_control(field, values.get(field.name), put, zone))
+        body.append(_control(field, values, put, zone))
         if problem[0] == field.name:
             body.append(text(problem[1], colour=STOP, key=f"problem-{field.name}"))
     if problem[1] and problem[0] not in {f.name for f in action.fields}:
@@ -78,9 +86,9 @@ def ActionForm() -> ft.Control:
     body += [FindingCard(r, ident=f"refusal-{r.code}") for r in refusals]
     label = action_words(name)
     if name == "sign_out":
-        back = str(values.get("expected_return") or "").strip()
+        back_by = str(values.get("expected_return") or "").strip()
         try:
-            at = parse_time(back, shell.now(), zone) if back else None
+            at = parse_time(back_by, shell.now(), zone) if back_by else None
         except ValueError:
             at = None
         if at is not None:
@@ -93,13 +101,14 @@ def ActionForm() -> ft.Control:
                      horizontal_alignment=ft.CrossAxisAlignment.STRETCH)
 
 
-def _control(field: Field, value: Any, put: Any, zone: Any) -> ft.Control:
+def _control(field: Field, values: dict[str, Any], put: Any, zone: Any) -> ft.Control:
+    value = values.get(field.name)
     label = field.label + ("" if field.required or field.kind in ("tick", "yes_no")
                            else " (if any)")
     ident = _ident(field.name)
-    if field.kind in ("tick", "yes_no") and not field.choices[1:]:
-        if field.name.startswith("answers."):
-            return _choice(field, value, put, ident, yes_no=True)
+    if field.kind == "choice" or field.choices[1:]:  # answers to choose between
+        return _choice(field, value, put, ident, yes_no=field.kind == "yes_no")
+    if field.kind in ("tick", "yes_no"):
         ticked = value is True
         return ft.Semantics(identifier=ident, checked=ticked, label=label, container=True,
                             content=ft.Container(
@@ -107,19 +116,19 @@ def _control(field: Field, value: Any, put: Any, zone: Any) -> ft.Control:
             content=ft.Row([ft.Icon(ft.Icons.CHECK_BOX if ticked else
                                     ft.Icons.CHECK_BOX_OUTLINE_BLANK, size=28, color=INFO),
                             ft.Text(label, size=16, expand=True)], spacing=12)))
-    if field.kind == "choice" or field.name.startswith("answers."):
-        return _choice(field, value, put, ident)
     if field.kind == "actions":
-        return _actions(value or (), put)
+        return _actions(values, put)
     hint = ""
     if field.kind == "time":
         hint = "24-hour, e.g. 11:40"
         if field.latest is not None:
             label += f" (at the latest {field.latest.astimezone(zone):%H:%M})"
-    return ft.Semantics(identifier=ident, content=ft.TextField(
-        label=label, value=str(value or ""), hint_text=hint or None, text_size=18,
+    return ft.Semantics(identifier=ident, key=ident, content=ft.TextField(
+        key=f"{ident}-box", label=label, value=str(value or ""), hint_text=hint or None,
+        text_size=18,
         multiline=field.kind == "list" or field.name in ("summary", "note"),
-        on_change=lambda e: put(field.name, e.control.value)))
+        on_change=lambda e: put(field.name, e.control.value, draw=False),
+        on_blur=lambda _: put(field.name, values.get(field.name))))  # typed: now redraw
 
 
 def _choice(field: Field, value: Any, put: Any, ident: str,
@@ -129,35 +138,39 @@ def _choice(field: Field, value: Any, put: Any, ident: str,
         chosen = (value == (choice.value == "yes")) if yes_no else value == choice.value
         said = f" — {choice.say}" if choice.say else ""
         buttons.append(button(
-            ("✓ " if chosen else "") + choice.label,
+            choice.label,
             lambda _=None, v=choice.value: put(field.name, (v == "yes") if yes_no else v),
-            says=f"{field.label}: {choice.label}{said}", filled=chosen,
-            colour=INFO, ident=f"{ident}-{choice.value}"))
+            says=f"{field.label}: {choice.label}{said}" + (" (chosen)" if chosen else ""),
+            filled=chosen, colour=INFO, ident=f"{ident}-{choice.value}",
+            icon=ft.Icons.CHECK if chosen else None))
     return ft.Column([text(field.label, 18, ft.FontWeight.BOLD), *buttons], spacing=GAP)
 
 
-def _actions(rows: Any, put: Any) -> ft.Control:
-    """Follow-up actions: what, who, by when."""
-    current = list(rows) + [ActionRow("")] * (ROWS - len(rows))
+def _actions(values: dict[str, Any], put: Any) -> ft.Control:
+    """Follow-up actions: what, who, by when (typed without redrawing, like every box)."""
+    def rows() -> list[ActionRow]:
+        kept = list(values.get("actions") or ())
+        return kept + [ActionRow("")] * (ROWS - len(kept))
 
     def change(index: int, part: str, new: str) -> None:
+        current = rows()
         row = current[index]
         updated = ActionRow(**{**{"what": row.what, "who": row.who, "by_when": row.by_when},
                                part: new})
-        put("actions", (*current[:index], updated, *current[index + 1:]))
+        put("actions", (*current[:index], updated, *current[index + 1:]), draw=False)
+
+    def box(label: str, index: int, part: str, value: str, wide: bool) -> ft.Control:
+        return ft.Semantics(identifier=f"action-{index + 1}-{part.replace('_', '-')}",
+                            expand=wide, content=ft.TextField(
+            label=label, value=value, text_size=16, expand=wide,
+            on_change=lambda e: change(index, part, e.control.value)))
 
     controls: list[ft.Control] = [text("Actions: who does what, by when", 18,
                                        ft.FontWeight.BOLD)]
-    for index, row in enumerate(current):
+    for index, row in enumerate(rows()):
         controls.append(ft.Column([
-            ft.TextField(label=f"Action {index + 1}", value=row.what, text_size=16,
-                         on_change=lambda e, i=index: change(i, "what", e.control.value)),
-            ft.Row([
-                ft.TextField(label="Who", value=row.who, expand=True, text_size=16,
-                             on_change=lambda e, i=index: change(i, "who", e.control.value)),
-                ft.TextField(label="By when", value=row.by_when, expand=True, text_size=16,
-                             on_change=lambda e, i=index: change(i, "by_when",
-                                                                 e.control.value)),
-            ], spacing=GAP),
+            box(f"Action {index + 1}", index, "what", row.what, False),
+            ft.Row([box("Who", index, "who", row.who, True),
+                    box("By when (4/12)", index, "by_when", row.by_when, True)], spacing=GAP),
         ], spacing=4))
     return ft.Column(controls, spacing=GAP)

@@ -24,11 +24,13 @@ STEPS: Final = 20
 
 async def place_call(shell: Shell, visit_id: str, kind: str) -> None:
     """Store the alert, then dial; fall back on a text message to reception."""
-    call = shell.phone.call(visit_id, kind)  # durable before anything is dialled
+    position = await shell.device.locate()  # the last known, at once, or none
+    call = shell.phone.call(visit_id, kind, position)  # durable before anything is dialled
     shell.last_call[visit_id] = kind
+    shell.sync_soon()  # towards the reception board, while the call is placed
     go(f"/visit/{visit_id}/call/{kind}")
-    if not await shell.dial(call.tel) and kind == "safe_phrase":
-        await shell.dial(call.sms)
+    if not await shell.device.dial(call.tel) and kind == "safe_phrase":
+        await shell.device.dial(call.sms)
     shell.changed()
 
 
@@ -36,7 +38,7 @@ async def place_call(shell: Shell, visit_id: str, kind: str) -> None:
 def HelpBar(visit_id: str) -> ft.Control:
     shell = use_shell()
     held, set_held = ft.use_state(0)
-    task: Any = ft.use_ref(None)
+    holding: Any = ft.use_ref(list)  # the hold's countdown, while a finger is down
     error, set_error = ft.use_state("")
 
     async def safe_phrase() -> None:
@@ -56,13 +58,13 @@ def HelpBar(visit_id: str) -> ft.Control:
             set_error(str(failure))
 
     def press(_: Any = None) -> None:
-        if task.current is None or task.current.done():
-            task.current = ft.context.page.run_task(hold)
+        let_go()
+        holding.current.append(ft.context.page.run_task(hold))
 
     def let_go(_: Any = None) -> None:
-        if task.current is not None and not task.current.done():
-            task.current.cancel()
-        task.current = None
+        for countdown in holding.current:  # cancelling a finished countdown does nothing
+            countdown.cancel()
+        holding.current.clear()
         set_held(0)
 
     ring = ft.Stack([
@@ -93,6 +95,8 @@ def HelpBar(visit_id: str) -> ft.Control:
 def CallScreen() -> ft.Control:
     """During the call: the phrase to say, large and calm — an ordinary call to the office."""
     shell = use_shell()
+    if not shell.ready:  # locked as it is drawn (see Shell.ready)
+        return ft.Container()
     params = ft.use_route_params()
     visit_id, kind = params["visit_id"], params["kind"]
     pack = shell.phone.pack()

@@ -75,3 +75,9 @@ def banner(words: str, colour: str, icon: ft.IconData, ident: str = "") -> ft.Co
                         ft.Text(words, color=ON_COLOUR, size=TEXT, expand=True)],
                        spacing=GAP),
         bgcolor=colour, padding=ft.Padding(12, 8, 12, 8), border_radius=8))
+
+
+def back(says: str, on_click: Callable[..., Any]) -> ft.Control:
+    """The back arrow at the top left ("Back to today"), 48 px."""
+    return ft.Semantics(identifier="back", content=ft.IconButton(
+        ft.Icons.ARROW_BACK, tooltip=says, on_click=on_click, icon_size=28))

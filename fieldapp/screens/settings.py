@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import flet as ft
 
-from fieldapp.screens.look import GAP, INFO, TITLE, banner, button, text
+from fieldapp.screens.look import GAP, INFO, TITLE, back, banner, button, text
 from fieldapp.screens.shell import go, use_shell
 
 LICENCES = (
@@ -15,13 +15,19 @@ LICENCES = (
 )
 
 
+def on_android(page: ft.Page) -> bool:
+    return page.platform is ft.PagePlatform.ANDROID and not page.web
+
+
 @ft.component
 def SettingsScreen() -> ft.Control:
     shell = use_shell()
+    if not shell.ready:  # locked as it is drawn (see Shell.ready)
+        return ft.Container()
     _ = shell.revision
     settings = shell.phone.settings()
     page = ft.context.page
-    android = page.platform is ft.PagePlatform.ANDROID and not page.web
+    android = on_android(page)
 
     def sync() -> None:
         status = shell.phone.sync()
@@ -32,14 +38,18 @@ def SettingsScreen() -> ft.Control:
         page.theme_mode = ft.ThemeMode.DARK if shell.dark else ft.ThemeMode.LIGHT
         page.update()
 
+    async def allow_location() -> None:
+        allowed = await shell.device.allow_location()
+        shell.changed("Your position will go with alerts" if allowed else
+                      "Location is off: alerts go without your position")
+
     def lock() -> None:
         shell.phone.lock()
         shell.changed()
         go("/")
 
     rows: list[ft.Control] = [
-        ft.Row([ft.IconButton(ft.Icons.ARROW_BACK, tooltip="Back to today",
-                              on_click=lambda: go("/")),
+        ft.Row([back("Back to today", lambda: go("/")),
                 text("Settings", TITLE, ft.FontWeight.BOLD)]),
         text(f"School: {settings.school}"),
         ft.Semantics(identifier="reception-number", content=text(
@@ -53,12 +63,15 @@ def SettingsScreen() -> ft.Control:
         button("High-contrast dark theme" if not shell.dark else "Light theme",
                lambda: toggle_theme(), ident="theme", filled=False, colour=INFO),
         button("Lock now", lambda: lock(), ident="lock", filled=False, colour=INFO),
+        button("Send my position with alerts", allow_location, ident="allow-location",
+               filled=False, colour=INFO,
+               says="Allow location: your last known position goes with a help alert"),
     ]
     if android:
         rows.append(banner("Android may stop this app syncing in the background to save "
                            "battery. Allow it to run unrestricted so alerts and visits reach "
                            "the school.", INFO, ft.Icons.BATTERY_ALERT))
-        rows.append(button("Open battery settings", shell.battery_settings,
+        rows.append(button("Open battery settings", shell.device.battery_settings,
                            ident="battery", filled=False, colour=INFO))
     rows += [text("Licences", 18, ft.FontWeight.BOLD), *[text(line, 14) for line in LICENCES]]
     return ft.Column(rows, spacing=GAP * 1.5, scroll=ft.ScrollMode.AUTO, expand=True,

@@ -4,36 +4,32 @@ the engine and the hub only through `Shell.phone` (fieldapp.app.service)."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 import flet as ft
 
-from fieldapp.app.service import PhoneService
-
-# Dial `tel:`/`sms:` addresses: True when the phone took it. Position: the last known
-# (latitude, longitude) where the person allowed location, else None.
-Dialer = Callable[[str], Awaitable[bool]]
-Locator = Callable[[], Awaitable[tuple[float, float] | None]]
+from fieldapp.app.service import PhoneService, ServiceError, Setup
 
 
-async def no_position() -> tuple[float, float] | None:
-    return None
+class Ports(Protocol):
+    """The phone itself, as the screens use it (fieldapp.app.device on a phone)."""
 
+    async def dial(self, url: str) -> bool: ...  # tel:/sms:; True when the phone took it
 
-async def no_settings() -> None:
-    return None
+    async def locate(self) -> tuple[float, float] | None: ...  # last known, if allowed
+
+    async def allow_location(self) -> bool: ...
+
+    async def battery_settings(self) -> None: ...
 
 
 @ft.observable
 @dataclass
 class Shell:
     phone: PhoneService
-    dial: Dialer
-    locate: Locator = no_position
-    battery_settings: Callable[[], Awaitable[None]] = no_settings
+    device: Ports
     revision: int = 0  # bumped after every change: the screens read the service again
     flash: str = ""  # one line to show once: "Synced", "Saved"
     offline: bool = False  # the last sync could not reach the hub
@@ -51,11 +47,24 @@ class Shell:
         """Sync in the background (an alert was raised, the app came back): the screen
         stays usable, and is drawn again when it finishes."""
         def run() -> None:
-            status = self.phone.sync()
+            try:
+                status = self.phone.sync()
+            except ServiceError:  # locked or revoked meanwhile: the next screen says so
+                self.revision += 1
+                return
             self.offline = bool(status.last_failure)
             self.revision += 1
 
-        threading.Thread(target=run, name="sync", daemon=True).start()
+        ft.context.page.run_thread(run)  # with the page's context: the redraw reaches it
+
+    @property
+    def ready(self) -> bool:
+        """Open and enrolled. A screen drawn just as the phone locks (the idle lock, "Lock
+        now", a wipe) draws nothing: the root puts the unlock screen up next. Whether a
+        screen is drawn once more before the root replaces it depends on Flet's order of
+        redraws, so coverage does not count these lines (pyproject); the behaviour is tested
+        on every screen (tests/app/test_screens.py, the idle lock)."""
+        return self.phone.setup() is Setup.READY
 
     def now(self) -> datetime:
         return self.phone.clock()

@@ -7,16 +7,14 @@ import flet as ft
 from fieldapp.app.service import Card
 from fieldapp.domain.guide import Stage
 from fieldapp.screens.look import CAUTION, GAP, GO, INFO, STOP, TITLE, banner, button, text
-from fieldapp.screens.shell import go, use_shell
+from fieldapp.screens.shell import Shell, go, use_shell
 
 START: dict[Stage, str] = {Stage.SIGN_OUT: "Start sign-out", Stage.ASSESS_RISK:
                            "Risk assessment", Stage.AUTHORISE: "Waiting for sign-off"}
 
 
-@ft.component
-def SyncStatus() -> ft.Control:
+def sync_status(shell: Shell) -> ft.Control:
     """The header's sync line, and the offline banner: offline is normal, never a modal."""
-    shell = use_shell()
     status = shell.phone.status()
     waiting = f"{status.waiting} waiting to send" if status.waiting else "everything sent"
     last = status.last_synced[11:16] if status.last_synced else "never"
@@ -50,6 +48,8 @@ def _card(card: Card) -> ft.Control:
 @ft.component
 def Today() -> ft.Control:
     shell = use_shell()
+    if not shell.ready:  # locked as it is drawn (see Shell.ready)
+        return ft.Container()
     _ = shell.revision
     cards = shell.phone.today()
     busy, set_busy = ft.use_state(False)
@@ -62,10 +62,11 @@ def Today() -> ft.Control:
 
     body: list[ft.Control] = [
         ft.Row([text("Today", TITLE, ft.FontWeight.BOLD),
-                ft.IconButton(ft.Icons.SETTINGS, tooltip="Settings",
-                              on_click=lambda: go("/settings"))],
+                ft.Semantics(identifier="settings", content=ft.IconButton(
+                    ft.Icons.SETTINGS, tooltip="Settings", icon_size=28,
+                    on_click=lambda: go("/settings")))],
                alignment=ft.MainAxisAlignment.SPACE_BETWEEN),
-        SyncStatus(),
+        sync_status(shell),
     ]
     body += [_card(card) for card in cards] or [
         text("No visits for you on this phone. Sync to fetch the visits the school has "

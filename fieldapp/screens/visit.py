@@ -28,13 +28,14 @@ from fieldapp.screens.look import (
     QUESTION,
     STOP,
     TITLE,
+    back,
     banner,
     button,
     text,
     tone,
 )
 from fieldapp.screens.shell import Shell, go, use_shell
-from fieldapp.screens.words import CONFIRM, HELP, STAGE, action_words, timer_words
+from fieldapp.screens.words import AT_SCHOOL, CONFIRM, HELP, STAGE, action_words, timer_words
 
 
 @ft.component
@@ -126,6 +127,8 @@ def ActionRow(action: Action, visit_id: str, back_in_room: bool, run: Any) -> ft
 @ft.component
 def VisitScreen() -> ft.Control:
     shell = use_shell()
+    if not shell.ready:  # locked as it is drawn (see Shell.ready)
+        return ft.Container()
     visit_id = ft.use_route_params()["visit_id"]
     told, set_told = ft.use_state(cast(tuple[Finding, ...], ()))
     error, set_error = ft.use_state("")
@@ -166,13 +169,15 @@ def VisitScreen() -> ft.Control:
 
     plan = state.plan
     body: list[ft.Control] = [
-        ft.Row([ft.IconButton(ft.Icons.ARROW_BACK, tooltip="Back to today",
-                              on_click=lambda: go("/")),
-                ft.Semantics(identifier="stage", header=True, content=text(
+        ft.Row([back("Back to today", lambda: go("/")),
+                ft.Semantics(identifier="stage", header=True, expand=True, content=text(
                     STAGE[guide.stage], TITLE, ft.FontWeight.BOLD))]),
         text(f"{plan.get('child_name') or plan.get('child_ref', '')} · "
              f"{plan.get('address', '')}"),
     ]
+    if guide.stage is Stage.AUTHORISE:
+        body.append(banner("The school has not signed this visit off yet: sync to see when "
+                           "it has.", INFO, ft.Icons.HOURGLASS_EMPTY, "waiting-sign-off"))
     if error:
         body.append(banner(error, STOP, ft.Icons.ERROR_OUTLINE, "error"))
     body += [_timer(timer, shell) for timer in guide.timers]
@@ -180,15 +185,12 @@ def VisitScreen() -> ft.Control:
     body += [FindingCard(f) for f in guide.standing if f not in told]
     body += [FindingCard(f, ident=f"reminder-{f.code}") for f in guide.reminders]
     if guide.action("leave_note") is not None:
-        body.append(NoteCard())
-    actions = [a for a in guide.actions if a.name not in HELP]
+        body.append(note_card(shell))
+    actions = [a for a in guide.actions if a.name not in HELP | AT_SCHOOL]
     if guide.question is not None:
         body += _question(guide.question, answer)
         actions = [a for a in actions if a.name in ("leave", "raise_concern", "cancel")]
     body += [ActionRow(a, visit_id, not state.adult_in_room, run) for a in actions]
-    if guide.stage is Stage.AUTHORISE:
-        body.append(banner("The school has not signed this visit off yet: sync to see when "
-                           "it has.", INFO, ft.Icons.HOURGLASS_EMPTY, "waiting-sign-off"))
     column = ft.Column(body, spacing=GAP * 1.5, scroll=ft.ScrollMode.AUTO, expand=True,
                        horizontal_alignment=ft.CrossAxisAlignment.STRETCH)
     if state.phase in OUT:
@@ -196,10 +198,8 @@ def VisitScreen() -> ft.Control:
     return column
 
 
-@ft.component
-def NoteCard() -> ft.Control:
+def note_card(shell: Shell) -> ft.Control:
     """The Not-at-Home note: the pack's words with the school's number, to copy."""
-    shell = use_shell()
     note = shell.phone.note_text()
 
     async def copy() -> None:

@@ -33,6 +33,8 @@ ACTION: Final[dict[str, str]] = {
 }
 # Shown in the help bar, not among the stage's actions.
 HELP: Final = frozenset({"use_safe_phrase", "emergency_call"})
+# The school's to do at the console, not the visiting pair's: the phone shows them as waited for.
+AT_SCHOOL: Final = frozenset({"plan", "authorise"})
 # Confirmed before they are sent (not harmless to undo).
 CONFIRM: Final = frozenset({"leave", "cancel", "return"})
 

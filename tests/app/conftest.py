@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,8 +13,15 @@ from fieldapp.app.service import PhoneService
 from fieldapp.crypto.keystore import MemoryKeystore
 from fieldapp.crypto.sealing import HubKeyPair
 from fieldapp.crypto.vault import ScryptParams
+from fieldapp.domain import commands as c
+from fieldapp.domain.facts import required_steps
+from fieldapp.domain.journeys import go_ahead_assessment
+from fieldapp.domain.simulate import SimulatedVisit
+from fieldapp.domain.state import Staff
 from fieldapp.hub.events_store import connect
-from tests.sync.hubs import MORNING, Hub, serve_in_thread
+from fieldapp.sync.protocol import Push
+from fieldapp.sync.slip import slip_code
+from tests.sync.hubs import DSL, MORNING, Hub, serve_in_thread
 
 PIN, DURESS = "28491375", "71930564"
 FAST = ScryptParams(n=2**10, r=8, p=1)
@@ -60,3 +67,43 @@ def ann(tmp_path: Path, hub: Hub, clock: Clock) -> PhoneService:
     hub.plan("visit-1")
     phone.sync()
     return phone
+
+
+def plan_for(hub: Hub, school_id: str, visit_id: str, staff: tuple[Staff, ...],
+             at: datetime = MORNING) -> None:
+    """A visit the school planned, assessed and signed off at the console, for any school's
+    pack: every sign-off its policy asks for."""
+    pack = hub.directory.pack(school_id).pack
+    visit = SimulatedVisit(pack, datetime.now(UTC), visit_id=visit_id, author=DSL, seed=7)
+    assert visit.do(c.Plan("UPN-9", "Jo Sentinel", "9 Sentinel Road", "Welfare", at, staff,
+                           safe_phrase="" if pack.safe_phrase.phrase else "green pen")).accepted
+    assert visit.do(go_ahead_assessment(pack)).accepted
+    for step in required_steps(visit.state, pack):
+        assert visit.do(c.Authorise(step.id, "A. Senior", step.roles[0])).accepted
+    hub.store.ingest(school_id, DSL.device_id, Push(events=tuple(visit.events)))
+
+
+def pair_at(school_id: str) -> tuple[Staff, ...]:
+    return (Staff(f"{school_id}-amy", "Amy Shah", safeguarding_trained=True, knows_family=True,
+                  mobile="07700 900301"),
+            Staff(f"{school_id}-bo", "Bo Reid", mobile="07700 900302"))
+
+
+HOLY_CROSS_PAIR = pair_at("holy-cross")
+
+
+def another_school(hub: Hub, school_id: str, name: str) -> str:
+    """Another school on the hub, with its own pack (`school_id` is the pack's, less its
+    last word: holy-cross, hart-hill), and a staff pair. Returns Amy's slip."""
+    pack_id = {"holy-cross": "holy-cross-primary", "hart-hill": "hart-hill-nursery"}[school_id]
+    hub.directory.add_school(school_id, name, pack_id)
+    for member in pair_at(school_id):
+        hub.directory.add_staff(school_id, member.staff_id, member.name, "staff",
+                                member.safeguarding_trained, member.mobile)
+    code = hub.directory.enrol_code(school_id, f"{school_id}-amy", datetime.now(UTC))
+    return slip_code(code, hub.keys.public_bytes())
+
+
+def holy_cross(hub: Hub) -> str:
+    """Holy Cross: no reception number in its policy, so the school sets one at the hub."""
+    return another_school(hub, "holy-cross", "Holy Cross Primary")

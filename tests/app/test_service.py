@@ -3,6 +3,7 @@ through the engine, the help calls, sync. Against a real hub and the real encryp
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -113,8 +114,10 @@ def test_the_phone_locks_after_the_schools_idle_time(ann: PhoneService, clock: C
     clock.advance(ann.lock_after() + 0.5)
     assert not ann.touch()
     assert ann.setup() is Setup.LOCKED
-    with pytest.raises(NotOpen):
+    with pytest.raises(NotOpen, match="locked"):
         ann.today()
+    with pytest.raises(NotOpen, match="locked"):
+        ann.pack()
     with pytest.raises(WrongPin, match="9 attempts left"):
         ann.unlock("13572469")
     ann.unlock(PIN)
@@ -140,3 +143,62 @@ def test_an_unreachable_hub_is_said_in_the_status_and_nothing_is_lost(
     status = ann.sync()
     assert status.last_failure and status.waiting >= 1
     assert ann.state("visit-1").phase is Phase.SIGNED_OUT
+
+
+def test_what_the_phone_refuses_before_it_is_enrolled(tmp_path: Path, clock: Clock) -> None:
+    phone = new_phone(tmp_path, clock)
+    assert phone.lock_after() == 5  # the default until the school's pack says
+    phone.create(PIN, DURESS)
+    for asked in (phone.today, phone.me, phone.pack):
+        with pytest.raises(NotOpen, match="not enrolled"):
+            asked()
+    with pytest.raises(ServiceError, match="Invalid IPv6"):
+        phone.enrol("http://[::1", "A" * 36)
+    phone.lock()
+    phone.lock()  # locking a locked phone changes nothing
+    phone.unlock(DURESS)  # a duress unlock before enrolment: the alert is the device's own
+    [device] = phone.repository.visit_ids()
+    assert phone.repository.events(device)[-1].author.staff_id == "unenrolled"
+
+
+def test_a_duress_alert_with_no_visit_out_is_not_a_visit_on_today(ann: PhoneService) -> None:
+    ann.lock()
+    ann.unlock(DURESS)
+    assert len(ann.repository.visit_ids()) == 2  # the visit, and the device's own record
+    assert [card.visit_id for card in ann.today()] == ["visit-1"]
+
+
+def test_a_policy_that_cannot_be_read_is_said(ann: PhoneService) -> None:
+    ann.repository.set("pack", "not = [a pack")
+    with pytest.raises(ServiceError, match="policy on this phone cannot be read"):
+        ann.today()
+
+
+def test_a_command_the_engine_cannot_take_is_said(ann: PhoneService) -> None:
+    ann.act("visit-1", "sign_out", SIGN_OUT)
+    with pytest.raises(ServiceError, match="cannot record 'checklist_answered'"):
+        ann.answer("visit-1", "no-such-question", True)
+
+
+def test_no_safe_phrase_call_without_a_number_to_dial(ann: PhoneService) -> None:
+    ann.act("visit-1", "sign_out", SIGN_OUT)
+    pack = ann.repository.get("pack")
+    ann.repository.set("pack", pack.replace('reception_phone = "01902 558870"',
+                                            'reception_phone = ""'))
+    ann.repository.set("contacts", {})
+    with pytest.raises(ServiceError, match="does not have reception's number"):
+        ann.call("visit-1", "safe_phrase")
+    assert ann.call("visit-1", "emergency").tel == "tel:999"  # 999 needs no school number
+
+
+def test_a_revoked_phone_is_wiped_and_says_so(ann: PhoneService, hub: Hub) -> None:
+    hub.directory.revoke("uplands", ann.me().device_id, datetime.now(UTC))
+    with pytest.raises(ServiceError, match="the school has revoked this phone"):
+        ann.sync()
+    assert ann.wiped and ann.setup() is Setup.NEW
+
+
+def test_wiping_a_locked_phone(ann: PhoneService) -> None:
+    ann.lock()
+    ann.wipe()
+    assert ann.setup() is Setup.NEW

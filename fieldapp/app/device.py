@@ -11,6 +11,7 @@ from typing import Any, Final
 import flet as ft
 
 LOOK_FOR: Final = 0.5  # seconds: an alert waits no longer than this for a position
+DIAL_WAIT: Final = 3.0  # seconds: a platform that has not opened the dialler by then did not
 
 
 @dataclass
@@ -36,8 +37,8 @@ class Device:
         """Launch `tel:`/`sms:`. On Android `can_launch_url` is not asked (no <queries> entry
         for tel:): launch, and catch a refusal."""
         try:
-            await self.launcher.launch_url(url)
-        except Exception:  # the platform refused: no dialler, no SIM, blocked
+            await asyncio.wait_for(self.launcher.launch_url(url), DIAL_WAIT)
+        except Exception:  # the platform refused (no dialler, no SIM, blocked) or is silent
             return False
         return True
 

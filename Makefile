@@ -38,7 +38,7 @@ test: $(READY) $(PHONE_READY)
 	scripts/ensure-chromium
 	$(BIN)/ruff check fieldapp tests bench
 	$(BIN)/mypy
-	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered --cov-fail-under=100
+	$(BIN)/pytest -n auto --dist loadfile --cov --cov-report=term-missing:skip-covered --cov-fail-under=100
 	@echo "== crypto and store tests again under the phones' cryptography 43.0.1 =="
 	$(PHONE)/bin/python -c "import cryptography; assert cryptography.__version__ == '43.0.1'"
 	$(PHONE)/bin/pytest tests/integration -p no:cacheprovider

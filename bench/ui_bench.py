@@ -27,16 +27,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-import uvicorn  # noqa: E402
-from starlette.applications import Starlette  # noqa: E402
-from starlette.responses import HTMLResponse  # noqa: E402
-from starlette.routing import Route  # noqa: E402
+import uvicorn
+from starlette.applications import Starlette
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
 
-from fieldapp.crypto.sealing import HubKeyPair  # noqa: E402
-from fieldapp.hub.events_store import connect  # noqa: E402
-from tests.app.browser import Calls, Screen, chromium, served  # noqa: E402
-from tests.app.conftest import DURESS, PIN, Clock, new_phone  # noqa: E402
-from tests.sync.hubs import free_port, serve_in_thread  # noqa: E402
+from fieldapp.crypto.sealing import HubKeyPair
+from fieldapp.hub.events_store import connect
+from tests.app.browser import Calls, Screen, chromium, served
+from tests.app.conftest import DURESS, PIN, Clock, new_phone
+from tests.sync.hubs import free_port, serve_in_thread
 
 LOAD_TARGET, TAP_TARGET = 3.0, 0.4
 BASELINE = """<!doctype html><html><body>

@@ -9,6 +9,7 @@ from sign-out until back at school."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, cast
 
@@ -35,12 +36,22 @@ from fieldapp.screens.look import (
     tone,
 )
 from fieldapp.screens.shell import Shell, go, use_shell
-from fieldapp.screens.words import AT_SCHOOL, CONFIRM, HELP, STAGE, action_words, timer_words
+from fieldapp.screens.words import (
+    AFTER_A_STOP,
+    AT_SCHOOL,
+    CONFIRM,
+    HELP,
+    STAGE,
+    action_words,
+    timer_words,
+)
 
 
 @ft.component
-def FindingCard(finding: Finding, ident: str = "") -> ft.Control:
-    """What to do, large; why, under it; the policy's own words behind "Why?"."""
+def FindingCard(finding: Finding, ident: str = "",
+                dismiss: Callable[[], None] | None = None) -> ft.Control:
+    """What to do, large; why, under it; the policy's own words behind "Why?"; "Got it" for
+    a reminder that may be put away."""
     why, set_why = ft.use_state(False)
     colour, icon, word = tone(finding)
     lines: list[ft.Control | None] = [
@@ -56,6 +67,11 @@ def FindingCard(finding: Finding, ident: str = "") -> ft.Control:
                                    tooltip="Show the policy's own words"))
         if why:
             lines.append(text(f"“{finding.quote}” — {finding.policy}", colour=ON_COLOUR))
+    if dismiss is not None:
+        lines.append(ft.Semantics(identifier=f"dismiss-{finding.code}", button=True,
+                                  label=f"Got it: {finding.say}", content=ft.TextButton(
+                                      content=text("Got it", colour=ON_COLOUR),
+                                      on_click=lambda: dismiss())))
     return ft.Semantics(identifier=ident or f"finding-{finding.code}", container=True,
                         content=ft.Container(
                             content=ft.Column([line for line in lines if line is not None],
@@ -131,6 +147,7 @@ def VisitScreen() -> ft.Control:
         return ft.Container()
     visit_id = ft.use_route_params()["visit_id"]
     told, set_told = ft.use_state(cast(tuple[Finding, ...], ()))
+    put_away, set_put_away = ft.use_state(frozenset[str]())  # reminders staff dismissed
     error, set_error = ft.use_state("")
     tick, set_tick = ft.use_state(0)
     _ = (shell.revision, tick)
@@ -181,9 +198,26 @@ def VisitScreen() -> ft.Control:
     if error:
         body.append(banner(error, STOP, ft.Icons.ERROR_OUTLINE, "error"))
     body += [_timer(timer, shell) for timer in guide.timers]
+    stopping = [f for f in told if tone(f)[0] == STOP]
+    if stopping:  # a stopping answer takes the screen: what to do, and what it allows
+        allowed = sorted((a for a in guide.actions if a.open and a.name in AFTER_A_STOP),
+                         key=lambda a: AFTER_A_STOP.index(a.name))
+        return ft.Column([
+            ft.Column([*[FindingCard(f, ident=f"told-{f.code}") for f in stopping],
+                       *[ActionRow(a, visit_id, not state.adult_in_room, run)
+                         for a in allowed],
+                       button("Back to the visit", lambda: set_told(()), filled=False,
+                              colour=INFO, ident="back-to-visit")],
+                      spacing=GAP * 1.5, scroll=ft.ScrollMode.AUTO, expand=True,
+                      horizontal_alignment=ft.CrossAxisAlignment.STRETCH),
+            HelpBar(visit_id)], expand=True, spacing=GAP)
     body += [FindingCard(f, ident=f"told-{f.code}") for f in told]
     body += [FindingCard(f) for f in guide.standing if f not in told]
-    body += [FindingCard(f, ident=f"reminder-{f.code}") for f in guide.reminders]
+    def put_away_later(code: str) -> Callable[[], None]:
+        return lambda: set_put_away(put_away | {code})
+
+    body += [FindingCard(f, ident=f"reminder-{f.code}", dismiss=put_away_later(f.code))
+             for f in guide.reminders if f.code not in put_away]
     if guide.action("leave_note") is not None:
         body.append(note_card(shell))
     actions = [a for a in guide.actions if a.name not in HELP | AT_SCHOOL]

@@ -112,7 +112,7 @@ class Screen:
         height = (self.page.viewport_size or {"height": 740})["height"]
         for _ in range(12):
             box = found.bounding_box()
-            if box is not None and 0 <= box["y"] and box["y"] + box["height"] <= height - 80:
+            if box is not None and box["y"] >= 0 and box["y"] + box["height"] <= height - 80:
                 break
             middle = box["y"] + box["height"] / 2 if box is not None else height
             self.page.mouse.move(180, height / 2)
@@ -173,6 +173,24 @@ class Screen:
         self.page.screenshot(path=str(path))
         self.shots.append(path)
         return path
+
+
+def answer(screen: Screen, phone: PhoneService, visit_id: str, value: str = "yes") -> None:
+    """Tap an answer and wait until the engine has moved to the next question."""
+    before = phone.guide(visit_id).question
+    assert before is not None
+    screen.tap(f"answer-{value}")
+    for _ in range(50):
+        now = phone.guide(visit_id).question
+        if now is None or (now.item, now.again) != (before.item, before.again):
+            return
+        screen.page.wait_for_timeout(100)
+    raise AssertionError(f"the answer to {before.item} was not taken")
+
+
+def answer_all(screen: Screen, phone: PhoneService, visit_id: str) -> None:
+    while phone.guide(visit_id).question is not None:
+        answer(screen, phone, visit_id)
 
 
 # What a person types for each time field, from the phone's clock.

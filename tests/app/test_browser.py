@@ -11,7 +11,7 @@ import pytest
 
 from fieldapp.domain.events import EventType
 from fieldapp.domain.lifecycle import Phase
-from tests.app.browser import Calls, Screen, chromium, served
+from tests.app.browser import Calls, Screen, answer, chromium, served
 from tests.app.conftest import DURESS, PIN, Clock, new_phone
 from tests.sync.hubs import Hub
 
@@ -70,14 +70,12 @@ def test_a_visit_from_first_run_to_back_at_school(tmp_path: Path, hub: Hub, cloc
         screen.tap("field-by-parent")
         screen.tap("send")
         screen.by_id("question").wait_for()
+        screen.by_id("question").wait_for()
+        screen.shot("doorstep-question")
         asked = 0
         while phone.guide("visit-1").question is not None:
-            screen.by_id("question").wait_for()
-            if asked == 0:
-                screen.shot("doorstep-question")
-            screen.tap("answer-yes")
+            answer(screen, phone, "visit-1")
             asked += 1
-            page.wait_for_timeout(300)
         assert asked >= 2
         screen.tap("do-enter")
         screen.by_id("timer-visit").wait_for()

@@ -14,7 +14,7 @@ import pytest
 from fieldapp.app.service import PhoneService
 from fieldapp.domain.lifecycle import Phase
 from fieldapp.hub.directory import Contacts
-from tests.app.browser import Calls, Screen, chromium, fill_form, served
+from tests.app.browser import Calls, Screen, answer, answer_all, chromium, fill_form, served
 from tests.app.conftest import (
     DURESS,
     HOLY_CROSS_PAIR,
@@ -55,13 +55,18 @@ def act(screen: Screen, phone: PhoneService, visit_id: str, name: str) -> None:
     if action is None or not action.open:
         screen.shot(f"no-{name}")
     assert action is not None and action.open, (name, action, phone.state(visit_id).phase)
+    recorded = len(phone.repository.events(visit_id))
     screen.tap(f"do-{name}")
     if any(f.kind not in ("value", "new_id") for f in action.fields) or name in (
             "leave", "cancel", "return"):
         screen.by_id("send").wait_for()
         fill_form(screen, action, phone.clock(), phone.pack().hours.zone)
         screen.tap("send")
-    screen.page.wait_for_timeout(300)
+    for _ in range(50):  # until the tap is stored
+        if len(phone.repository.events(visit_id)) > recorded:
+            return
+        screen.page.wait_for_timeout(100)
+    raise AssertionError(f"{name} was not recorded")
 
 
 def test_a_child_opens_the_door_and_the_pair_do_not_go_in(tmp_path: Path, hub: Hub,
@@ -145,9 +150,7 @@ def test_holy_cross_waits_for_receptions_number_then_calls_it_off_on_the_doorste
         for name in [a.name for a in phone.guide("hc-visit").actions if a.name == "check_in"]:
             act(screen, phone, "hc-visit", name)
         act(screen, phone, "hc-visit", "arrive")
-        while phone.guide("hc-visit").question is not None:  # the checks before knocking
-            screen.tap("answer-yes")
-            screen.page.wait_for_timeout(300)
+        answer_all(screen, phone, "hc-visit")  # the checks before knocking
         screen.tap("do-door_answered")
         screen.tap("field-by-parent")
         screen.tap("send")
@@ -173,9 +176,7 @@ def test_at_holy_cross_the_wait_counts_down_to_twenty_minutes_then_says_go(
         open_visit(screen, url, "hc-visit")
         act(screen, phone, "hc-visit", "sign_out")
         act(screen, phone, "hc-visit", "arrive")
-        while phone.guide("hc-visit").question is not None:  # the checks before knocking
-            screen.tap("answer-yes")
-            screen.page.wait_for_timeout(300)
+        answer_all(screen, phone, "hc-visit")  # the checks before knocking
         act(screen, phone, "hc-visit", "no_answer")
         screen.by_id("timer-wait").wait_for()
         clock.advance(4)
@@ -208,17 +209,16 @@ def test_inside_at_hart_hill_the_timer_runs_against_fifteen_and_thirty_minutes(
         open_visit(screen, url, "hh-visit")
         act(screen, phone, "hh-visit", "sign_out")
         act(screen, phone, "hh-visit", "arrive")
-        while phone.guide("hh-visit").question is not None:
-            screen.tap("answer-yes")
-            screen.page.wait_for_timeout(300)
+        answer_all(screen, phone, "hh-visit")
         screen.tap("do-door_answered")
         screen.tap("field-by-parent")
         screen.tap("send")
-        while phone.guide("hh-visit").question is not None:
-            screen.tap("answer-yes")
-            screen.page.wait_for_timeout(300)
+        answer_all(screen, phone, "hh-visit")
         act(screen, phone, "hh-visit", "enter")
         screen.words("timer-visit", "usual 15 min", "most 30 min")
+        first = phone.guide("hh-visit").reminders[0].code
+        screen.tap(f"dismiss-{first}")  # a reminder put away stays away
+        assert screen.page.locator(f'[flt-semantics-identifier="reminder-{first}"]').count() == 0
         act(screen, phone, "hh-visit", "adult_in_room")  # the parent left the room
         screen.words("do-adult_in_room", "The parent is back in the room")
         act(screen, phone, "hh-visit", "adult_in_room")
@@ -252,3 +252,30 @@ def test_inside_at_hart_hill_the_timer_runs_against_fifteen_and_thirty_minutes(
         screen.by_id("do-complete_follow_up").wait_for()
         screen.shot("back-with-follow-up")
     assert len(phone.state("hh-visit").follow_ups) >= 1
+
+
+def test_not_feeling_safe_at_the_door_takes_the_screen_with_leave(
+        tmp_path: Path, hub: Hub, clock: Clock, browser: Any) -> None:
+    phone = ready(tmp_path, hub, clock, hub.slip("staff-ann"))
+    hub.plan("visit-1")
+    phone.sync()
+    with served(phone, Calls(phone)) as url:
+        screen = Screen(browser.new_page(viewport={"width": 360, "height": 740}),
+                        "journey-not-safe")
+        open_visit(screen, url, "visit-1")
+        act(screen, phone, "visit-1", "sign_out")
+        act(screen, phone, "visit-1", "arrive")
+        screen.tap("do-door_answered")
+        screen.tap("field-by-parent")
+        screen.tap("send")
+        question = phone.guide("visit-1").question
+        while question is not None and question.item != "feel_safe":
+            answer(screen, phone, "visit-1")
+            question = phone.guide("visit-1").question
+        answer(screen, phone, "visit-1", "no")  # "Not safe"
+        screen.page.locator('[flt-semantics-identifier^="told-"]').first.wait_for()
+        screen.by_id("do-leave").wait_for()
+        assert screen.page.locator('[flt-semantics-identifier="do-enter"]').count() == 0
+        screen.shot("not-safe")
+        act(screen, phone, "visit-1", "leave")
+    assert phone.state("visit-1").phase is Phase.LEFT

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +22,7 @@ from fieldapp.domain.state import Staff
 from fieldapp.hub.events_store import connect
 from fieldapp.sync.protocol import Push
 from fieldapp.sync.slip import slip_code
+from tests.app.browser import chromium
 from tests.sync.hubs import DSL, MORNING, Hub, serve_in_thread
 
 PIN, DURESS = "28491375", "71930564"
@@ -58,15 +60,27 @@ def new_phone(tmp_path: Path, clock: Clock, name: str = "ann") -> PhoneService:
     return PhoneService(tmp_path / name, MemoryKeystore(), clock, kdf=FAST)
 
 
+def ready(tmp_path: Path, hub: Hub, clock: Clock, slip: str) -> PhoneService:
+    """A phone set up with its PINs and enrolled with `slip`, synced once."""
+    phone = new_phone(tmp_path, clock)
+    phone.create(PIN, DURESS)
+    phone.enrol(hub.url, slip, "phone")
+    phone.sync()
+    return phone
+
+
 @pytest.fixture
 def ann(tmp_path: Path, hub: Hub, clock: Clock) -> PhoneService:
     """Ann's phone, set up and enrolled, with one visit authorised for her and Ben."""
-    phone = new_phone(tmp_path, clock)
-    phone.create(PIN, DURESS)
-    phone.enrol(hub.url, hub.slip("staff-ann"), "Ann's phone")
     hub.plan("visit-1")
-    phone.sync()
-    return phone
+    return ready(tmp_path, hub, clock, hub.slip("staff-ann"))
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Debian's Chromium, headless (tests/app/browser.py)."""
+    with chromium() as running:
+        yield running
 
 
 def plan_for(hub: Hub, school_id: str, visit_id: str, staff: tuple[Staff, ...],

@@ -4,22 +4,15 @@ the call to reception is launched; 999 needs a 2-second hold. A screenshot per s
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
+from fieldapp.app.service import PhoneService
 from fieldapp.domain.events import EventType
 from fieldapp.domain.lifecycle import Phase
-from tests.app.browser import Calls, Screen, answer, chromium, served
+from tests.app.browser import Calls, Screen, answer, served
 from tests.app.conftest import DURESS, PIN, Clock, new_phone
 from tests.sync.hubs import Hub
 
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    with chromium() as running:
-        yield running
 
 def sign_out(screen: Screen) -> None:
     screen.tap("open-visit-1")
@@ -30,6 +23,7 @@ def sign_out(screen: Screen) -> None:
     screen.shot("sign-out-form")
     screen.tap("send")
     screen.by_id("call-office").wait_for()
+
 
 def test_a_visit_from_first_run_to_back_at_school(tmp_path: Path, hub: Hub, clock: Clock,
                                                   browser: object) -> None:
@@ -94,13 +88,10 @@ def test_a_visit_from_first_run_to_back_at_school(tmp_path: Path, hub: Hub, cloc
         screen.shot("back-at-school")
     assert phone.state("visit-1").phase is Phase.RETURNED
 
+
 def test_the_safe_phrase_is_stored_before_reception_is_dialled_and_999_needs_a_hold(
-        tmp_path: Path, hub: Hub, clock: Clock, browser: object) -> None:
-    phone = new_phone(tmp_path, clock)
-    phone.create(PIN, DURESS)
-    phone.enrol(hub.url, hub.slip("staff-ann"), "Ann's phone")
-    hub.plan("visit-1")
-    phone.sync()
+        ann: PhoneService, browser: object) -> None:
+    phone = ann
     phone.lock()
     calls = Calls(phone, works=False)  # the call cannot be placed: a text message instead
     with served(phone, calls) as url:

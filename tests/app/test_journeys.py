@@ -5,42 +5,23 @@ no reception number: sign-out waits until the school sets one at its hub."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from fieldapp.app.service import PhoneService
 from fieldapp.domain.lifecycle import Phase
 from fieldapp.hub.directory import Contacts
-from tests.app.browser import Calls, Screen, answer, answer_all, chromium, fill_form, served
+from tests.app.browser import Calls, Screen, answer, answer_all, fill_form, served
 from tests.app.conftest import (
-    DURESS,
     HOLY_CROSS_PAIR,
-    PIN,
     Clock,
     another_school,
     holy_cross,
-    new_phone,
     pair_at,
     plan_for,
+    ready,
 )
 from tests.sync.hubs import Hub
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    with chromium() as running:
-        yield running
-
-
-def ready(tmp_path: Path, hub: Hub, clock: Clock, slip: str) -> PhoneService:
-    phone = new_phone(tmp_path, clock)
-    phone.create(PIN, DURESS)
-    phone.enrol(hub.url, slip, "phone")
-    phone.sync()
-    return phone
 
 
 def open_visit(screen: Screen, url: str, visit_id: str) -> None:

@@ -6,7 +6,6 @@ and the phone's real services in a browser (the dialler, and a position that is 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from fieldapp.domain.simulate import SimulatedVisit
 from fieldapp.screens import app as app_module
 from fieldapp.screens import settings as settings_module
 from fieldapp.sync.protocol import Push
-from tests.app.browser import Calls, Screen, chromium, fill_form, served
+from tests.app.browser import Calls, Screen, fill_form, served
 from tests.app.conftest import (
     DURESS,
     HOLY_CROSS_PAIR,
@@ -38,20 +37,10 @@ SIGN_OUT = {"expected_return": "11:40", "checks.roles_clarified": True,
             "checks.mobile_phone": True, "checks.money": True}
 
 
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    with chromium() as running:
-        yield running
-
 
 @pytest.fixture
-def phone(tmp_path: Path, hub: Hub, clock: Clock) -> PhoneService:
-    ready = new_phone(tmp_path, clock)
-    ready.create(PIN, DURESS)
-    ready.enrol(hub.url, hub.slip("staff-ann"), "Ann's phone")
-    hub.plan("visit-1")
-    ready.sync()
-    return ready
+def phone(ann: PhoneService) -> PhoneService:
+    return ann
 
 
 def hold_999(screen: Screen, milliseconds: int) -> None:

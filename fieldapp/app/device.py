@@ -22,9 +22,11 @@ class Device:
     launcher: Any = None
     geolocator: Any = None
     permissions: Any = None
+    battery: Any = None
 
     def __post_init__(self) -> None:
         self.launcher = ft.UrlLauncher()
+        self.battery = ft.Battery()
         try:
             import flet_geolocator as geo
             import flet_permission_handler as perms
@@ -63,6 +65,14 @@ class Device:
         if found is None or found.latitude is None or found.longitude is None:
             return None
         return float(found.latitude), float(found.longitude)
+
+    async def battery_level(self) -> int | None:
+        """The battery's charge in percent, where the phone says (None: it does not)."""
+        try:
+            level = await asyncio.wait_for(self.battery.get_battery_level(), LOOK_FOR)
+        except Exception:  # not on this platform, or no answer in time
+            return None
+        return None if level is None else int(level)
 
     async def allow_location(self) -> bool:
         """Ask the person to allow location (Settings); True if they did."""

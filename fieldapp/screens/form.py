@@ -18,7 +18,7 @@ from fieldapp.domain.guide import Field
 from fieldapp.screens.look import GAP, GO, INFO, STOP, TITLE, back, banner, button, text
 from fieldapp.screens.shell import go, use_shell
 from fieldapp.screens.visit import FindingCard
-from fieldapp.screens.words import CONFIRM, action_words
+from fieldapp.screens.words import CHARGED, CONFIRM, action_words
 
 ROWS = 3  # follow-up action rows offered on the outcome
 
@@ -79,6 +79,8 @@ def ActionForm() -> ft.Control:
         if field.kind in ("value", "new_id", "staff"):
             continue
         body.append(_control(field, values, put, zone))
+        if field.name in CHARGED:
+            body.append(BatteryLevel())
         if problem[0] == field.name:
             body.append(text(problem[1], colour=STOP, key=f"problem-{field.name}"))
     if problem[1] and problem[0] not in {f.name for f in action.fields}:
@@ -174,3 +176,23 @@ def _actions(values: dict[str, Any], put: Any) -> ft.Control:
                     box("By when (4/12)", index, "by_when", row.by_when, True)], spacing=GAP),
         ], spacing=4))
     return ft.Column(controls, spacing=GAP)
+
+
+@ft.component
+def BatteryLevel() -> ft.Control:
+    """The phone's charge, beside a check that asks for a charged phone."""
+    shell = use_shell()
+    level, set_level = ft.use_state(cast(int | None, None))
+
+    def read() -> None:
+        async def ask() -> None:
+            set_level(await shell.device.battery_level())
+
+        ft.context.page.run_task(ask)
+
+    ft.use_effect(read, [])
+    words = "Battery: not known on this device" if level is None else f"Battery: {level}%"
+    colour = STOP if level is not None and level < 30 else INFO
+    return ft.Semantics(identifier="battery-level", label=words, content=ft.Row(
+        [ft.Icon(ft.Icons.BATTERY_STD, color=colour), text(words, colour=colour)],
+        spacing=GAP))

@@ -22,6 +22,8 @@ class Ports(Protocol):
 
     async def allow_location(self) -> bool: ...
 
+    async def battery_level(self) -> int | None: ...  # percent, where the phone says
+
     async def battery_settings(self) -> None: ...
 
 

@@ -35,6 +35,8 @@ ACTION: Final[dict[str, str]] = {
 HELP: Final = frozenset({"use_safe_phrase", "emergency_call"})
 # The school's to do at the console, not the visiting pair's: the phone shows them as waited for.
 AT_SCHOOL: Final = frozenset({"plan", "authorise"})
+# Sign-out checks that ask for a charged phone: the form shows the battery's level beside them.
+CHARGED: Final = frozenset({"checks.charged_mobile"})
 # What a stopping answer's full-screen card offers (those the visit allows then).
 AFTER_A_STOP: Final = ("leave", "doorstep_only", "cancel", "raise_concern")
 # Confirmed before they are sent (not harmless to undo).

@@ -34,10 +34,12 @@ class Calls:
     and what was stored by then; gives `position` as the last known position."""
 
     def __init__(self, phone: PhoneService, works: bool = True,
-                 position: tuple[float, float] | None = None) -> None:
+                 position: tuple[float, float] | None = None,
+                 battery: int | None = None) -> None:
         self.phone = phone
         self.works = works
         self.position = position
+        self.battery = battery
         self.made: list[tuple[str, int]] = []  # (address, events stored when it was launched)
         self.asked: list[str] = []
 
@@ -47,6 +49,9 @@ class Calls:
 
     async def locate(self) -> tuple[float, float] | None:
         return self.position
+
+    async def battery_level(self) -> int | None:
+        return self.battery
 
     async def allow_location(self) -> bool:
         self.asked.append("location")

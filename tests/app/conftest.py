@@ -107,9 +107,10 @@ HOLY_CROSS_PAIR = pair_at("holy-cross")
 
 
 def another_school(hub: Hub, school_id: str, name: str) -> str:
-    """Another school on the hub, with its own pack (`school_id` is the pack's, less its
-    last word: holy-cross, hart-hill), and a staff pair. Returns Amy's slip."""
-    pack_id = {"holy-cross": "holy-cross-primary", "hart-hill": "hart-hill-nursery"}[school_id]
+    """Another school on the hub, with its own pack (holy-cross, hart-hill, kings), and a
+    staff pair. Returns Amy's slip."""
+    pack_id = {"holy-cross": "holy-cross-primary", "hart-hill": "hart-hill-nursery",
+               "kings": "kings-academy-gomer"}[school_id]
     hub.directory.add_school(school_id, name, pack_id)
     for member in pair_at(school_id):
         hub.directory.add_staff(school_id, member.staff_id, member.name, "staff",

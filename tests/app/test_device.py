@@ -45,6 +45,7 @@ def device(web: bool = False, **services: Any) -> Device:
     made.launcher = services.get("launcher")
     made.geolocator = services.get("geolocator")
     made.permissions = services.get("permissions")
+    made.battery = services.get("battery")
     return made
 
 
@@ -92,6 +93,13 @@ def test_asking_to_allow_location() -> None:
 def test_the_dialler_says_when_the_phone_refused() -> None:
     assert run(device(launcher=Fake(launch_url=None)).dial("tel:999"))
     assert not run(device(launcher=Fake(launch_url=RuntimeError("no SIM"))).dial("tel:999"))
+
+
+def test_the_battery_level_where_the_phone_says() -> None:
+    assert run(device(battery=Fake(get_battery_level=82)).battery_level()) == 82
+    assert run(device(battery=Fake(get_battery_level=None)).battery_level()) is None
+    broken = Fake(get_battery_level=RuntimeError("not on this platform"))
+    assert run(device(battery=broken).battery_level()) is None
 
 
 def test_battery_optimisation_is_asked_then_the_settings_opened() -> None:

@@ -24,10 +24,12 @@ from tests.app.conftest import (
 from tests.sync.hubs import Hub
 
 
-def open_visit(screen: Screen, url: str, visit_id: str) -> None:
-    screen.open(url)
+def open_visit(browser: Any, name: str, url: str, visit_id: str) -> Screen:
+    """A phone's screen at 360x740 (screenshots named `name`), on the visit."""
+    screen = Screen(browser.new_page(viewport={"width": 360, "height": 740}), name).open(url)
     screen.by_id(f"open-{visit_id}").wait_for(timeout=30000)
     screen.tap(f"open-{visit_id}")
+    return screen
 
 
 def act(screen: Screen, phone: PhoneService, visit_id: str, name: str) -> None:
@@ -50,15 +52,11 @@ def act(screen: Screen, phone: PhoneService, visit_id: str, name: str) -> None:
     raise AssertionError(f"{name} was not recorded")
 
 
-def test_a_child_opens_the_door_and_the_pair_do_not_go_in(tmp_path: Path, hub: Hub,
-                                                         clock: Clock, browser: Any) -> None:
-    phone = ready(tmp_path, hub, clock, hub.slip("staff-ann"))
-    hub.plan("visit-1")
-    phone.sync()
+def test_a_child_opens_the_door_and_the_pair_do_not_go_in(ann: PhoneService,
+                                                         browser: Any) -> None:
+    phone = ann
     with served(phone, Calls(phone)) as url:
-        screen = Screen(browser.new_page(viewport={"width": 360, "height": 740}),
-                        "journey-child-at-door")
-        open_visit(screen, url, "visit-1")
+        screen = open_visit(browser, "journey-child-at-door", url, "visit-1")
         for name in ("sign_out", "arrive", "door_answered"):
             if name == "door_answered":
                 screen.tap("do-door_answered")
@@ -84,14 +82,10 @@ def test_a_child_opens_the_door_and_the_pair_do_not_go_in(tmp_path: Path, hub: H
 
 
 def test_nobody_answers_and_the_not_at_home_note_goes_through_the_door(
-        tmp_path: Path, hub: Hub, clock: Clock, browser: Any) -> None:
-    phone = ready(tmp_path, hub, clock, hub.slip("staff-ann"))
-    hub.plan("visit-1")
-    phone.sync()
+        ann: PhoneService, browser: Any) -> None:
+    phone = ann
     with served(phone, Calls(phone)) as url:
-        screen = Screen(browser.new_page(viewport={"width": 360, "height": 740}),
-                        "journey-no-answer")
-        open_visit(screen, url, "visit-1")
+        screen = open_visit(browser, "journey-no-answer", url, "visit-1")
         act(screen, phone, "visit-1", "sign_out")
         act(screen, phone, "visit-1", "arrive")
         act(screen, phone, "visit-1", "no_answer")
@@ -114,9 +108,7 @@ def test_holy_cross_waits_for_receptions_number_then_calls_it_off_on_the_doorste
     plan_for(hub, "holy-cross", "hc-visit", HOLY_CROSS_PAIR)
     phone.sync()
     with served(phone, Calls(phone)) as url:
-        screen = Screen(browser.new_page(viewport={"width": 360, "height": 740}),
-                        "journey-holy-cross")
-        open_visit(screen, url, "hc-visit")
+        screen = open_visit(browser, "journey-holy-cross", url, "hc-visit")
         screen.by_id("refusal-sign_out-no_reception_number").wait_for()
         screen.shot("no-reception-number")
         hub.directory.set_contacts("holy-cross", Contacts("0161 496 0000", "0161 496 0001",
@@ -152,9 +144,7 @@ def test_at_holy_cross_the_wait_counts_down_to_twenty_minutes_then_says_go(
     plan_for(hub, "holy-cross", "hc-visit", HOLY_CROSS_PAIR)
     phone.sync()
     with served(phone, Calls(phone)) as url:
-        screen = Screen(browser.new_page(viewport={"width": 360, "height": 740}),
-                        "journey-holy-cross-wait")
-        open_visit(screen, url, "hc-visit")
+        screen = open_visit(browser, "journey-holy-cross-wait", url, "hc-visit")
         act(screen, phone, "hc-visit", "sign_out")
         act(screen, phone, "hc-visit", "arrive")
         answer_all(screen, phone, "hc-visit")  # the checks before knocking
@@ -185,9 +175,7 @@ def test_inside_at_hart_hill_the_timer_runs_against_fifteen_and_thirty_minutes(
     plan_for(hub, "hart-hill", "hh-visit", pair_at("hart-hill"))
     phone.sync()
     with served(phone, Calls(phone)) as url:
-        screen = Screen(browser.new_page(viewport={"width": 360, "height": 740}),
-                        "journey-hart-hill-inside")
-        open_visit(screen, url, "hh-visit")
+        screen = open_visit(browser, "journey-hart-hill-inside", url, "hh-visit")
         act(screen, phone, "hh-visit", "sign_out")
         act(screen, phone, "hh-visit", "arrive")
         answer_all(screen, phone, "hh-visit")
@@ -236,14 +224,10 @@ def test_inside_at_hart_hill_the_timer_runs_against_fifteen_and_thirty_minutes(
 
 
 def test_not_feeling_safe_at_the_door_takes_the_screen_with_leave(
-        tmp_path: Path, hub: Hub, clock: Clock, browser: Any) -> None:
-    phone = ready(tmp_path, hub, clock, hub.slip("staff-ann"))
-    hub.plan("visit-1")
-    phone.sync()
+        ann: PhoneService, browser: Any) -> None:
+    phone = ann
     with served(phone, Calls(phone)) as url:
-        screen = Screen(browser.new_page(viewport={"width": 360, "height": 740}),
-                        "journey-not-safe")
-        open_visit(screen, url, "visit-1")
+        screen = open_visit(browser, "journey-not-safe", url, "visit-1")
         act(screen, phone, "visit-1", "sign_out")
         act(screen, phone, "visit-1", "arrive")
         screen.tap("do-door_answered")

@@ -18,6 +18,7 @@ from fieldapp.domain.events import EventType
 from fieldapp.domain.journeys import PAIR
 from fieldapp.domain.lifecycle import Phase
 from fieldapp.domain.simulate import SimulatedVisit
+from fieldapp.hub.directory import Contacts
 from fieldapp.screens import app as app_module
 from fieldapp.screens import settings as settings_module
 from fieldapp.sync.protocol import Push
@@ -27,9 +28,12 @@ from tests.app.conftest import (
     HOLY_CROSS_PAIR,
     PIN,
     Clock,
+    another_school,
     holy_cross,
     new_phone,
+    pair_at,
     plan_for,
+    ready,
 )
 from tests.sync.hubs import DSL, MORNING, UPLANDS, Hub
 
@@ -350,3 +354,20 @@ def test_a_revoked_phone_is_wiped_even_as_it_raises_an_alert(
     assert phone.setup() is Setup.NEW
     # a revoked phone is a lost or stolen one: the hub takes nothing from it
     assert not any(e.type is EventType.SAFE_PHRASE_USED for e in hub.events("visit-1"))
+
+
+@pytest.mark.parametrize(("level", "says"), [(82, "Battery: 82%"),
+                                             (None, "Battery: not known on this device")])
+def test_where_the_policy_asks_for_a_charged_phone_sign_out_shows_the_battery(
+        tmp_path: Path, hub: Hub, clock: Clock, browser: Any, level: int | None,
+        says: str) -> None:
+    phone = ready(tmp_path, hub, clock, another_school(hub, "kings", "Kings Academy"))
+    hub.directory.set_contacts("kings", Contacts("01632 960100", "01632 960101", "", ""),
+                               clock.now)
+    plan_for(hub, "kings", "k-visit", pair_at("kings"))
+    phone.sync()
+    with served(phone, Calls(phone, battery=level)) as url:
+        screen = page_of(browser, "battery", f"{url}/visit/k-visit/do/sign_out")
+        screen.words("battery-level", says)
+        screen.reveal("battery-level")
+        screen.shot(f"battery-{level}")

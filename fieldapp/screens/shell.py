@@ -4,7 +4,8 @@ the engine and the hub only through `Shell.phone` (fieldapp.app.service)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import contextlib
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -34,9 +35,7 @@ class Shell:
     device: Ports
     revision: int = 0  # bumped after every change: the screens read the service again
     flash: str = ""  # one line to show once: "Synced", "Saved"
-    offline: bool = False  # the last sync could not reach the hub
     dark: bool = False
-    last_call: dict[str, str] = field(default_factory=dict)  # visit id -> the call made
 
     def changed(self, flash: str = "") -> None:
         """Something changed (a tap was saved, a sync finished): draw again. A tap also
@@ -49,12 +48,10 @@ class Shell:
         """Sync in the background (an alert was raised, the app came back): the screen
         stays usable, and is drawn again when it finishes."""
         def run() -> None:
-            try:
-                status = self.phone.sync()
-            except ServiceError:  # locked or revoked meanwhile: the next screen says so
-                self.revision += 1
-                return
-            self.offline = bool(status.last_failure)
+            # offline is said by the sync status the screens read; locked or revoked
+            # meanwhile, the next screen says so
+            with contextlib.suppress(ServiceError):
+                self.phone.sync()
             self.revision += 1
 
         ft.context.page.run_thread(run)  # with the page's context: the redraw reaches it

@@ -305,12 +305,9 @@ class PhoneService:
 
     # --- sync and settings ----------------------------------------------------------------
 
-    def sync_client(self, on_wipe: Callable[[], None] = lambda: None) -> SyncClient:
-        def wipe() -> None:
-            self.wipe()
-            on_wipe()
-
-        return SyncClient(self.repository, self.transport, self.clock, wipe)
+    def sync_client(self) -> SyncClient:
+        """The sync client for the open store; a revoked phone wipes itself through it."""
+        return SyncClient(self.repository, self.transport, self.clock, self.wipe)
 
     def sync(self) -> Status:
         """Sync now; the status after it. A hub out of reach is not an error: it is said in

@@ -110,6 +110,18 @@ class Question:
 
 
 @dataclass(frozen=True, slots=True)
+class Given:
+    """An answer this phone gave at this stage, which staff may still change until the
+    visit moves on (the change is recorded as an answer too: UX principle 9). Where the pair's
+    phones differ, the cautious answer stands until the phone that gave it changes it."""
+
+    item: str
+    ask: str
+    answer: Choice  # as this phone gave it
+    change_to: Choice
+
+
+@dataclass(frozen=True, slots=True)
 class Field:
     """Something a command needs from staff. `kind` says how to ask for it:
     text, time, yes_no, tick (must be ticked), choice (one of `choices`), list (of text),
@@ -158,6 +170,7 @@ class WhatNow:
     timers: tuple[Timer, ...]
     reminders: tuple[Finding, ...]  # due now: the wait is over, the visit has run long, ...
     next_change: datetime | None  # the next moment the clock alone changes any of this
+    given: tuple[Given, ...] = ()  # this stage's answers from this phone, still changeable
 
     def action(self, name: str) -> Action | None:
         return next((action for action in self.actions if action.name == name), None)
@@ -184,6 +197,7 @@ def what_now(state: VisitState, pack: Pack, now: datetime, *, by: Author) -> Wha
         timers=timers,
         reminders=_reminders(state, pack, now),
         next_change=min((moment for moment in moments if moment > now), default=None),
+        given=() if behind is not None else _given(state, pack, by),
     )
 
 
@@ -276,6 +290,22 @@ def _question(state: VisitState, pack: Pack) -> Question | None:
                                   for answer in ("yes", "no")),
                     number=stage.index(item) + 1, of=len(stage),
                     again=item.id in state.checklist)
+
+
+def _given(state: VisitState, pack: Pack, by: Author) -> tuple[Given, ...]:
+    """What this phone answered at the stage the visit is at (before knocking, or at the open
+    door): each may be changed until the next step is taken."""
+    stage = {P.ARRIVED: "arrival", P.AT_DOOR: "door"}.get(state.phase)
+    if stage is None:
+        return ()
+    given = []
+    for item in pack.checklist:
+        mine = state.checklist_by_device.get(item.id, {}).get(by.device_id)
+        if item.stage == stage and mine in ("yes", "no") and applies(item, state):
+            other = "no" if mine == "yes" else "yes"
+            given.append(Given(item.id, item.ask, _choice(mine, item.answers[mine], pack),
+                               _choice(other, item.answers[other], pack)))
+    return tuple(given)
 
 
 def _choice(value: str, rule: Rule, pack: Pack, label: str = "") -> Choice:

@@ -3,7 +3,9 @@
 Top to bottom: where the visit is; what the last tap decided; the standing instructions; the
 timers; the reminders due; then either the one question (big answers at the bottom, "3 of
 6") or the actions the stage allows, each open or refused with the engine's reason and the
-policy's words behind "Why?". The help bar (call the office, 999) is pinned at the bottom
+policy's words behind "Why?"; last, the answers this phone gave at this stage, each
+changeable until the visit moves on (a stopping answer's card offers to change it too). The
+help bar (call the office, 999) is pinned at the bottom
 from sign-out until back at school."""
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import flet as ft
 
 from fieldapp.app.service import ServiceError
 from fieldapp.domain.findings import Finding
-from fieldapp.domain.guide import Action, Question, Stage, Timer, WhatNow
+from fieldapp.domain.guide import Action, Given, Question, Stage, Timer, WhatNow
 from fieldapp.domain.lifecycle import OUT
 from fieldapp.screens.help import HelpBar
 from fieldapp.screens.look import (
@@ -119,6 +121,24 @@ def _question(question: Question, answer: Any) -> list[ft.Control]:
     ]
 
 
+def _given(given: tuple[Given, ...], answer: Any) -> list[ft.Control]:
+    """This stage's answers from this phone, each changeable until the visit moves on."""
+    if not given:
+        return []
+    rows: list[ft.Control] = [text("Your answers: change one until you go on", 18,
+                                   ft.FontWeight.BOLD)]
+    for one in given:
+        rows.append(ft.Semantics(identifier=f"given-{one.item}", container=True,
+                                 label=f"{one.ask} {one.answer.label}", content=ft.Column([
+            text(f"{one.ask} — {one.answer.label}"),
+            button(f"Change to: {one.change_to.label}",
+                   lambda _=None, g=one: answer(g.item, g.change_to.value == "yes"),
+                   says=f"Change the answer to '{one.ask}' to {one.change_to.label}",
+                   filled=False, colour=INFO, ident=f"change-{one.item}"),
+        ], spacing=4)))
+    return rows
+
+
 @ft.component
 def ActionRow(action: Action, visit_id: str, back_in_room: bool, run: Any) -> ft.Control:
     """One action: a button when open; when refused, the reason and "Why?"."""
@@ -147,6 +167,7 @@ def VisitScreen() -> ft.Control:
         return ft.Container()
     visit_id = ft.use_route_params()["visit_id"]
     told, set_told = ft.use_state(cast(tuple[Finding, ...], ()))
+    last, set_last = ft.use_state("")  # the checklist item last answered on this screen
     put_away, set_put_away = ft.use_state(frozenset[str]())  # reminders staff dismissed
     error, set_error = ft.use_state("")
     tick, set_tick = ft.use_state(0)
@@ -175,6 +196,7 @@ def VisitScreen() -> ft.Control:
     def answer(item: str, yes: bool) -> None:
         try:
             after(shell.phone.answer(visit_id, item, yes).findings)
+            set_last(item)
         except ServiceError as failure:
             set_error(str(failure))
 
@@ -206,6 +228,7 @@ def VisitScreen() -> ft.Control:
             ft.Column([*[FindingCard(f, ident=f"told-{f.code}") for f in stopping],
                        *[ActionRow(a, visit_id, not state.adult_in_room, run)
                          for a in allowed],
+                       *_given(tuple(g for g in guide.given if g.item == last), answer),
                        button("Back to the visit", lambda: set_told(()), filled=False,
                               colour=INFO, ident="back-to-visit")],
                       spacing=GAP * 1.5, scroll=ft.ScrollMode.AUTO, expand=True,
@@ -225,6 +248,7 @@ def VisitScreen() -> ft.Control:
         body += _question(guide.question, answer)
         actions = [a for a in actions if a.name in ("leave", "raise_concern", "cancel")]
     body += [ActionRow(a, visit_id, not state.adult_in_room, run) for a in actions]
+    body += _given(guide.given, answer)
     column = ft.Column(body, spacing=GAP * 1.5, scroll=ft.ScrollMode.AUTO, expand=True,
                        horizontal_alignment=ft.CrossAxisAlignment.STRETCH)
     if state.phase in OUT:

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fieldapp.domain import commands as c
+from fieldapp.domain.events import Author
 from fieldapp.domain.facts import is_evening
 from fieldapp.domain.guide import COMMANDS, Action, Stage, WhatNow, what_now
 from fieldapp.domain.journeys import PAIR, child_at_door, let_in, no_answer
@@ -106,6 +107,10 @@ def check_offers(visit: SimulatedVisit, guide: WhatNow) -> None:
             command = c.Answer(guide.question.item, choice.value == "yes")
             assert decide(visit.state, command, visit.pack, visit.now, by=visit.author).accepted
             assert choice.label and choice.label.casefold() not in ("yes", "no")
+    for answer in guide.given:  # an answer may be changed until the visit moves on
+        command = c.Answer(answer.item, answer.change_to.value == "yes")
+        assert decide(visit.state, command, visit.pack, visit.now, by=visit.author).accepted
+        assert answer.answer.value != answer.change_to.value
 
 
 # The steps that take a visit on from each stage, the way a pair mostly goes.
@@ -312,6 +317,31 @@ def test_an_answer_to_put_right_is_asked_again(uplands: Pack) -> None:
     guide = what_now(visit.state, uplands, visit.now, by=PHONE)
     assert guide.question is not None and guide.question.item == "invited_in"
     assert guide.standing == ()
+
+
+def test_an_answer_can_be_changed_until_the_visit_moves_on(uplands: Pack) -> None:
+    visit = at_door(uplands)
+    visit.do(c.Answer("id_shown", True))
+    visit.do(c.Answer("feel_safe", False))  # a slip of the thumb: "Not safe"
+    guide = what_now(visit.state, uplands, visit.now, by=PHONE)
+    assert guide.question is None and guide.standing[0].then == ("leave",)
+    assert [(g.item, g.answer.value, g.change_to.value) for g in guide.given] == [
+        ("id_shown", "yes", "no"), ("feel_safe", "no", "yes")]
+    assert guide.given[1].change_to.label == uplands.item("feel_safe").answers["yes"].label
+    visit.do(c.Answer("feel_safe", True))  # put right: the questions go on
+    guide = what_now(visit.state, uplands, visit.now, by=PHONE)
+    assert guide.question is not None and guide.standing == ()
+    assert [g.answer.value for g in guide.given] == ["yes", "yes"]
+    assert [e.type.value for e in visit.events[-2:]] == ["checklist_answered"] * 2
+    visit.do(c.DoorstepOnly("preferred"))  # the next step: the answers are now the record
+    assert what_now(visit.state, uplands, visit.now, by=PHONE).given == ()
+
+
+def test_only_this_phones_answers_are_offered_to_change(uplands: Pack) -> None:
+    visit = at_door(uplands)
+    visit.do(c.Answer("id_shown", True))
+    partner = Author("staff-ben", "phone-ben")
+    assert what_now(visit.state, uplands, visit.now, by=partner).given == ()
 
 
 def test_feeling_unsafe_ends_the_questions_and_says_leave(uplands: Pack) -> None:

@@ -55,6 +55,7 @@ from fieldapp.sync.client import (
     enrolment_of,
     pack_of,
 )
+from fieldapp.sync.loop import SyncLoop
 from fieldapp.sync.slip import SlipError
 
 VAULT: Final = "vault"
@@ -130,6 +131,8 @@ class PhoneService:
         self._store: OpenStore | None = None
         self._tap = threading.Lock()  # one tap at a time: gather, decide, stamp, append
         self.wiped = False  # the school revoked this phone: its data is gone
+        self._syncing: SyncLoop | None = None  # in the background, while open and enrolled
+        self._listeners: list[Callable[[], None]] = []  # told when a background sync ends
 
     # --- setting up, locking ------------------------------------------------------------
 
@@ -151,6 +154,7 @@ class PhoneService:
         self.wiped = False
 
     def lock(self) -> None:
+        self._stop_syncing()
         store, self._store = self._store, None
         if store is not None:
             store.session.lock()
@@ -324,8 +328,38 @@ class PhoneService:
     def status(self) -> Status:
         return self.sync_client().status()
 
+    def sync_soon(self) -> None:
+        """Sync in the background, now: the phone was unlocked or came back to the front, an
+        alert was raised, a minute passed with the app open. One loop while the phone is open
+        (fieldapp.sync.loop): one sync at a time, again every minute while anything waits,
+        backing off with jitter while the hub is out of reach. Nothing while locked."""
+        if self.setup() is not Setup.READY:
+            return
+        if self._syncing is None:
+            self._syncing = SyncLoop(self.sync_client(), after=self._synced)
+            self._syncing.start()  # it syncs at once
+        else:
+            self._syncing.trigger()
+
+    def listen(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """`listener` is told (on the sync's thread) each time a background sync ends; the
+        function returned stops telling it."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners \
+            else None
+
+    def _synced(self) -> None:
+        for listener in list(self._listeners):
+            listener()
+
+    def _stop_syncing(self) -> None:
+        syncing, self._syncing = self._syncing, None
+        if syncing is not None:  # not waited for: locking is never held up by the network
+            syncing.stop(wait=False)
+
     def wipe(self) -> None:
         """The school revoked this phone: the keys and everything held go."""
+        self._stop_syncing()
         store, self._store = self._store, None
         vault = Vault.open(self.data / VAULT, self.keystore) if store is None else store.vault
         if store is not None:

@@ -1,5 +1,7 @@
 """The phone app's root: the first screen follows how far the phone is set up (PINs, enrolment,
-unlock); once open, the router. The phone locks itself after the school's idle time."""
+unlock); once open, the router. The phone locks itself after the school's idle time. It syncs
+in the background while open (PhoneService.sync_soon): once unlocked, when it comes back to
+the front, after a help call, and every minute; every screen is drawn again after each."""
 
 from __future__ import annotations
 
@@ -38,6 +40,11 @@ def App(make_shell: Callable[[], Shell]) -> ft.Control:
     setup = shell.phone.setup()
 
     def keep_watch() -> Any:
+        page = ft.context.page
+
+        async def redraw() -> None:
+            shell.revision += 1
+
         async def watch() -> None:
             rounds = 0
             while True:
@@ -45,11 +52,27 @@ def App(make_shell: Callable[[], Shell]) -> ft.Control:
                 rounds += 1
                 if shell.phone.setup() is Setup.READY and shell.phone.idle_lock():
                     shell.revision += 1
-                elif shell.phone.setup() is Setup.READY and rounds % 4 == 0:
-                    shell.sync_soon()
+                elif rounds % 4 == 0:  # while open, news from school: a visit called off
+                    shell.phone.sync_soon()
 
-        task = ft.context.page.run_task(watch)
-        return task.cancel
+        def came_back(event: ft.AppLifecycleStateChangeEvent) -> None:
+            if event.state is ft.AppLifecycleState.RESUME:
+                if shell.phone.setup() is Setup.READY and shell.phone.idle_lock():
+                    shell.revision += 1
+                shell.phone.sync_soon()
+
+        page.on_app_lifecycle_state_change = came_back
+        def synced() -> None:  # on the sync's thread: the redraw runs on the page's loop
+            page.run_task(redraw)
+
+        stop_listening = shell.phone.listen(synced)
+        task = page.run_task(watch)
+
+        def stop() -> None:
+            task.cancel()
+            stop_listening()
+
+        return stop
 
     ft.use_effect(keep_watch, [])
     if setup is Setup.NEW:

@@ -26,7 +26,7 @@ async def place_call(shell: Shell, visit_id: str, kind: str) -> None:
     """Store the alert, then dial; fall back on a text message to reception."""
     position = await shell.device.locate()  # the last known, at once, or none
     call = shell.phone.call(visit_id, kind, position)  # durable before anything is dialled
-    shell.sync_soon()  # towards the reception board, while the call is placed
+    shell.phone.sync_soon()  # towards the reception board, while the call is placed
     go(f"/visit/{visit_id}/call/{kind}")
     if not await shell.device.dial(call.tel) and kind == "safe_phrase":
         await shell.device.dial(call.sms)

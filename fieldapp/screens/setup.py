@@ -81,6 +81,7 @@ def Enrol() -> ft.Control:
             return
         set_busy(False)
         shell.changed("Enrolled with the school")
+        shell.phone.sync_soon()  # the visits the school has authorised
 
     def keep(ref: Any) -> Any:
         def on_change(event: ft.Event[ft.TextField]) -> None:
@@ -121,6 +122,7 @@ def Unlock() -> ft.Control:
                 shell.changed()
             return
         shell.changed()
+        shell.phone.sync_soon()
 
     field = _pin_field("PIN", "unlock-pin", pin, lambda _: unlock())
     return ft.Column([

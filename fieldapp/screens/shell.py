@@ -4,14 +4,13 @@ the engine and the hub only through `Shell.phone` (fieldapp.app.service)."""
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 import flet as ft
 
-from fieldapp.app.service import PhoneService, ServiceError, Setup
+from fieldapp.app.service import PhoneService, Setup
 
 
 class Ports(Protocol):
@@ -43,18 +42,6 @@ class Shell:
         self.phone.touch()
         self.flash = flash
         self.revision += 1
-
-    def sync_soon(self) -> None:
-        """Sync in the background (an alert was raised, the app came back): the screen
-        stays usable, and is drawn again when it finishes."""
-        def run() -> None:
-            # offline is said by the sync status the screens read; locked or revoked
-            # meanwhile, the next screen says so
-            with contextlib.suppress(ServiceError):
-                self.phone.sync()
-            self.revision += 1
-
-        ft.context.page.run_thread(run)  # with the page's context: the redraw reaches it
 
     @property
     def ready(self) -> bool:

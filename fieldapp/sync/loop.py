@@ -36,10 +36,12 @@ def backoff(failures: int, draw: Callable[[], float] = random.random,
 
 class SyncLoop:
     def __init__(self, client: Syncs, draw: Callable[[], float] = random.random,
-                 on_revoked: Callable[[], None] = lambda: None) -> None:
+                 on_revoked: Callable[[], None] = lambda: None,
+                 after: Callable[[], None] = lambda: None) -> None:
         self.client = client
         self.draw = draw
         self.on_revoked = on_revoked
+        self.after = after  # after every sync it ran, whatever came of it: draw again
         self.failures = 0
         self.last_bug: Exception | None = None
         self._wake = threading.Event()
@@ -69,10 +71,12 @@ class SyncLoop:
             self.failures += 1
             self.last_bug = bug
             return False
+        else:
+            self.failures = 0
+            return True
         finally:
             self._one_at_a_time.release()
-        self.failures = 0
-        return True
+            self.after()
 
     def next_wait(self) -> float | None:
         """Seconds until the timer syncs again; None: nothing waits, no timer."""
@@ -93,8 +97,9 @@ class SyncLoop:
         self._thread = threading.Thread(target=self.run, name="sync", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = True) -> None:
+        """Stop the loop; `wait`: until a sync under way has finished."""
         self._stop.set()
         self._wake.set()
-        if self._thread is not None:
+        if wait and self._thread is not None:
             self._thread.join(timeout=30)

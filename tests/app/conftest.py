@@ -70,10 +70,12 @@ def ready(tmp_path: Path, hub: Hub, clock: Clock, slip: str) -> PhoneService:
 
 
 @pytest.fixture
-def ann(tmp_path: Path, hub: Hub, clock: Clock) -> PhoneService:
+def ann(tmp_path: Path, hub: Hub, clock: Clock) -> Iterator[PhoneService]:
     """Ann's phone, set up and enrolled, with one visit authorised for her and Ben."""
     hub.plan("visit-1")
-    return ready(tmp_path, hub, clock, hub.slip("staff-ann"))
+    phone = ready(tmp_path, hub, clock, hub.slip("staff-ann"))
+    yield phone
+    phone.lock()  # and its background sync stops
 
 
 @pytest.fixture

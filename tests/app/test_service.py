@@ -3,6 +3,9 @@ through the engine, the help calls, sync. Against a real hub and the real encryp
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -202,3 +205,43 @@ def test_wiping_a_locked_phone(ann: PhoneService) -> None:
     ann.lock()
     ann.wipe()
     assert ann.setup() is Setup.NEW
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "not within the time"
+        time.sleep(0.02)
+
+
+def test_an_alert_reaches_the_hub_in_the_background_and_the_screens_hear_of_it(
+        ann: PhoneService, hub: Hub) -> None:
+    heard = threading.Event()
+    stop_listening = ann.listen(heard.set)
+    ann.act("visit-1", "sign_out", SIGN_OUT)
+    ann.call("visit-1", "safe_phrase")
+    ann.sync_soon()  # as the help bar does: nobody waits for "Sync now"
+    wait_until(lambda: EventType.SAFE_PHRASE_USED in {e.type for e in hub.events("visit-1")})
+    wait_until(heard.is_set)
+    assert ann.status().waiting == 0
+    heard.clear()
+    stop_listening()
+    ann.act("visit-1", "arrive", {})
+    ann.sync_soon()  # the same loop, woken
+    wait_until(lambda: EventType.ARRIVED in {e.type for e in hub.events("visit-1")})
+    assert not heard.is_set(), "a listener that stopped is not told"
+    stop_listening()  # twice: nothing happens
+
+
+def test_nothing_syncs_while_locked_and_locking_stops_the_background_sync(
+        ann: PhoneService, hub: Hub) -> None:
+    ann.sync_soon()
+    ann.lock()
+    ann.sync_soon()  # locked: nothing to sync with
+    ann.unlock(PIN)
+    ann.act("visit-1", "sign_out", SIGN_OUT)
+    time.sleep(0.3)
+    assert EventType.SIGNED_OUT not in {e.type for e in hub.events("visit-1")}, \
+        "the loop of the locked phone is gone"
+    ann.sync_soon()  # unlocked: a new loop
+    wait_until(lambda: EventType.SIGNED_OUT in {e.type for e in hub.events("visit-1")})

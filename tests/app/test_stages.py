@@ -6,20 +6,23 @@ bar exactly while staff are out — then the next step taken through the screen.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import flet as ft
+import httpx
 import pytest
 
 from fieldapp.app.main import phone_main
 from fieldapp.app.service import PhoneService
+from fieldapp.crypto.keystore import MemoryKeystore
 from fieldapp.domain.guide import Stage, WhatNow
 from fieldapp.domain.lifecycle import OUT
 from fieldapp.domain.simulate import SimulatedVisit
 from fieldapp.screens.words import AT_SCHOOL, HELP, STAGE, action_words
 from tests.app.browser import Calls
-from tests.app.conftest import DURESS, PIN, Clock, another_school, new_phone
+from tests.app.conftest import DURESS, FAST, PIN, Clock, another_school, new_phone
 from tests.app.fake_flet import Screen, open_app, run
 from tests.sync.hubs import Hub
 from tests.unit.test_guide import FORWARD, PACKS, has_stage, to_stage
@@ -187,5 +190,62 @@ def test_a_slip_of_the_thumb_is_put_right_until_the_next_step(tmp_path: Path,
         await screen.tap("do-enter")  # the next step: the answers are the record now
         assert phone.guide(visit_id).stage is Stage.INSIDE
         assert not any(i.startswith("change-") for i in screen.ids())
+
+    run(scenario)
+
+
+class BrokenPackHub(httpx.BaseTransport):
+    """The real hub, except that once `broken`, its pulls hand out a pack that does not
+    parse (a school's edit gone wrong)."""
+
+    def __init__(self) -> None:
+        self.real = httpx.HTTPTransport()
+        self.broken = False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.real.handle_request(request)
+        if not self.broken or request.url.path != "/api/v1/pull":
+            return response
+        response.read()
+        answer = {**json.loads(response.content), "pack": "format = 1\nid = 'broken'",
+                  "pack_version": "v-broken"}
+        return httpx.Response(response.status_code, json=answer)
+
+
+def test_a_pack_update_that_does_not_parse_is_said_and_the_old_pack_kept(
+        tmp_path: Path, hub: Hub) -> None:
+    hub.plan("visit-1")
+    transport = BrokenPackHub()
+    phone = PhoneService(tmp_path / "ann", MemoryKeystore(), Clock(), transport, kdf=FAST)
+    phone.create(PIN, DURESS)
+    phone.enrol(hub.url, hub.slip("staff-ann"), "phone")
+    phone.sync()
+    pack = phone.pack()
+    transport.broken = True
+
+    async def scenario() -> None:
+        screen = await open_app(app(phone, Calls(phone)))
+        await screen.tap("sync-now")
+        assert screen.sees("the school's new pack cannot be used: the school's pack")
+        assert phone.pack() == pack, "the pack it had is kept"
+        await screen.tap("open-visit-1")  # and the phone goes on working under it
+        check_visit_screen(screen, phone.guide("visit-1"))
+        assert screen.has("do-sign_out")
+
+    run(scenario)
+
+
+def test_coming_back_to_the_front_syncs_and_draws_what_came(ann: PhoneService,
+                                                            hub: Hub) -> None:
+    async def scenario() -> None:
+        screen = await open_app(app(ann, Calls(ann)))
+        assert screen.has("open-visit-1") and not screen.has("open-visit-2")
+        hub.plan("visit-2")  # the DSL signs off another visit while the phone is away
+        await screen.fire(screen.page, "app_lifecycle_state_change", {"state": "resume"})
+        for _ in range(200):
+            if screen.has("open-visit-2"):
+                break
+            await screen.settle()
+        assert screen.has("open-visit-2"), "drawn again once the background sync ended"
 
     run(scenario)

@@ -350,7 +350,10 @@ class PhoneService:
 
     def _synced(self) -> None:
         for listener in list(self._listeners):
-            listener()
+            try:
+                listener()
+            except Exception:  # its screen is gone (a tab closed): not told again, and the
+                self._listeners.remove(listener)  # sync goes on for the others
 
     def _stop_syncing(self) -> None:
         syncing, self._syncing = self._syncing, None

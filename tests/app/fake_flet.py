@@ -83,30 +83,60 @@ class FakeClient(Connection):
 
 
 def controls(root: Any) -> Iterator[BaseControl]:
-    """Every control in the tree under `root`, in the order drawn (a component's body
-    included), skipping what is not shown."""
-    seen: set[int] = set()
+    """Every control shown under `root` (a control or a list of them), in the order drawn,
+    a component's body included."""
+    for top in root if isinstance(root, list) else [root]:
+        if getattr(top, "visible", True) is not False:
+            yield top
+            for child in controls_under(top):
+                yield from controls(child)
 
-    def walk(value: Any) -> Iterator[BaseControl]:
+
+HANDLERS: Final = ("on_click", "on_tap_down", "on_change", "on_long_press")
+
+
+def said(control: BaseControl) -> str:
+    """What a screen reader says for the control itself, if anything."""
+    if isinstance(control, ft.Semantics):
+        return str(control.label or "")
+    if isinstance(control, ft.TextField):
+        return str(control.label or "")
+    if isinstance(control, ft.IconButton):
+        return str(control.tooltip or "")
+    if isinstance(control, ft.FilledButton | ft.OutlinedButton | ft.TextButton):
+        return control.content if isinstance(control.content, str) else ""
+    return ""
+
+
+def controls_under(control: BaseControl) -> list[BaseControl]:
+    """The controls directly under `control` (through lists, values and a component's
+    body), not the ones under those."""
+    under: list[BaseControl] = []
+    seen: set[int] = {id(control)}
+
+    def look(value: Any) -> None:
         if value is None or id(value) in seen or isinstance(value, str | int | float | bool):
             return
         seen.add(id(value))
         if isinstance(value, BaseControl):
-            if getattr(value, "visible", True) is False:
-                return
-            yield value
+            if getattr(value, "visible", True) is not False:
+                under.append(value)
+            return
         if dataclasses.is_dataclass(value):
             for field in dataclasses.fields(value):
                 if field.name != "_parent" and not field.metadata.get("skip", False):
-                    yield from walk(getattr(value, field.name, None))
+                    look(getattr(value, field.name, None))
         elif isinstance(value, list | tuple):
             for item in value:
-                yield from walk(item)
+                look(item)
         elif isinstance(value, dict):
             for item in value.values():
-                yield from walk(item)
+                look(item)
 
-    yield from walk(root)
+    for field in dataclasses.fields(control):
+        if field.name != "_parent" and not field.metadata.get("skip", False):
+            look(getattr(control, field.name, None))
+    return under
 
 
 class Screen:
@@ -152,6 +182,24 @@ class Screen:
                     and isinstance(control.content, str):
                 read.append(control.content)
         return " ".join(read)
+
+    def unlabelled(self) -> list[str]:
+        """Controls a person can use that a screen reader would not name: nothing above
+        them or on them says what they do (UX principle 10)."""
+        found: list[str] = []
+
+        def walk(control: BaseControl, named: bool) -> None:
+            named = named or bool(said(control))
+            usable = any(getattr(control, h, None) is not None for h in HANDLERS)
+            if usable and not named and not any(  # a button reads out the words on it
+                    isinstance(c, ft.Text) and c.value for c in controls(control)):
+                found.append(repr(control)[:80])
+            for child in controls_under(control):
+                walk(child, named)
+
+        for view in self.page.views:
+            walk(view, False)
+        return found
 
     def label(self, ident: str) -> str:
         """What a screen reader says for `ident`."""

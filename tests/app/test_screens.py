@@ -27,6 +27,7 @@ from tests.app.conftest import (
     DURESS,
     HOLY_CROSS_PAIR,
     PIN,
+    SIGN_OUT,
     Clock,
     another_school,
     holy_cross,
@@ -36,10 +37,6 @@ from tests.app.conftest import (
     ready,
 )
 from tests.sync.hubs import DSL, MORNING, UPLANDS, Hub
-
-SIGN_OUT = {"expected_return": "11:40", "checks.roles_clarified": True,
-            "checks.mobile_phone": True, "checks.money": True}
-
 
 
 @pytest.fixture

@@ -17,11 +17,8 @@ from fieldapp.domain.events import EventType
 from fieldapp.domain.forms import FormError
 from fieldapp.domain.guide import Stage
 from fieldapp.domain.lifecycle import Phase
-from tests.app.conftest import DURESS, PIN, Clock, new_phone
+from tests.app.conftest import DURESS, PIN, SIGN_OUT, Clock, new_phone
 from tests.sync.hubs import Hub
-
-SIGN_OUT = {"expected_return": "11:40", "vehicles": "AB12 CDE", "checks.roles_clarified": True,
-            "checks.mobile_phone": True, "checks.money": True}
 
 
 def test_first_run_sets_the_pins_then_enrols_with_the_slip(tmp_path: Path, hub: Hub,
@@ -231,6 +228,23 @@ def test_an_alert_reaches_the_hub_in_the_background_and_the_screens_hear_of_it(
     wait_until(lambda: EventType.ARRIVED in {e.type for e in hub.events("visit-1")})
     assert not heard.is_set(), "a listener that stopped is not told"
     stop_listening()  # twice: nothing happens
+
+
+def test_a_screen_gone_does_not_stop_the_background_sync(ann: PhoneService, hub: Hub) -> None:
+    told: list[str] = []
+
+    def gone() -> None:
+        told.append("gone")
+        raise RuntimeError("Event loop is closed")  # a browser tab that was closed
+
+    ann.listen(gone)
+    ann.listen(lambda: told.append("open"))
+    ann.sync_soon()
+    wait_until(lambda: told == ["gone", "open"])
+    ann.act("visit-1", "sign_out", SIGN_OUT)
+    ann.sync_soon()
+    wait_until(lambda: EventType.SIGNED_OUT in {e.type for e in hub.events("visit-1")})
+    wait_until(lambda: told == ["gone", "open", "open"])
 
 
 def test_nothing_syncs_while_locked_and_locking_stops_the_background_sync(

@@ -22,7 +22,15 @@ from fieldapp.domain.lifecycle import OUT
 from fieldapp.domain.simulate import SimulatedVisit
 from fieldapp.screens.words import AT_SCHOOL, HELP, STAGE, action_words
 from tests.app.browser import Calls
-from tests.app.conftest import DURESS, FAST, PIN, Clock, another_school, new_phone
+from tests.app.conftest import (
+    DURESS,
+    FAST,
+    PIN,
+    SIGN_OUT,
+    Clock,
+    another_school,
+    new_phone,
+)
 from tests.app.fake_flet import Screen, open_app, run
 from tests.sync.hubs import Hub
 from tests.unit.test_guide import FORWARD, PACKS, has_stage, to_stage
@@ -56,7 +64,9 @@ def app(phone: PhoneService, calls: Calls) -> Callable[[ft.Page], Awaitable[None
 
 
 def check_visit_screen(screen: Screen, guide: WhatNow) -> None:
-    """The visit screen shows what the engine says, nothing more and nothing less."""
+    """The visit screen shows what the engine says, nothing more and nothing less; a screen
+    reader names everything that can be used on it."""
+    assert screen.unlabelled() == []
     assert screen.words("stage") == STAGE[guide.stage]
     shown = [a for a in guide.actions if a.name not in HELP | AT_SCHOOL]
     if guide.question is not None:
@@ -110,6 +120,7 @@ def test_each_screen_from_each_stage(tmp_path: Path, hub: Hub, school: str,
                 continue
             await screen.go(f"/visit/{visit_id}/do/{action.name}")
             assert screen.sees(action_words(action.name)) and screen.has("send")
+            assert screen.unlabelled() == []
             for field in fields:
                 ident = "field-" + field.name.replace(".", "-").replace("_", "-")
                 if field.kind == "actions":
@@ -247,5 +258,46 @@ def test_coming_back_to_the_front_syncs_and_draws_what_came(ann: PhoneService,
                 break
             await screen.settle()
         assert screen.has("open-visit-2"), "drawn again once the background sync ended"
+
+    run(scenario)
+
+
+def test_every_other_screen_names_what_can_be_used(tmp_path: Path, hub: Hub,
+                                                   clock: Clock) -> None:
+    """First run, enrolment, unlock, Today, settings and the call screen, in the order a new
+    phone meets them, each read by a screen reader (UX principle 10)."""
+    hub.plan("visit-1")
+    phone = new_phone(tmp_path, clock)
+    calls = Calls(phone)
+
+    async def scenario() -> None:
+        screen = await open_app(app(phone, calls))
+        await screen.type("new-pin", "123456")
+        await screen.type("new-duress", "654321")
+        await screen.tap("save-pins")
+        assert screen.sees("at least 8 digits") and screen.unlabelled() == []
+        await screen.type("new-pin", PIN)
+        await screen.type("new-duress", DURESS)
+        await screen.tap("save-pins")
+        assert screen.has("slip-code") and screen.unlabelled() == []
+        await screen.type("hub-address", hub.url)
+        await screen.type("slip-code", hub.slip("staff-ann"))
+        await screen.tap("enrol")
+        for _ in range(200):  # the visits come with the first background sync
+            if screen.has("open-visit-1"):
+                break
+            await screen.settle()
+        assert screen.has("sync-now") and screen.unlabelled() == []
+        await screen.tap("settings")
+        assert screen.has("reception-number") and screen.unlabelled() == []
+        await screen.tap("lock")
+        assert screen.has("unlock-pin") and screen.unlabelled() == []
+        await screen.type("unlock-pin", PIN)
+        await screen.tap("unlock")
+        phone.act("visit-1", "sign_out", SIGN_OUT)
+        await screen.go("/visit/visit-1")
+        await screen.tap("call-office")
+        assert screen.has("phrase") and screen.unlabelled() == []
+        assert calls.made[0][0] == "tel:01902558870"
 
     run(scenario)

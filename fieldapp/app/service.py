@@ -155,7 +155,8 @@ class PhoneService:
 
     def lock(self) -> None:
         self._stop_syncing()
-        store, self._store = self._store, None
+        with self._tap:  # a tap being saved is saved first
+            store, self._store = self._store, None
         if store is not None:
             store.session.lock()
             store.close()
@@ -363,7 +364,8 @@ class PhoneService:
     def wipe(self) -> None:
         """The school revoked this phone: the keys and everything held go."""
         self._stop_syncing()
-        store, self._store = self._store, None
+        with self._tap:  # on the sync's thread: a tap being saved on screen finishes first
+            store, self._store = self._store, None
         vault = Vault.open(self.data / VAULT, self.keystore) if store is None else store.vault
         if store is not None:
             store.repository.close()

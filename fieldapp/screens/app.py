@@ -61,17 +61,18 @@ def App(make_shell: Callable[[], Shell]) -> ft.Control:
                     shell.revision += 1
                 shell.phone.sync_soon()
 
-        page.on_app_lifecycle_state_change = came_back
         def synced() -> None:  # on the sync's thread: the redraw runs on the page's loop
             page.run_task(redraw)
 
         stop_listening = shell.phone.listen(synced)
         task = page.run_task(watch)
 
-        def stop() -> None:
+        def stop(_: object = None) -> None:
             task.cancel()
             stop_listening()
 
+        page.on_app_lifecycle_state_change = came_back
+        page.on_close = stop  # a browser tab closed for good: its session ends, unmounted or not
         return stop
 
     ft.use_effect(keep_watch, [])

@@ -16,7 +16,7 @@ from fieldapp.domain.findings import Finding
 from fieldapp.domain.forms import ActionRow, FormError, parse_time
 from fieldapp.domain.guide import Field
 from fieldapp.screens.look import GAP, GO, INFO, STOP, TITLE, back, banner, button, text
-from fieldapp.screens.shell import go, use_shell
+from fieldapp.screens.shell import go, use_shell, while_open
 from fieldapp.screens.visit import FindingCard
 from fieldapp.screens.words import CHARGED, CONFIRM, action_words
 
@@ -28,10 +28,9 @@ def _ident(name: str) -> str:
 
 
 @ft.component
+@while_open
 def ActionForm() -> ft.Control:
     shell = use_shell()
-    if not shell.ready:  # locked as it is drawn (see Shell.ready)
-        return ft.Container()
     params = ft.use_route_params()
     visit_id, name = params["visit_id"], params["action"]
     # What was typed and tapped, kept outside the state: typing does not draw the form again

@@ -16,7 +16,7 @@ import flet as ft
 
 from fieldapp.app.service import ServiceError
 from fieldapp.screens.look import GAP, INFO, ON_COLOUR, STOP, TARGET, TITLE, button, text
-from fieldapp.screens.shell import Shell, go, use_shell
+from fieldapp.screens.shell import Shell, go, use_shell, while_open
 
 HOLD_SECONDS: Final = 2.0
 STEPS: Final = 20
@@ -91,11 +91,10 @@ def HelpBar(visit_id: str) -> ft.Control:
 
 
 @ft.component
+@while_open
 def CallScreen() -> ft.Control:
     """During the call: the phrase to say, large and calm — an ordinary call to the office."""
     shell = use_shell()
-    if not shell.ready:  # locked as it is drawn (see Shell.ready)
-        return ft.Container()
     params = ft.use_route_params()
     visit_id, kind = params["visit_id"], params["kind"]
     pack = shell.phone.pack()

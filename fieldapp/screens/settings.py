@@ -6,7 +6,7 @@ from __future__ import annotations
 import flet as ft
 
 from fieldapp.screens.look import GAP, INFO, TITLE, back, banner, button, text
-from fieldapp.screens.shell import go, use_shell
+from fieldapp.screens.shell import go, use_shell, while_open
 
 LICENCES = (
     "Home Visits: the school's own software.",
@@ -20,10 +20,9 @@ def on_android(page: ft.Page) -> bool:
 
 
 @ft.component
+@while_open
 def SettingsScreen() -> ft.Control:
     shell = use_shell()
-    if not shell.ready:  # locked as it is drawn (see Shell.ready)
-        return ft.Container()
     _ = shell.revision
     settings = shell.phone.settings()
     page = ft.context.page

@@ -4,13 +4,15 @@ the engine and the hub only through `Shell.phone` (fieldapp.app.service)."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import ParamSpec, Protocol
 
 import flet as ft
 
-from fieldapp.app.service import PhoneService, Setup
+from fieldapp.app.service import NotOpen, PhoneService
 
 
 class Ports(Protocol):
@@ -43,18 +45,11 @@ class Shell:
         self.flash = flash
         self.revision += 1
 
-    @property
-    def ready(self) -> bool:
-        """Open and enrolled. A screen drawn just as the phone locks (the idle lock, "Lock
-        now", a wipe) draws nothing: the root puts the unlock screen up next. Whether a
-        screen is drawn once more before the root replaces it depends on Flet's order of
-        redraws, so coverage does not count these lines (pyproject); the behaviour is tested
-        on every screen (tests/app/test_screens.py, the idle lock)."""
-        return self.phone.setup() is Setup.READY
-
     def now(self) -> datetime:
         return self.phone.clock()
 
+
+P = ParamSpec("P")
 
 ShellContext: ft.ContextProvider[Shell | None] = ft.create_context(None)
 
@@ -63,6 +58,20 @@ def use_shell() -> Shell:
     shell = ft.use_context(ShellContext)
     assert shell is not None, "screens render inside App"
     return shell
+
+
+def while_open(screen: Callable[P, ft.Control]) -> Callable[P, ft.Control]:
+    """A screen of the open phone. Drawn just as the phone locks or is wiped (the idle lock,
+    "Lock now", or a revocation heard by the background sync on its own thread), it draws
+    nothing: the root puts the unlock or set-up screen up next."""
+    @functools.wraps(screen)
+    def draw(*args: P.args, **kwargs: P.kwargs) -> ft.Control:
+        try:
+            return screen(*args, **kwargs)
+        except NotOpen:
+            return ft.Container()
+
+    return draw
 
 
 def go(route: str) -> None:

@@ -7,7 +7,7 @@ import flet as ft
 from fieldapp.app.service import Card
 from fieldapp.domain.guide import Stage
 from fieldapp.screens.look import CAUTION, GAP, GO, INFO, STOP, TITLE, banner, button, text
-from fieldapp.screens.shell import Shell, go, use_shell
+from fieldapp.screens.shell import Shell, go, use_shell, while_open
 
 START: dict[Stage, str] = {Stage.SIGN_OUT: "Start sign-out", Stage.ASSESS_RISK:
                            "Risk assessment", Stage.AUTHORISE: "Waiting for sign-off"}
@@ -46,10 +46,9 @@ def _card(card: Card) -> ft.Control:
 
 
 @ft.component
+@while_open
 def Today() -> ft.Control:
     shell = use_shell()
-    if not shell.ready:  # locked as it is drawn (see Shell.ready)
-        return ft.Container()
     _ = shell.revision
     cards = shell.phone.today()
     busy, set_busy = ft.use_state(False)

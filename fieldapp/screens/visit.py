@@ -37,7 +37,7 @@ from fieldapp.screens.look import (
     text,
     tone,
 )
-from fieldapp.screens.shell import Shell, go, use_shell
+from fieldapp.screens.shell import Shell, go, use_shell, while_open
 from fieldapp.screens.words import (
     AFTER_A_STOP,
     AT_SCHOOL,
@@ -161,10 +161,9 @@ def ActionRow(action: Action, visit_id: str, back_in_room: bool, run: Any) -> ft
 
 
 @ft.component
+@while_open
 def VisitScreen() -> ft.Control:
     shell = use_shell()
-    if not shell.ready:  # locked as it is drawn (see Shell.ready)
-        return ft.Container()
     visit_id = ft.use_route_params()["visit_id"]
     told, set_told = ft.use_state(cast(tuple[Finding, ...], ()))
     last, set_last = ft.use_state("")  # the checklist item last answered on this screen

@@ -15,11 +15,12 @@ import httpx
 import pytest
 
 from fieldapp.app.main import phone_main
-from fieldapp.app.service import PhoneService
+from fieldapp.app.service import PhoneService, Setup
 from fieldapp.crypto.keystore import MemoryKeystore
 from fieldapp.domain.guide import Stage, WhatNow
 from fieldapp.domain.lifecycle import OUT
 from fieldapp.domain.simulate import SimulatedVisit
+from fieldapp.screens.shell import while_open
 from fieldapp.screens.words import AT_SCHOOL, HELP, STAGE, action_words
 from tests.app.browser import Calls
 from tests.app.conftest import (
@@ -301,3 +302,43 @@ def test_every_other_screen_names_what_can_be_used(tmp_path: Path, hub: Hub,
         assert calls.made[0][0] == "tel:01902558870"
 
     run(scenario)
+
+
+def test_coming_back_after_the_idle_time_locks_first(ann: PhoneService, clock: Clock) -> None:
+    async def scenario() -> None:
+        screen = await open_app(app(ann, Calls(ann)))
+        clock.advance(ann.lock_after() + 1)  # the phone lay in a pocket
+        await screen.fire(screen.page, "app_lifecycle_state_change", {"state": "resume"})
+        assert screen.has("unlock-pin") and ann.setup() is Setup.LOCKED
+
+    run(scenario)
+
+
+def test_a_closed_tab_is_no_longer_drawn_after_a_sync(ann: PhoneService, hub: Hub) -> None:
+    synced: list[int] = []
+
+    async def scenario() -> None:
+        screen = await open_app(app(ann, Calls(ann)))
+        ann.listen(lambda: synced.append(1))  # told after the tab's own listener
+        await screen.fire(screen.page, "close")  # the browser tab closed for good
+        hub.plan("visit-2")
+        ann.sync_soon()
+        for _ in range(200):
+            if synced:
+                break
+            await screen.settle()
+        await screen.settle()  # a redraw the sync asked for would have run by now
+        assert len(ann.today()) == 2 and not screen.has("open-visit-2"), \
+            "the closed tab's screen is not drawn again"
+
+    run(scenario)
+
+
+def test_a_screen_drawn_as_the_phone_locks_draws_nothing(ann: PhoneService) -> None:
+    def visit_screen() -> ft.Control:
+        return ft.Text(ann.guide("visit-1").stage.value)
+
+    shown = while_open(visit_screen)
+    assert isinstance(shown(), ft.Text)
+    ann.lock()  # the idle lock, or a wipe on the sync's thread, between two draws
+    assert type(shown()) is ft.Container

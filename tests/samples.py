@@ -43,6 +43,8 @@ SAMPLES: dict[E, dict[str, Any]] = {
                          "reception_phone": "01902 558870"},
     E.EMERGENCY_CALL: {"number": "999"},
     E.DURESS_ALERT: {"silent": True},
+    E.ALERT_ACKNOWLEDGED: {"alert": "01HM65ZHS0000000000000004Q", "by": "Rita Reception",
+                           "role": "reception"},
     E.OUTCOME_RECORDED: {"child_seen": True, "summary": "Sam seen, well", "agreements": [],
                          "actions": [{"what": "Phone mum on Friday", "by_whom": "Ann Patel"}]},
     E.LEFT: {"returning_directly": True, "visit_minutes": 25, "overran_minutes": None},

@@ -152,6 +152,15 @@ class EmergencyCall:
 
 
 @dataclass(frozen=True, slots=True)
+class AcknowledgeAlert:
+    """At the console: someone at school has seen the alert and is acting on it."""
+
+    alert_id: str  # the alert's event id
+    by: str  # who acknowledged, by name
+    role: str  # as what: reception, dsl
+
+
+@dataclass(frozen=True, slots=True)
 class Action:
     what: str
     by_whom: str = ""
@@ -198,5 +207,5 @@ Command = (
     Plan | AssessRisk | Authorise | SignOut | CheckIn | Arrive | NoAnswer | ParentRunningLate
     | LeaveNote | DoorAnswered | Answer | Enter | DoorstepOnly | Cancel | GoUpstairs
     | EnterBedroom | AdultInRoom | RaiseConcern | UseSafePhrase | EmergencyCall | RecordOutcome
-    | Leave | Return | Debrief | CreateFollowUp | CompleteFollowUp
+    | Leave | Return | Debrief | CreateFollowUp | CompleteFollowUp | AcknowledgeAlert
 )

@@ -51,6 +51,7 @@ class EventType(StrEnum):
     SAFE_PHRASE_USED = "safe_phrase_used"
     EMERGENCY_CALL = "emergency_call"
     DURESS_ALERT = "duress_alert"  # the phone was opened with the duress PIN: a silent alert
+    ALERT_ACKNOWLEDGED = "alert_acknowledged"  # at the console: someone at school is on it
     OUTCOME_RECORDED = "outcome_recorded"
     LEFT = "left"
     RETURNED = "returned"

@@ -128,6 +128,21 @@ def use_safe_phrase(state: VisitState, cmd: c.UseSafePhrase, pack: Pack, now: da
     return Decision(drafts=(Draft(E.SAFE_PHRASE_USED, payload),), findings=findings)
 
 
+def acknowledge_alert(state: VisitState, cmd: c.AcknowledgeAlert, pack: Pack,
+                      now: datetime) -> Decision:
+    """Someone at school has the alert in hand: it stops sounding on every board. Each alert
+    is acknowledged once; the first to do it is who the DSL sees."""
+    alert = next((a for a in state.alerts if a.detail.get("id") == cmd.alert_id), None)
+    if alert is None:
+        raise c.CommandError(f"no alert {cmd.alert_id!r} on this visit")
+    if alert.detail.get("acknowledged"):
+        raise c.CommandError(f"this alert was acknowledged already by "
+                             f"{alert.detail['acknowledged']['by']}")
+    must_text(cmd.by, "who acknowledged")
+    payload = {"alert": cmd.alert_id, "by": cmd.by.strip(), "role": cmd.role}
+    return Decision(drafts=(Draft(E.ALERT_ACKNOWLEDGED, payload),))
+
+
 def _where(position: c.Position | None) -> dict[str, Any]:
     """The last known position, for the alert, where the person allowed location."""
     if position is None:

@@ -98,9 +98,11 @@ for _phase in ON_SITE:
 for _phase in OUT:
     for _event in (E.CHECKED_IN, E.SAFE_PHRASE_USED, E.EMERGENCY_CALL, E.CONCERN_RAISED):
         _MOVES[(_phase, _event)] = _phase
-# A duress unlock raises a silent alert on whatever the phone holds, in any phase.
+# A duress unlock raises a silent alert on whatever the phone holds, in any phase; and an
+# alert is acknowledged at school in whatever phase the visit has reached since.
 for _phase in Phase:
     _MOVES[(_phase, E.DURESS_ALERT)] = _phase
+    _MOVES[(_phase, E.ALERT_ACKNOWLEDGED)] = _phase
 # Follow-ups, once the visit is over or called off.
 for _phase in FINISHED:
     for _event in (E.FOLLOW_UP_CREATED, E.FOLLOW_UP_DONE):

@@ -222,6 +222,7 @@ PAYLOADS: Final[Mapping[EventType, Check]] = {
                                 **may(position=POSITION)}),
     E.EMERGENCY_CALL: record({**needs(number=word(32)), **may(position=POSITION)}),
     E.DURESS_ALERT: record(needs(silent=flag)),
+    E.ALERT_ACKNOWLEDGED: record(needs(alert=word(ID, 1), by=word(NAME), role=word(ID))),
     E.OUTCOME_RECORDED: record(needs(child_seen=flag, summary=text(NOTE),
                                      agreements=listed(text(NOTE)), actions=listed(ACTION))),
     E.LEFT: record(needs(returning_directly=flag, visit_minutes=maybe(minutes),

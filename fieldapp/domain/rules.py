@@ -146,6 +146,7 @@ _HANDLERS: dict[type, tuple[EventType, _Handler]] = {
     c.RaiseConcern: (E.CONCERN_RAISED, inside.raise_concern),
     c.UseSafePhrase: (E.SAFE_PHRASE_USED, inside.use_safe_phrase),
     c.EmergencyCall: (E.EMERGENCY_CALL, inside.emergency_call),
+    c.AcknowledgeAlert: (E.ALERT_ACKNOWLEDGED, inside.acknowledge_alert),
     c.RecordOutcome: (E.OUTCOME_RECORDED, inside.record_outcome),
     c.Leave: (E.LEFT, after.leave),
     c.Return: (E.RETURNED, after.return_to_school),

@@ -246,8 +246,20 @@ def _append(name: str) -> _Fact:
 
 
 def _alert(state: VisitState, event: Event) -> VisitState:
-    alert = Mark(at=event.at, detail={**event.payload, "type": event.type.value})
+    alert = Mark(at=event.at, detail={**event.payload, "type": event.type.value, "id": event.id})
     return replace(state, alerts=(*state.alerts, alert))
+
+
+def _acknowledged(state: VisitState, event: Event) -> VisitState:
+    """The alert, marked with who at school acknowledged it and when (the first to do it)."""
+    said = {"by": str(event.payload.get("by", "")), "role": str(event.payload.get("role", "")),
+            "staff_id": event.author.staff_id, "at": event.at.isoformat()}
+    alerts = tuple(
+        replace(alert, detail={**alert.detail, "acknowledged": said})
+        if alert.detail.get("id") == event.payload.get("alert")
+        and not alert.detail.get("acknowledged") else alert
+        for alert in state.alerts)
+    return replace(state, alerts=alerts)
 
 
 def _wait(state: VisitState, event: Event) -> VisitState:
@@ -279,6 +291,7 @@ _FACTS: dict[EventType, _Fact] = {
     EventType.ADULT_IN_ROOM: _adult_in_room,
     EventType.CONCERN_RAISED: _append("concerns"),
     **dict.fromkeys(ALERTS, _alert),
+    EventType.ALERT_ACKNOWLEDGED: _acknowledged,
     EventType.OUTCOME_RECORDED: _set("outcome"),
     EventType.LEFT: _set("left"),
     EventType.RETURNED: _set("returned"),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Final
 
 from fieldapp.domain.events import ALERTS, Event
@@ -23,9 +23,6 @@ from fieldapp.domain.state import fold
 from fieldapp.domain.timers import Overdue, overdue
 from fieldapp.hub.events_store import EventStore, History
 
-# An alert on a visit that is not out (a duress PIN used while no visit was out) stays on the
-# board this long.
-ALERT_SHOWN_FOR: Final = timedelta(hours=12)
 BACK: Final = (Phase.RETURNED, Phase.DEBRIEFED, Phase.CANCELLED)
 _log = logging.getLogger(__name__)
 
@@ -40,11 +37,20 @@ class Visitor:
 
 
 @dataclass(frozen=True, slots=True)
+class Acknowledged:
+    by: str  # who at school has the alert in hand, by name
+    role: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Alert:
+    id: str  # its event id
     type: str  # safe_phrase_used | emergency_call | duress_alert
     at: datetime
     by: Visitor
     position: tuple[float, float] | None = None  # where the phone last was, if allowed
+    acknowledged: Acknowledged | None = None  # None: nobody at school has it in hand yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +68,17 @@ class BoardRow:
     alerts: tuple[Alert, ...] = ()
     attention: str = ""
 
+    @property
+    def sounding(self) -> tuple[Alert, ...]:
+        """The alerts nobody at school has acknowledged yet: they take the board over."""
+        return tuple(alert for alert in self.alerts if alert.acknowledged is None)
+
 
 def board(store: EventStore, school_id: str, pack: Pack, now: datetime,
           contacts: Contacts) -> tuple[BoardRow, ...]:
-    """Every visit of the school with staff out, or with a recent alert, or that needs
-    attention: alerts first, then overdue visits, then by expected return."""
+    """Every visit of the school with staff out, or with an alert nobody has acknowledged
+    (unless the pair are back), or that needs attention: alerts nobody has acknowledged
+    first, then those in hand, then overdue visits, then by expected return."""
     rows = []
     for visit_id in store.visit_ids(school_id):
         try:
@@ -78,20 +90,25 @@ def board(store: EventStore, school_id: str, pack: Pack, now: datetime,
                 "phone the staff on it"))
         if row is not None:
             rows.append(row)
-    return tuple(sorted(rows, key=lambda row: (not row.alerts, row.overdue is None,
-                                               not row.attention, row.expected_return)))
+    return tuple(sorted(rows, key=lambda row: (not row.sounding, not row.alerts,
+                                               row.overdue is None, not row.attention,
+                                               row.expected_return)))
 
 
 def _row(visit_id: str, history: History, pack: Pack, now: datetime,
          contacts: Contacts) -> BoardRow | None:
     events = history.events
     state = fold(events)
-    alerts = tuple(Alert(e.type.value, e.at, _visitor(e.author.staff_id, "", contacts),
-                         _position(e.payload.get("position")))
+    handled = {str(a.detail.get("id")): a.detail["acknowledged"] for a in state.alerts
+               if a.detail.get("acknowledged")}
+    alerts = tuple(Alert(e.id, e.type.value, e.at, _visitor(e.author.staff_id, "", contacts),
+                         _position(e.payload.get("position")), _acknowledged(handled.get(e.id)))
                    for e in events if e.type in ALERTS)
-    recent = any(now - alert.at <= ALERT_SHOWN_FOR for alert in alerts)
+    # an alert on a visit that is not out (a duress PIN used while no visit was out) stays
+    # on the board until someone at school acknowledges it
+    sounding = any(alert.acknowledged is None for alert in alerts)
     out = state.phase in OUT and state.sign_out is not None
-    if not (out or history.unreadable or (recent and state.phase not in BACK)):
+    if not (out or history.unreadable or (sounding and state.phase not in BACK)):
         return None
     detail = state.sign_out.detail if state.sign_out is not None else {}
     staff = tuple(_visitor(m.staff_id, m.mobile, contacts, m.name) for m in state.staff) or \
@@ -107,6 +124,12 @@ def _row(visit_id: str, history: History, pack: Pack, now: datetime,
         last_heard=_latest(events), overdue=overdue(state, pack, now), alerts=alerts,
         attention=(f"{len(history.unreadable)} of this visit's events cannot be read: tell "
                    "the DSL" if history.unreadable else ""))
+
+
+def _acknowledged(said: Mapping[str, str] | None) -> Acknowledged | None:
+    if said is None:
+        return None
+    return Acknowledged(said["by"], said["role"], datetime.fromisoformat(said["at"]))
 
 
 def _position(found: object) -> tuple[float, float] | None:

@@ -1,50 +1,39 @@
-"""The console's API (`/api/v1/console/...`): sign-in, the reception board, visits and their
-case content, authorising visits, sealed records, the audit log, devices. Plus the phones'
-route for sealed records (`/api/v1/sealed`).
+"""The console's API (`/api/v1/console/...`): sign-in, the reception board and its alerts,
+visits and their case content, authorising visits, sealed records, the audit log, devices.
+Plus the phones' route for sealed records (`/api/v1/sealed`).
 
-Who may do what (a school's console users only ever see their own school; another school's
-visit, record or device is answered 404, exactly as one that does not exist):
-
-| route                     | reception | dsl | staff          | admin |
-|---------------------------|-----------|-----|----------------|-------|
-| board                     | yes       | yes |                |       |
-| visits, visit             |           | yes | their own only |       |
-| authorise                 |           | yes |                |       |
-| record (sealed, opened)   |           | yes |                |       |
-| audit log                 |           | yes |                | yes   |
-| devices, revoke, codes    |           |     |                | yes   |
-
-Every read of case content (a visit's details, the visit list, an opened sealed record) is
-written to the audit log, durably, before the content is sent.
+Routes are thin: each area is an `APIRouter` over the one console service
+(fieldapp.hub.console), which holds who may do what and what is audit-logged; the console's
+screens call the same service.
 """
 
-import logging
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import datetime
-from enum import StrEnum
 from typing import Annotated, Any, Final, Literal
 
-from fastapi import Body, Depends, FastAPI, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
 from fieldapp.crypto.sealing import HubKeyPair, SealedRecord, SealError, split_envelopes
-from fieldapp.domain import commands as c
-from fieldapp.domain.events import Author, Event
-from fieldapp.domain.lifecycle import IllegalTransition
-from fieldapp.domain.rules import decide, stamp
-from fieldapp.domain.state import VisitState, fold
-from fieldapp.hub.accounts import Accounts, Busy, ConsoleUser, SignInRefused
-from fieldapp.hub.audit import AuditEntry, AuditLog
-from fieldapp.hub.board import board
-from fieldapp.hub.directory import CODE_LIFETIME, Device, Directory, DirectoryError
+from fieldapp.domain.events import Author
+from fieldapp.hub.accounts import ConsoleUser
+from fieldapp.hub.audit import AuditEntry
+from fieldapp.hub.board import BoardRow
+from fieldapp.hub.console import (
+    CONSOLE_DEVICE,
+    NEEDS_ATTENTION,
+    ConsoleService,
+    Recorded,
+)
+from fieldapp.hub.console import (
+    VisitSummary as Summary,
+)
+from fieldapp.hub.directory import Device
 from fieldapp.hub.errors import HubError
-from fieldapp.hub.events_store import EventStore, History
-from fieldapp.hub.records import SealedStore
 from fieldapp.hub.schemas import (
     NO_CONTROLS,
     VISIT,
@@ -53,22 +42,12 @@ from fieldapp.hub.schemas import (
     refusals,
     then,
 )
-from fieldapp.sync.protocol import ProtocolError, Push
+from fieldapp.sync.protocol import ProtocolError
 from fieldapp.sync.records import MAX_RECORDS, parse_sealed_push
-from fieldapp.sync.slip import slip_code
 
 CONSOLE: Final = "/api/v1/console"
-CONSOLE_DEVICE: Final = "hub-console"  # the device id of events recorded at the console
-NEEDS_ATTENTION: Final = "needs_attention"  # a visit that cannot be shown as usual
-_log = logging.getLogger(__name__)
 Id = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
-
-
-class Role(StrEnum):
-    RECEPTION = "reception"
-    DSL = "dsl"
-    STAFF = "staff"
-    ADMIN = "admin"
+__all__ = ["CONSOLE", "CONSOLE_DEVICE", "NEEDS_ATTENTION", "add_console_routes"]
 
 
 class SignIn(BaseModel):
@@ -105,12 +84,21 @@ class VisitorOut(BaseModel):
     mobile: str = Field(description="empty if neither the directory nor the plan has one")
 
 
+class AcknowledgedOut(BaseModel):
+    by: str = Field(description="who at school acknowledged the alert")
+    role: str
+    at: datetime
+
+
 class AlertOut(BaseModel):
+    id: str = Field(description="the alert's event id: acknowledge it with this")
     type: str = Field(description="safe_phrase_used, emergency_call or duress_alert")
     at: datetime
     by: VisitorOut
     position: list[float] | None = Field(
         default=None, description="[latitude, longitude], where the phone sent its position")
+    acknowledged: AcknowledgedOut | None = Field(
+        default=None, description="who at school has it in hand; null: it still sounds")
 
 
 class BoardRowOut(BaseModel):
@@ -248,10 +236,10 @@ def add_console_routes(app: FastAPI, engine: Engine, keys: HubKeyPair,
                        device: Callable[..., Device],
                        device_refused: dict[int | str, dict[str, Any]], *,
                        password_cost: int = 17,
-                       retired_keys: Sequence[HubKeyPair] = ()) -> None:
-    accounts = Accounts(engine, password_cost)
-    directory, store, audit = Directory(engine), EventStore(engine), AuditLog(engine)
-    sealed = SealedStore(engine, keys, retired_keys)
+                       retired_keys: Sequence[HubKeyPair] = ()) -> ConsoleService:
+    """The console's routes, one router per area, over one console service (returned: the
+    console's screens use the same one)."""
+    console = ConsoleService(engine, keys, clock, password_cost, retired_keys)
 
     def bearer(credentials: Annotated[HTTPAuthorizationCredentials | None,
                                       Depends(CONSOLE_SESSION)]) -> str:
@@ -260,216 +248,132 @@ def add_console_routes(app: FastAPI, engine: Engine, keys: HubKeyPair,
         return credentials.credentials
 
     def signed_in(token: Annotated[str, Depends(bearer)]) -> ConsoleUser:
-        try:
-            return accounts.user(token, clock())
-        except SignInRefused as refused:
-            raise HubError(401, "unauthenticated", str(refused)) from None
+        return console.user(token)
 
-    def allowed(*roles: Role) -> Callable[..., ConsoleUser]:
-        def check(user: Annotated[ConsoleUser, Depends(signed_in)]) -> ConsoleUser:
-            if user.role not in roles:
-                raise HubError(403, "forbidden", f"a {user.role} cannot do this: ask "
-                               f"{' or '.join(r.value for r in roles)}")
-            return user
-        return check
+    User_ = Annotated[ConsoleUser, Depends(signed_in)]
+    for router in (_sessions(console, bearer, User_), _reception(console, User_),
+                   _visits(console, User_), _admin(console, User_)):
+        app.include_router(router, prefix=CONSOLE, tags=["console"])
+    app.include_router(_sealed(console, device, device_refused), tags=["sync"])
+    return console
 
-    def history_of(user: ConsoleUser, visit_id: str) -> History:
-        """The visit's history if this user may see it; 404 otherwise, whatever the reason."""
-        found = store.history(user.school_id, visit_id)
-        mine = user.role != Role.STAFF or visit_id in store.staff_visits(user.school_id,
-                                                                        user.staff_id)
-        if not (found.events or found.unreadable) or not mine:
-            raise HubError(404, "not_found", "no such visit")
-        return found
 
-    def read(user: ConsoleUser, action: str, subject: str) -> None:
-        audit.record(user.school_id, clock(), user.staff_id, user.role, action, subject)
+def _sessions(console: ConsoleService, bearer: Callable[..., str], User_: Any) -> APIRouter:
+    router = APIRouter()
 
-    @app.post(f"{CONSOLE}/sign-in", responses=_errors(400, 503), tags=["console"])
+    @router.post("/sign-in", responses=_errors(400, 503))
     def sign_in(body: SignIn) -> SignedIn:
         """A console session for a member of staff (a school day long); 503 with
         `Retry-After` while the hub is checking too many sign-ins at once."""
-        try:
-            session = accounts.sign_in(body.school_id, body.staff_id, body.password, clock(),
-                                       body.device)
-        except SignInRefused as refused:
-            raise HubError(401, "unauthenticated", str(refused)) from None
-        except Busy as busy:
-            raise HubError(503, "busy", str(busy), headers={"Retry-After": "2"}) from None
+        session = console.sign_in(body.school_id, body.staff_id, body.password, body.device)
         return SignedIn(token=session.token, expires_at=session.expires_at,
                         user=User(**asdict(session.user)), device=session.device)
 
-    @app.post(f"{CONSOLE}/sign-out", responses=_errors(), tags=["console"])
-    def sign_out(token: Annotated[str, Depends(bearer)],
-                 _user: Annotated[ConsoleUser, Depends(signed_in)]) -> dict[str, bool]:
+    @router.post("/sign-out", responses=_errors())
+    def sign_out(token: Annotated[str, Depends(bearer)], _user: User_) -> dict[str, bool]:
         """End this session (a session that has already ended is refused like any other)."""
-        accounts.sign_out(token)
+        console.sign_out(token)
         return {"signed_out": True}
 
-    @app.get(f"{CONSOLE}/me", responses=_errors(), tags=["console"])
-    def me(user: Annotated[ConsoleUser, Depends(signed_in)]) -> User:
+    @router.get("/me", responses=_errors())
+    def me(user: User_) -> User:
         return User(**asdict(user))
 
-    @app.get(f"{CONSOLE}/board", responses={**_errors(403), **then(
-        Visit=(VISIT, {"path.visit_id": "$response.body#/rows/0/visit_id"}))}, tags=["console"])
-    def reception_board(user: Annotated[ConsoleUser, Depends(allowed(Role.RECEPTION,
-                                                                     Role.DSL))]) -> BoardOut:
-        """Who is out, where and until when; overdue visits first, by the hub's clock."""
-        now = clock()
-        rows = board(store, user.school_id, directory.pack(user.school_id).pack, now,
-                     directory.contacts(user.school_id))
-        return BoardOut(now=now, rows=[BoardRowOut(
-            visit_id=row.visit_id, address=row.address,
-            phase=NEEDS_ATTENTION if row.phase is None else row.phase.value,
-            staff=[VisitorOut(name=v.name, mobile=v.mobile) for v in row.staff],
-            vehicles=list(row.vehicles), expected_return=row.expected_return,
-            emergency_number=row.emergency_number,
-            last_check_in=row.last_check_in, last_heard=row.last_heard,
-            alerts=[AlertOut(type=a.type, at=a.at, by=VisitorOut(name=a.by.name,
-                                                                 mobile=a.by.mobile),
-                             position=list(a.position) if a.position else None)
-                    for a in row.alerts],
-            overdue=None if row.overdue is None else OverdueOut(
-                since=row.overdue.since, what=row.overdue.what,
-                escalation=list(row.overdue.escalation)),
-            attention=row.attention or None)
-            for row in rows])
+    return router
 
-    @app.get(f"{CONSOLE}/visits", responses={**_errors(403), **then(
-        Visit=(VISIT, {"path.visit_id": "$response.body#/visits/0/visit_id"}))},
-        tags=["console"])
-    def visits(user: Annotated[ConsoleUser, Depends(allowed(Role.DSL, Role.STAFF))]
-               ) -> VisitsOut:
+
+def _reception(console: ConsoleService, User_: Any) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/board", responses={**_errors(403), **then(
+        Visit=(VISIT, {"path.visit_id": "$response.body#/rows/0/visit_id"}))})
+    def reception_board(user: User_) -> BoardOut:
+        """Who is out, where and until when; alerts first (those nobody has acknowledged
+        before those in hand), then overdue visits, by the hub's clock."""
+        now, rows = console.board(user)
+        return BoardOut(now=now, rows=[_row_out(row) for row in rows])
+
+    @router.post("/visits/{visit_id}/alerts/{alert_id}/acknowledge",
+                 responses=_errors(400, 403, 404, 409))
+    def acknowledge(visit_id: Id, alert_id: Id, user: User_) -> AuthorisedOut:
+        """Someone at school has the alert in hand: recorded on the visit with who and
+        when (the DSL sees it), audited; it stops sounding on every board."""
+        return _recorded(console.acknowledge(user, visit_id, alert_id))
+
+    return router
+
+
+def _visits(console: ConsoleService, User_: Any) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/visits", responses={**_errors(403), **then(
+        Visit=(VISIT, {"path.visit_id": "$response.body#/visits/0/visit_id"}))})
+    def visits(user: User_) -> VisitsOut:
         """The school's visits (a member of staff: their own), newest plan first."""
-        ids = (store.visit_ids(user.school_id) if user.role == Role.DSL
-               else store.staff_visits(user.school_id, user.staff_id))
-        read(user, "list_visits", "*")
-        summaries = [_summary_of(visit_id, store.history(user.school_id, visit_id))
-                     for visit_id in ids]
-        return VisitsOut(visits=sorted(summaries, key=lambda v: v.scheduled_at, reverse=True))
+        return VisitsOut(visits=[_summary_out(v) for v in console.visits(user)])
 
-    @app.get(f"{CONSOLE}/visits/{{visit_id}}", responses=_errors(403, 404), tags=["console"])
-    def visit(visit_id: Id,
-              user: Annotated[ConsoleUser, Depends(allowed(Role.DSL, Role.STAFF))]) -> VisitOut:
+    @router.get("/visits/{visit_id}", responses=_errors(403, 404))
+    def visit(visit_id: Id, user: User_) -> VisitOut:
         """A visit's case content; for the DSL, with its sealed records opened."""
-        history = history_of(user, visit_id)
-        records = sealed.for_visit(user.school_id, visit_id) if user.role == Role.DSL else ()
-        read(user, "read_visit", visit_id)
-        refs, opened = [], []
-        for stored in records:
-            try:
-                opened.append((stored.record_id, sealed.open(user.school_id, stored).events))
-                problem = None
-            except SealError as error:
-                problem = str(error)
-            refs.append(RecordRef(record_id=stored.record_id, received_at=stored.received_at,
-                                  unreadable=problem))
-        events, clashes = _with_records(history.events, opened)
-        problems = [[r.ref, r.reason] for r in history.unreadable] + clashes
-        try:
-            state = fold(events)
-        except Exception as error:  # a bug: the DSL still sees the events as they are
-            _log.exception("visit %s cannot be folded", visit_id)
-            return VisitOut(visit=_attention(visit_id), authorised_steps=[], outcome=None,
-                            concerns=[], alerts=[], records=refs,
-                            set_aside=[*problems, ["*", f"cannot be folded: "
-                                                   f"{type(error).__name__}"]],
-                            events=[event.to_dict() for event in events])
+        view = console.visit(user, visit_id)
         return VisitOut(
-            visit=_summary(state) if not problems else _attention(visit_id, state),
-            authorised_steps=sorted(state.authorised_steps()),
-            outcome=None if state.outcome is None else dict(state.outcome.detail),
-            concerns=[dict(m.detail) for m in state.concerns],
-            alerts=[dict(m.detail) for m in state.alerts],
-            set_aside=problems + [list(pair) for pair in state.set_aside],
-            records=refs,
-            events=[event.to_dict() for event in events])
+            visit=_summary_out(view.summary), authorised_steps=list(view.authorised_steps),
+            outcome=view.outcome, concerns=list(view.concerns), alerts=list(view.alerts),
+            set_aside=[list(pair) for pair in view.set_aside],
+            records=[RecordRef(**asdict(ref)) for ref in view.records],
+            events=[event.to_dict() for event in view.events])
 
-    @app.post(f"{CONSOLE}/visits/{{visit_id}}/authorise", responses=_errors(400, 403, 404, 409),
-              tags=["console"])
-    def authorise(visit_id: Id, body: AuthoriseIn,
-                  user: Annotated[ConsoleUser, Depends(allowed(Role.DSL))]) -> AuthorisedOut:
+    @router.post("/visits/{visit_id}/authorise", responses=_errors(400, 403, 404, 409))
+    def authorise(visit_id: Id, body: AuthoriseIn, user: User_) -> AuthorisedOut:
         """Sign off one of the visit's authorisation steps, as the signed-in DSL."""
-        history = history_of(user, visit_id)
-        if history.unreadable:
-            raise HubError(409, "needs_attention", f"{len(history.unreadable)} of this "
-                           "visit's events cannot be read: it cannot be signed off until "
-                           "they are put right")
-        state = fold(history.events)
-        if body.role not in directory.pack_roles(user.staff_id):
-            raise HubError(403, "forbidden", f"you do not hold the role {body.role!r} in this "
-                           "school's policy: an admin records who holds which")
-        now = clock()
-        author = Author(user.staff_id, CONSOLE_DEVICE)
-        try:
-            decision = decide(state, c.Authorise(body.step, user.name, body.role),
-                              directory.pack(user.school_id).pack, now, by=author)
-        except IllegalTransition as wrong:
-            raise HubError(409, "wrong_phase", str(wrong)) from None
-        except c.CommandError as error:
-            raise HubError(400, "bad_command", str(error)) from None
-        findings = [FindingOut(code=f.code, say=f.say, because=f.because, policy=f.policy,
-                               quote=f.quote) for f in decision.findings]
-        if not decision.accepted:
-            raise HubError(422, "refused", "; ".join(f.say for f in decision.refusals),
-                           findings=[f.model_dump() for f in findings])
-        events = stamp(state, decision, visit_id, author, now,
-                       lambda: os.urandom(10))
-        store.ingest(user.school_id, CONSOLE_DEVICE, Push(events=events))
-        return AuthorisedOut(events=[e.id for e in events], findings=findings)
+        return _recorded(console.authorise(user, visit_id, body.step, body.role))
 
-    @app.get(f"{CONSOLE}/records/{{record_id}}", responses=_errors(403, 404, 409),
-             tags=["console"])
-    def record(record_id: Id,
-               user: Annotated[ConsoleUser, Depends(allowed(Role.DSL))]) -> RecordOut:
+    @router.get("/records/{record_id}", responses=_errors(403, 404, 409))
+    def record(record_id: Id, user: User_) -> RecordOut:
         """A sealed visit record, opened with the hub's key."""
-        stored = sealed.get(user.school_id, record_id)
-        if stored is None:
-            raise HubError(404, "not_found", "no such record")
-        read(user, "open_record", record_id)
-        try:
-            opened = sealed.open(user.school_id, stored)
-        except SealError as error:
-            raise HubError(409, "unreadable", str(error)) from None
-        return RecordOut(record_id=record_id, visit_id=opened.visit_id,
+        opened = console.record(user, record_id)
+        return RecordOut(record_id=opened.record_id, visit_id=opened.visit_id,
                          events=[event.to_dict() for event in opened.events])
 
-    @app.get(f"{CONSOLE}/audit", responses=_errors(403), tags=["console"])
-    def audit_log(user: Annotated[ConsoleUser, Depends(allowed(Role.DSL, Role.ADMIN))],
-                  before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    return router
+
+
+def _admin(console: ConsoleService, User_: Any) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/audit", responses=_errors(403))
+    def audit_log(user: User_, before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
                   limit: Annotated[int, Query(ge=1, le=500)] = 200) -> AuditOut:
-        """Who read which case content, newest first."""
-        return AuditOut(entries=list(audit.entries(user.school_id, before, limit)))
+        """Who read which case content and who changed what, newest first."""
+        return AuditOut(entries=list(console.audit_log(user, before, limit)))
 
-    @app.get(f"{CONSOLE}/devices", responses=_errors(403), tags=["console"])
-    def devices(user: Annotated[ConsoleUser, Depends(allowed(Role.ADMIN))]) -> DevicesOut:
-        return DevicesOut(devices=[DeviceOut(**d) for d in directory.devices(user.school_id)])
+    @router.get("/devices", responses=_errors(403))
+    def devices(user: User_) -> DevicesOut:
+        return DevicesOut(devices=[DeviceOut(**d) for d in console.devices(user)])
 
-    @app.post(f"{CONSOLE}/devices/{{device_id}}/revoke", responses=_errors(403, 404),
-              tags=["console"])
-    def revoke(device_id: Id,
-               user: Annotated[ConsoleUser, Depends(allowed(Role.ADMIN))]) -> dict[str, bool]:
+    @router.post("/devices/{device_id}/revoke", responses=_errors(403, 404))
+    def revoke(device_id: Id, user: User_) -> dict[str, bool]:
         """A lost phone: refused from now on, and told to wipe itself when it next syncs."""
-        try:
-            directory.revoke(user.school_id, device_id, clock())
-        except DirectoryError:
-            raise HubError(404, "not_found", "no such device") from None
+        console.revoke(user, device_id)
         return {"revoked": True}
 
-    @app.post(f"{CONSOLE}/enrol-codes", responses=_errors(400, 403, 404), tags=["console"])
-    def enrol_code(body: EnrolCodeIn,
-                   user: Annotated[ConsoleUser, Depends(allowed(Role.ADMIN))]) -> EnrolCodeOut:
+    @router.post("/enrol-codes", responses=_errors(400, 403, 404))
+    def enrol_code(body: EnrolCodeIn, user: User_) -> EnrolCodeOut:
         """A one-time code to enrol a phone for a member of staff (valid 15 minutes)."""
-        now = clock()
-        try:
-            code = directory.enrol_code(user.school_id, body.staff_id, now)
-        except DirectoryError:
-            raise HubError(404, "not_found", "no such member of staff") from None
-        return EnrolCodeOut(code=slip_code(code, keys.public_bytes()),
-                            expires_at=now + CODE_LIFETIME,
-                            hub_key_fingerprint=keys.fingerprint())
+        slip = console.enrol_code(user, body.staff_id)
+        return EnrolCodeOut(code=slip.code, expires_at=slip.expires_at,
+                            hub_key_fingerprint=slip.hub_key_fingerprint)
 
-    @app.post("/api/v1/sealed", response_model=PushAnswer, tags=["sync"], responses={
+    return router
+
+
+def _sealed(console: ConsoleService, device: Callable[..., Device],
+            device_refused: dict[int | str, dict[str, Any]]) -> APIRouter:
+    """The phones' route for sealed visit records."""
+    router = APIRouter()
+    sealed, store, clock = console.sealed, console.store, console.clock
+
+    @router.post("/api/v1/sealed", response_model=PushAnswer, responses={
         **refusals(400, 413), **device_refused, 409: {"model": PushAnswer, "description": (
             "Some record ids are held with another envelope (`conflicts`); the rest of the "
             "answer as for 200")}})
@@ -488,12 +392,12 @@ def add_console_routes(app: FastAPI, engine: Engine, keys: HubKeyPair,
             response.status_code = 409
         return result.to_json()
 
-    @app.post("/api/v1/sealed/envelopes", response_model=PushAnswer, tags=["sync"],
-              responses={**refusals(400, 413), **device_refused, 409: {
-                  "model": PushAnswer, "description": "as for `/api/v1/sealed`"}},
-              openapi_extra={"requestBody": {"required": True, "content": {
-                  "application/octet-stream": {"schema": {"type": "string",
-                                                          "format": "binary"}}}}})
+    @router.post("/api/v1/sealed/envelopes", response_model=PushAnswer,
+                 responses={**refusals(400, 413), **device_refused, 409: {
+                     "model": PushAnswer, "description": "as for `/api/v1/sealed`"}},
+                 openapi_extra={"requestBody": {"required": True, "content": {
+                     "application/octet-stream": {"schema": {"type": "string",
+                                                             "format": "binary"}}}}})
     async def push_envelopes(request: Request, response: Response,
                              me: Annotated[Device, Depends(device)]) -> dict[str, Any]:
         """The same as `/api/v1/sealed`, without the JSON: up to 50 envelopes back to back, as
@@ -513,43 +417,35 @@ def add_console_routes(app: FastAPI, engine: Engine, keys: HubKeyPair,
             response.status_code = 409
         return result.to_json()
 
-
-def _summary_of(visit_id: str, history: History) -> VisitSummary:
-    """A visit for the DSL's list: its summary, or needing attention if it has events that
-    cannot be read, or cannot be folded."""
-    try:
-        state = fold(history.events)
-    except Exception:  # a bug: one visit must not take the list down
-        _log.exception("visit %s cannot be folded", visit_id)
-        return _attention(visit_id)
-    return _attention(visit_id, state) if history.unreadable else _summary(state)
+    return router
 
 
-def _attention(visit_id: str, state: VisitState | None = None) -> VisitSummary:
-    summary = _summary(state if state is not None else VisitState(visit_id=visit_id))
-    return summary.model_copy(update={"visit_id": visit_id, "phase": NEEDS_ATTENTION})
+def _recorded(recorded: Recorded) -> AuthorisedOut:
+    return AuthorisedOut(events=list(recorded.events), findings=[FindingOut(
+        code=f.code, say=f.say, because=f.because, policy=f.policy, quote=f.quote)
+        for f in recorded.findings])
 
 
-def _with_records(held: tuple[Event, ...], records: list[tuple[str, tuple[Event, ...]]]
-                  ) -> tuple[tuple[Event, ...], list[list[str]]]:
-    """The visit's events with its sealed records' in one order. An event a record carries
-    with an id the hub holds with other content (the hub refuses such a record; this is for
-    one kept before it did) is left out and listed, never allowed to take the view down."""
-    by_id = {event.id: event for event in held}
-    clashes: list[list[str]] = []
-    for record_id, events in records:
-        for event in events:
-            known = by_id.setdefault(event.id, event)
-            if known is not event and known.canonical() != event.canonical():
-                clashes.append([record_id, f"event {event.id} differs from the one held"])
-    return tuple(by_id[event_id] for event_id in sorted(by_id)), clashes
+def _summary_out(summary: Summary) -> VisitSummary:
+    return VisitSummary(**{**asdict(summary), "staff": list(summary.staff)})
 
 
-def _summary(state: VisitState) -> VisitSummary:
-    plan = state.plan
-    return VisitSummary(visit_id=state.visit_id, phase=state.phase.value,
-                        child_ref=str(plan.get("child_ref", "")),
-                        child_name=str(plan.get("child_name", "")),
-                        address=str(plan.get("address", "")),
-                        scheduled_at=str(plan.get("scheduled_at", "")),
-                        staff=[member.name for member in state.staff])
+def _row_out(row: BoardRow) -> BoardRowOut:
+    return BoardRowOut(
+        visit_id=row.visit_id, address=row.address,
+        phase=NEEDS_ATTENTION if row.phase is None else row.phase.value,
+        staff=[VisitorOut(name=v.name, mobile=v.mobile) for v in row.staff],
+        vehicles=list(row.vehicles), expected_return=row.expected_return,
+        emergency_number=row.emergency_number,
+        last_check_in=row.last_check_in, last_heard=row.last_heard,
+        alerts=[AlertOut(id=a.id, type=a.type, at=a.at,
+                         by=VisitorOut(name=a.by.name, mobile=a.by.mobile),
+                         position=list(a.position) if a.position else None,
+                         acknowledged=None if a.acknowledged is None else AcknowledgedOut(
+                             by=a.acknowledged.by, role=a.acknowledged.role,
+                             at=a.acknowledged.at))
+                for a in row.alerts],
+        overdue=None if row.overdue is None else OverdueOut(
+            since=row.overdue.since, what=row.overdue.what,
+            escalation=list(row.overdue.escalation)),
+        attention=row.attention or None)

@@ -88,8 +88,8 @@ def parse_push(body: Any, sender: Author) -> Push:
 def own_event(event: Event, sender: Author) -> Event:
     """The event, if `sender` may have recorded it: its payload fits its type, it was written
     on this phone by the member of staff the phone is enrolled for (a phone is one person's:
-    a pair carries two), and it is not a sign-off, which only the school's console records.
-    An EventError says which rule it breaks."""
+    a pair carries two), and it is not a sign-off or an alert's acknowledgement, which only
+    the school's console records. An EventError says which rule it breaks."""
     if event.author.device_id != sender.device_id:
         raise EventError("recorded on another device: each phone sends its own")
     if event.author.staff_id != sender.staff_id:
@@ -97,6 +97,8 @@ def own_event(event: Event, sender: Author) -> Event:
                          "for")
     if event.type is EventType.AUTHORISED:
         raise EventError("a sign-off is recorded at the school's console, not on a phone")
+    if event.type is EventType.ALERT_ACKNOWLEDGED:
+        raise EventError("an alert is acknowledged at the school's console, not on a phone")
     return check_event(event)
 
 

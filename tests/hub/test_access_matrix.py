@@ -26,18 +26,21 @@ ROUTES: dict[str, tuple[str, str, dict[str, Any] | None, set[str]]] = {
                   {"step": "{step}", "role": "{role}"}, {"dsl"}),
     "enrol-code": ("POST", "/api/v1/console/enrol-codes", {"staff_id": "{cat}"}, {"admin"}),
     "revoke": ("POST", "/api/v1/console/devices/{device}/revoke", None, {"admin"}),
+    "acknowledge": ("POST", "/api/v1/console/visits/{out}/alerts/{alert}/acknowledge", None,
+                    {"reception", "dsl"}),
 }
 LISTS = {"me", "board", "visits", "audit", "devices"}  # no target: scoped to the caller
-CHANGES = {"authorise", "enrol-code", "revoke"}
+CHANGES = {"authorise", "enrol-code", "revoke", "acknowledge"}
 STEPS = {"uplands": ("safeguarding_lead", "safeguarding_lead"), "hart-hill": ("slt_noted", "dsl")}
 CALLERS = [*USERS, "phone", "nobody"]
 
 
-def names(school: School) -> dict[str, str]:
+def names(school: School, caller: str) -> dict[str, str]:
     step, role = STEPS[school.id]
     return {"out": school.out, "waiting": school.waiting, "record": school.record,
             "device": school.device["device_id"], "cat": school.staff("cat"), "step": step,
-            "role": role}
+            "role": role,  # reception and the DSL each acknowledge an alert of their own
+            "alert": school.alerts[0] if caller == "reception" else school.alerts[1]}
 
 
 def expected(route: str, caller: str, own: bool) -> int:
@@ -59,7 +62,7 @@ def rows(engine: Engine) -> dict[str, int]:
 def call(world: World, route: str, caller: str, caller_school: School,
          target: School) -> Any:
     method, path, body, _roles = ROUTES[route]
-    fill = names(target)
+    fill = names(target, caller)
     headers = ({} if caller == "nobody" else caller_school.phone() if caller == "phone"
                else caller_school.auth(caller))
     json = {k: v.format(**fill) for k, v in body.items()} if body else None

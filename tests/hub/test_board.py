@@ -16,9 +16,11 @@ from fieldapp.domain.events import Author, Event, EventType, new_event_id
 from fieldapp.domain.journeys import let_in
 from fieldapp.domain.lifecycle import Phase
 from fieldapp.domain.policy import load_pack
+from fieldapp.domain.rules import decide, stamp
 from fieldapp.domain.simulate import SimulatedVisit
+from fieldapp.domain.state import fold
 from fieldapp.hub import board as board_module
-from fieldapp.hub.board import ALERT_SHOWN_FOR, Visitor, board
+from fieldapp.hub.board import Visitor, board
 from fieldapp.hub.events_store import EventStore, events
 from fieldapp.sync.protocol import Push
 
@@ -111,8 +113,46 @@ def test_a_duress_alert_from_a_phone_with_no_visit_out_is_on_the_board(engine: E
     (row,) = board(store, "uplands", PACK, at + timedelta(minutes=5), CONTACTS)
     assert row.phase is Phase.NEW and row.alerts[0].type == "duress_alert"
     assert row.staff == (Visitor("staff-ann", "Ann Patel", "07700 900111"),)
-    assert board(store, "uplands", PACK, at + ALERT_SHOWN_FOR + timedelta(seconds=1),
-                 CONTACTS) == ()
+    (row,) = board(store, "uplands", PACK, at + timedelta(days=2), CONTACTS)  # until someone
+    assert row.sounding == row.alerts                                         # has it in hand
+    acknowledge(store, "device-phone-a", alert.id, at + timedelta(days=2))
+    assert board(store, "uplands", PACK, at + timedelta(days=2), CONTACTS) == ()
+
+
+def acknowledge(store: EventStore, visit_id: str, alert_id: str, at: datetime,
+                by: str = "Rita Reception") -> None:
+    """As the console does (fieldapp.hub.console)."""
+    console = Author("staff-rita", "hub-console")
+    state = fold(store.visit_events("uplands", visit_id))
+    decision = decide(state, c.AcknowledgeAlert(alert_id, by, "reception"), PACK, at,
+                      by=console)
+    assert decision.accepted
+    store.ingest("uplands", "hub-console", Push(events=stamp(
+        state, decision, visit_id, console, at, lambda: b"\x02" * 10)))
+
+
+def test_an_alert_acknowledged_stops_sounding_and_says_who_has_it(engine: Engine) -> None:
+    quiet = visit_until("visit-0", c.RecordOutcome, seed=5)
+    first_alert = visit_until("visit-1", c.RecordOutcome, seed=6)
+    first_alert.do(c.UseSafePhrase(), after_minutes=1)
+    second_alert = visit_until("visit-2", c.RecordOutcome, seed=7)
+    second_alert.do(c.EmergencyCall(), after_minutes=2)
+    store = stored(engine, quiet, first_alert, second_alert)
+    now = second_alert.now
+    rows = board(store, "uplands", PACK, now, CONTACTS)
+    assert [r.visit_id for r in rows] == ["visit-1", "visit-2", "visit-0"]
+    acknowledge(store, "visit-1", rows[0].alerts[0].id, now)
+    rows = board(store, "uplands", PACK, now, CONTACTS)
+    assert [r.visit_id for r in rows] == ["visit-2", "visit-1", "visit-0"], \
+        "an alert nobody has in hand goes above one that someone has"
+    (handled,) = rows[1].alerts
+    assert rows[1].sounding == () and handled.acknowledged is not None
+    assert (handled.acknowledged.by, handled.acknowledged.role, handled.acknowledged.at) == (
+        "Rita Reception", "reception", now)
+    with pytest.raises(c.CommandError, match="acknowledged already by Rita Reception"):
+        acknowledge(store, "visit-1", handled.id, now, by="Dee DSL")
+    with pytest.raises(c.CommandError, match="no alert 'nope' on this visit"):
+        acknowledge(store, "visit-1", "nope", now)
 
 
 def bad_row(engine: Engine, visit_id: str, body: dict[str, Any]) -> None:

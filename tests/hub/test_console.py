@@ -122,6 +122,47 @@ def test_the_board_shows_who_is_out_and_turns_overdue_by_the_hubs_clock(
     assert row["overdue"]["what"] == "not_left" and row["overdue"]["escalation"]
 
 
+def test_reception_acknowledges_an_alert_and_the_dsl_sees_who_and_when(
+        world: World, uplands: School) -> None:
+    reception = uplands.auth("reception")
+    [row] = world.client.get("/api/v1/console/board", headers=reception).json()["rows"]
+    assert [a["id"] for a in row["alerts"]] == list(uplands.alerts)
+    assert [a["acknowledged"] for a in row["alerts"]] == [None, None]  # both still sound
+    world.now += timedelta(minutes=2)
+    answer = world.client.post(f"/api/v1/console/visits/{uplands.out}/alerts/"
+                               f"{uplands.alerts[0]}/acknowledge", headers=reception)
+    assert answer.status_code == 200, answer.text
+    [row] = world.client.get("/api/v1/console/board", headers=reception).json()["rows"]
+    assert row["alerts"][0]["acknowledged"] == {"by": "Reception", "role": "reception",
+                                                "at": "2026-11-23T09:02:00Z"}
+    assert row["alerts"][1]["acknowledged"] is None
+    again = world.client.post(f"/api/v1/console/visits/{uplands.out}/alerts/"
+                              f"{uplands.alerts[0]}/acknowledge", headers=uplands.auth("dsl"))
+    assert again.status_code == 409 and "already by Reception" in again.json()["message"]
+    visit = world.client.get(f"/api/v1/console/visits/{uplands.out}",
+                             headers=uplands.auth("dsl")).json()
+    assert visit["alerts"][0]["acknowledged"]["by"] == "Reception"
+    audit = world.client.get("/api/v1/console/audit", headers=uplands.auth("admin")).json()
+    assert ("uplands-reception", "acknowledge_alert", uplands.out) in {
+        (e["staff_id"], e["action"], e["subject"]) for e in audit["entries"]}
+    unknown = world.client.post(f"/api/v1/console/visits/{uplands.out}/alerts/nope/"
+                                "acknowledge", headers=reception)
+    assert unknown.status_code == 404
+
+
+def test_a_phone_cannot_acknowledge_its_own_alert(world: World, uplands: School) -> None:
+    at = NOW + timedelta(minutes=5)
+    forged = Event(new_event_id(at, b"\x07" * 10), uplands.out, EventType.ALERT_ACKNOWLEDGED,
+                   at, Author(uplands.staff("ann"), uplands.device["device_id"]),
+                   {"alert": uplands.alerts[0], "by": "Ann", "role": "staff"})
+    answer = world.client.post("/api/v1/push", headers=uplands.phone(),
+                               json={"protocol": 1, "events": [forged.to_dict()]})
+    assert "acknowledged at the school's console" in answer.text
+    [row] = world.client.get("/api/v1/console/board",
+                             headers=uplands.auth("reception")).json()["rows"]
+    assert row["alerts"][0]["acknowledged"] is None
+
+
 # Visits and case content, audit-logged
 
 
@@ -319,11 +360,14 @@ def test_the_admin_lists_phones_gives_codes_and_revokes_a_lost_phone(world: Worl
     assert refused.status_code == 401 and refused.json()["wipe"] is True
     assert world.client.post("/api/v1/console/enrol-codes", headers=admin,
                              json={"staff_id": "nobody"}).status_code == 404
+    audit = world.client.get("/api/v1/console/audit", headers=admin).json()["entries"]
+    assert [(e["action"], e["subject"]) for e in audit[:2]] == [
+        ("revoke_device", phone["device_id"]), ("enrol_code", uplands.staff("cat"))]
 
 
 def test_the_hub_api_can_be_built_with_the_real_password_cost(engine: Engine) -> None:
     app = create_api(engine, HubKeyPair.generate())
-    assert any(getattr(route, "path", "") == "/api/v1/console/sign-in" for route in app.routes)
+    assert "/api/v1/console/sign-in" in app.openapi()["paths"]
 
 
 # Policy packs reach the phones

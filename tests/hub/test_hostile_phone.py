@@ -210,9 +210,9 @@ def test_a_row_kept_from_before_the_checks_leaves_every_reader_up(
 
 def test_a_bug_folding_one_visit_leaves_the_dsls_list_and_view_up(
         world: World, uplands: School, monkeypatch: pytest.MonkeyPatch) -> None:
-    from fieldapp.hub import console_api
+    from fieldapp.hub import console
 
-    real = console_api.fold
+    real = console.fold
 
     def buggy(*histories: Any) -> Any:
         events = [e for history in histories for e in history]
@@ -220,7 +220,7 @@ def test_a_bug_folding_one_visit_leaves_the_dsls_list_and_view_up(
             raise KeyError("expected_return")
         return real(*histories)
 
-    monkeypatch.setattr(console_api, "fold", buggy)
+    monkeypatch.setattr(console, "fold", buggy)
     seen = readers_all_answer(world, uplands)
     phases = {v["visit_id"]: v["phase"] for v in seen["visits"]["visits"]}
     assert phases[uplands.out] == "needs_attention" and phases[uplands.waiting] == "planned"

@@ -43,6 +43,7 @@ class School:
     out: str = ""  # a visit signed out: on the board
     waiting: str = ""  # a visit planned and risk assessed, waiting for sign-off
     record: str = ""  # a sealed record of the visit out
+    alerts: tuple[str, ...] = ()  # the visit out raised two: the safe phrase, then 999
 
     def staff(self, user: str) -> str:
         return f"{self.id}-{user}"
@@ -100,6 +101,9 @@ class World:
                     safe_phrase_reminded=True, emergency_number="0121 496 0000",
                     mobile="07700 900001",
                     checks=tuple(check.id for check in pack.sign_out.checks))))
+                _accepted(visit.do(c.UseSafePhrase()))
+                _accepted(visit.do(c.EmergencyCall()))
+                school.alerts = tuple(e.id for e in visit.events[-2:])
             self.store.ingest(school_id, "hub-console", Push(events=tuple(visit.events)))
             if visit_id == school.out:
                 school.record = f"{school_id}-record-1"

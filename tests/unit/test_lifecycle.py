@@ -85,20 +85,28 @@ def test_every_move_in_the_table_goes_where_the_table_says() -> None:
         assert next_phase(phase, event) is after
 
 
+# A duress alert (raised on whatever a phone holds) and an alert's acknowledgement at school:
+# in every phase.
+ALERT = {E.DURESS_ALERT, E.ALERT_ACKNOWLEDGED}
+
+
 # --- allowed ---------------------------------------------------------------------------------
 
 
-def test_a_new_visit_can_only_be_planned_or_carry_a_duress_alert() -> None:
-    assert allowed(P.NEW) == {E.PLANNED, E.DURESS_ALERT}
+def test_a_new_visit_can_only_be_planned_or_carry_a_duress_alert_and_its_acknowledgement(
+        ) -> None:
+    assert allowed(P.NEW) == {E.PLANNED} | ALERT
 
 
-def test_a_duress_alert_can_be_raised_in_every_phase_and_moves_nothing() -> None:
+def test_a_duress_alert_and_its_acknowledgement_come_in_every_phase_and_move_nothing(
+        ) -> None:
     for phase in P:
         assert next_phase(phase, E.DURESS_ALERT) is phase
+        assert next_phase(phase, E.ALERT_ACKNOWLEDGED) is phase
 
 
 def test_a_planned_visit_can_be_assessed_authorised_or_cancelled() -> None:
-    assert allowed(P.PLANNED) == {E.RISK_ASSESSED, E.AUTHORISED, E.CANCELLED, E.DURESS_ALERT}
+    assert allowed(P.PLANNED) == {E.RISK_ASSESSED, E.AUTHORISED, E.CANCELLED, *ALERT}
 
 
 def test_allowed_lists_exactly_the_events_the_table_accepts() -> None:
@@ -201,7 +209,7 @@ def test_cancelling_before_anyone_leaves_school_ends_the_visit(phase: Phase) -> 
 
 
 def test_a_visit_cancelled_before_leaving_only_takes_follow_ups() -> None:
-    assert allowed(P.CANCELLED) == FOLLOW_UPS | {E.DURESS_ALERT}
+    assert allowed(P.CANCELLED) == FOLLOW_UPS | ALERT
     assert reachable(P.CANCELLED) == {P.CANCELLED}
 
 
@@ -274,7 +282,7 @@ def test_the_return_is_recorded_only_after_leaving() -> None:
 
 
 def test_after_the_debrief_only_concerns_alerts_and_follow_ups_are_recorded() -> None:
-    assert allowed(P.DEBRIEFED) == {E.CONCERN_RAISED, E.DURESS_ALERT} | FOLLOW_UPS
+    assert allowed(P.DEBRIEFED) == {E.CONCERN_RAISED} | ALERT | FOLLOW_UPS
 
 
 @pytest.mark.parametrize("phase", FINISHED)

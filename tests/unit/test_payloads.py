@@ -45,7 +45,8 @@ def event_of(event_type: EventType, payload: Any) -> Event:
 
 def test_every_event_type_the_engine_writes_passes_its_schema() -> None:
     assert set(BY_TYPE) | {E.UPSTAIRS, E.SAFE_PHRASE_USED, E.EMERGENCY_CALL, E.WAIT_STARTED,
-                           E.DOORSTEP_ONLY, E.FOLLOW_UP_DONE, E.ADULT_IN_ROOM} == set(EventType)
+                           E.DOORSTEP_ONLY, E.FOLLOW_UP_DONE, E.ADULT_IN_ROOM,
+                           E.ALERT_ACKNOWLEDGED} == set(EventType)
     for event in ENGINE_EVENTS:
         assert check_event(event) is event
 

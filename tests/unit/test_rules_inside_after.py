@@ -120,7 +120,8 @@ def test_999_is_one_tap_away_whenever_staff_are_out(uplands: Pack) -> None:
     visit = walk(uplands, until=c.Leave, journey=child_at_door, refusals=1)
     decision = visit.do(c.EmergencyCall())
     assert decision.findings[0].say == "Calling 999."
-    assert visit.state.alerts[-1].detail == {"type": "emergency_call", "number": "999"}
+    assert visit.state.alerts[-1].detail == {"type": "emergency_call", "number": "999",
+                                             "id": visit.events[-1].id}
 
 
 def test_a_help_alert_carries_the_last_known_position_where_allowed(uplands: Pack) -> None:

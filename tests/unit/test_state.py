@@ -277,15 +277,37 @@ def test_alerts_record_whether_the_safe_phrase_or_an_emergency_call_was_used() -
     state = state_after(*INSIDE, (E.SAFE_PHRASE_USED, {"phrase": "red folder"}),
                         (E.EMERGENCY_CALL, {"number": "999"}))
     n = len(INSIDE)
+    ids = [str(alert.detail["id"]) for alert in state.alerts]  # what acknowledges each
+    assert len(set(ids)) == 2
     assert state.alerts == (
-        Mark(at=at(n), detail={"type": "safe_phrase_used", "phrase": "red folder"}),
-        Mark(at=at(n + 1), detail={"type": "emergency_call", "number": "999"}),
+        Mark(at=at(n), detail={"type": "safe_phrase_used", "phrase": "red folder",
+                               "id": ids[0]}),
+        Mark(at=at(n + 1), detail={"type": "emergency_call", "number": "999", "id": ids[1]}),
     )
 
 
+def test_an_alert_is_acknowledged_once_by_the_first_at_school_who_has_it_in_hand() -> None:
+    events = journey(*INSIDE, (E.SAFE_PHRASE_USED, {"phrase": "red folder"}), E.EMERGENCY_CALL)
+    phrase, emergency = events[-2].id, events[-1].id
+    console = Author("s9", "hub-console")
+    first = make(E.ALERT_ACKNOWLEDGED, 30, {"alert": phrase, "by": "Rita", "role": "reception"},
+                 author=console)
+    second = make(E.ALERT_ACKNOWLEDGED, 31, {"alert": phrase, "by": "Dee", "role": "dsl"},
+                  author=console)
+    unknown = make(E.ALERT_ACKNOWLEDGED, 32, {"alert": "nope", "by": "Dee", "role": "dsl"},
+                   author=console)
+    state = fold([*events, first, second, unknown])
+    assert state.alerts[0].detail["acknowledged"] == {
+        "by": "Rita", "role": "reception", "staff_id": "s9", "at": at(30).isoformat()}
+    assert "acknowledged" not in state.alerts[1].detail and state.alerts[1].detail["id"] == \
+        emergency
+    assert state.phase is Phase.INSIDE
+
+
 def test_a_payload_cannot_disguise_what_kind_of_alert_was_raised() -> None:
-    state = state_after(*INSIDE, (E.EMERGENCY_CALL, {"type": "check_in"}))
+    state = state_after(*INSIDE, (E.EMERGENCY_CALL, {"type": "check_in", "id": "x"}))
     assert state.alerts[0].detail["type"] == "emergency_call"
+    assert state.alerts[0].detail["id"] != "x", "nor which alert an acknowledgement names"
 
 
 def test_the_outcome_is_recorded() -> None:

@@ -1,0 +1,387 @@
+"""The console's rules, written once: who may do what, what is audit-logged, and what each
+console action reads or records. The console's API (fieldapp.hub.console_api) and its
+screens both call this service; neither reaches the stores on its own.
+
+Who may do what (a school's console users only ever see their own school; another school's
+visit, record or device is answered "not found", exactly as one that does not exist):
+
+| action                      | reception | dsl | staff          | admin |
+|-----------------------------|-----------|-----|----------------|-------|
+| board, acknowledge an alert | yes       | yes |                |       |
+| visits, visit               |           | yes | their own only |       |
+| authorise                   |           | yes |                |       |
+| record (sealed, opened)     |           | yes |                |       |
+| audit log                   |           | yes |                | yes   |
+| devices, revoke, codes      |           |     |                | yes   |
+
+Reception never sees case content: the board holds no child's name, no concern and no
+outcome. Every read of case content (a visit's details, the visit list, an opened sealed
+record), and every change made at the console (a sign-off, an acknowledgement, a revocation,
+an enrolment code), is written to the audit log, durably, before the answer is given.
+Refusals are `HubError`s: the API answers them as they are, the screens show their message.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Final
+
+from sqlalchemy import Engine
+
+from fieldapp.crypto.sealing import HubKeyPair, SealError
+from fieldapp.domain import commands as c
+from fieldapp.domain.events import Author, Event
+from fieldapp.domain.findings import Finding
+from fieldapp.domain.lifecycle import IllegalTransition
+from fieldapp.domain.rules import decide, stamp
+from fieldapp.domain.state import VisitState, fold
+from fieldapp.hub.accounts import Accounts, Busy, ConsoleUser, Session, SignInRefused
+from fieldapp.hub.audit import AuditEntry, AuditLog
+from fieldapp.hub.board import BoardRow, board
+from fieldapp.hub.directory import CODE_LIFETIME, Directory, DirectoryError
+from fieldapp.hub.errors import HubError
+from fieldapp.hub.events_store import EventStore, History
+from fieldapp.hub.records import SealedStore
+from fieldapp.sync.protocol import Push
+from fieldapp.sync.slip import slip_code
+
+CONSOLE_DEVICE: Final = "hub-console"  # the device id of events recorded at the console
+NEEDS_ATTENTION: Final = "needs_attention"  # a visit that cannot be shown as usual
+_log = logging.getLogger(__name__)
+
+
+class Role(StrEnum):
+    RECEPTION = "reception"
+    DSL = "dsl"
+    STAFF = "staff"
+    ADMIN = "admin"
+
+
+R = Role
+MAY: Final[dict[str, frozenset[Role]]] = {  # the table above
+    "board": frozenset({R.RECEPTION, R.DSL}),
+    "acknowledge": frozenset({R.RECEPTION, R.DSL}),
+    "visits": frozenset({R.DSL, R.STAFF}),
+    "authorise": frozenset({R.DSL}),
+    "record": frozenset({R.DSL}),
+    "audit": frozenset({R.DSL, R.ADMIN}),
+    "devices": frozenset({R.ADMIN}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class VisitSummary:
+    visit_id: str
+    phase: str  # the visit's phase, or NEEDS_ATTENTION
+    child_ref: str = ""
+    child_name: str = ""
+    address: str = ""
+    scheduled_at: str = ""
+    staff: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRef:
+    record_id: str
+    received_at: datetime
+    unreadable: str | None  # why it cannot be opened now; None: it can
+
+
+@dataclass(frozen=True, slots=True)
+class VisitView:
+    """A visit's case content, as the DSL reads it."""
+
+    summary: VisitSummary
+    authorised_steps: tuple[str, ...] = ()
+    outcome: dict[str, Any] | None = None
+    concerns: tuple[dict[str, Any], ...] = ()
+    alerts: tuple[dict[str, Any], ...] = ()
+    set_aside: tuple[tuple[str, str], ...] = ()  # (event or record id, why)
+    records: tuple[RecordRef, ...] = ()
+    events: tuple[Event, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What a change made at the console stored, and what the engine said about it."""
+
+    events: tuple[str, ...]
+    findings: tuple[Finding, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedRecord:
+    record_id: str
+    visit_id: str
+    events: tuple[Event, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EnrolmentSlip:
+    code: str  # the one-time code and the check of the hub's key, to type on the phone
+    expires_at: datetime
+    hub_key_fingerprint: str
+
+
+class ConsoleService:
+    def __init__(self, engine: Engine, keys: HubKeyPair, clock: Callable[[], datetime],
+                 password_cost: int = 17, retired_keys: Sequence[HubKeyPair] = ()) -> None:
+        self.keys, self.clock = keys, clock
+        self.accounts = Accounts(engine, password_cost)
+        self.directory, self.store = Directory(engine), EventStore(engine)
+        self.audit = AuditLog(engine)
+        self.sealed = SealedStore(engine, keys, retired_keys)
+
+    # --- sessions -----------------------------------------------------------------------
+
+    def sign_in(self, school_id: str, staff_id: str, password: str, device: str = "") -> Session:
+        try:
+            return self.accounts.sign_in(school_id, staff_id, password, self.clock(), device)
+        except SignInRefused as refused:
+            raise HubError(401, "unauthenticated", str(refused)) from None
+        except Busy as busy:
+            raise HubError(503, "busy", str(busy), headers={"Retry-After": "2"}) from None
+
+    def user(self, token: str) -> ConsoleUser:
+        try:
+            return self.accounts.user(token, self.clock())
+        except SignInRefused as refused:
+            raise HubError(401, "unauthenticated", str(refused)) from None
+
+    def sign_out(self, token: str) -> None:
+        self.accounts.sign_out(token)
+
+    # --- who may -------------------------------------------------------------------------
+
+    @staticmethod
+    def may(user: ConsoleUser, action: str) -> bool:
+        return user.role in MAY[action]
+
+    def _allowed(self, user: ConsoleUser, action: str) -> None:
+        if not self.may(user, action):
+            roles = " or ".join(sorted(r.value for r in MAY[action]))
+            raise HubError(403, "forbidden", f"a {user.role} cannot do this: ask {roles}")
+
+    def _audited(self, user: ConsoleUser, action: str, subject: str) -> None:
+        """Committed before the caller answers."""
+        self.audit.record(user.school_id, self.clock(), user.staff_id, user.role, action,
+                          subject)
+
+    def _history(self, user: ConsoleUser, visit_id: str) -> History:
+        """The visit's history if this user may see it; not found otherwise, whatever the
+        reason."""
+        found = self.store.history(user.school_id, visit_id)
+        mine = user.role != Role.STAFF or visit_id in self.store.staff_visits(
+            user.school_id, user.staff_id)
+        if not (found.events or found.unreadable) or not mine:
+            raise HubError(404, "not_found", "no such visit")
+        return found
+
+    # --- reception -----------------------------------------------------------------------
+
+    def board(self, user: ConsoleUser) -> tuple[datetime, tuple[BoardRow, ...]]:
+        """Who is out, where and until when; alerts first, then overdue visits."""
+        self._allowed(user, "board")
+        now = self.clock()
+        return now, board(self.store, user.school_id,
+                          self.directory.pack(user.school_id).pack, now,
+                          self.directory.contacts(user.school_id))
+
+    def acknowledge(self, user: ConsoleUser, visit_id: str, alert_id: str) -> Recorded:
+        """Someone at school has the alert in hand: recorded on the visit (the DSL sees who
+        and when), audited, and the alert stops sounding on every board."""
+        self._allowed(user, "acknowledge")
+
+        def check(state: VisitState) -> None:
+            alert = next((a for a in state.alerts if a.detail.get("id") == alert_id), None)
+            if alert is None:
+                raise HubError(404, "not_found", "no such alert on this visit")
+            if alert.detail.get("acknowledged"):
+                raise HubError(409, "acknowledged", "this alert was acknowledged already by "
+                               f"{alert.detail['acknowledged']['by']}")
+
+        return self._record(user, visit_id, c.AcknowledgeAlert(alert_id, user.name, user.role),
+                            "acknowledge_alert", check)
+
+    # --- the DSL ---------------------------------------------------------------------------
+
+    def visits(self, user: ConsoleUser) -> list[VisitSummary]:
+        """The school's visits (a member of staff: their own), newest plan first."""
+        self._allowed(user, "visits")
+        ids = (self.store.visit_ids(user.school_id) if user.role == Role.DSL
+               else self.store.staff_visits(user.school_id, user.staff_id))
+        self._audited(user, "list_visits", "*")
+        summaries = [_summary_of(visit_id, self.store.history(user.school_id, visit_id))
+                     for visit_id in ids]
+        return sorted(summaries, key=lambda v: v.scheduled_at, reverse=True)
+
+    def visit(self, user: ConsoleUser, visit_id: str) -> VisitView:
+        """A visit's case content; for the DSL, with its sealed records opened."""
+        self._allowed(user, "visits")
+        history = self._history(user, visit_id)
+        records = (self.sealed.for_visit(user.school_id, visit_id) if user.role == Role.DSL
+                   else ())
+        self._audited(user, "read_visit", visit_id)
+        refs, opened = [], []
+        for stored in records:
+            try:
+                opened.append((stored.record_id,
+                               self.sealed.open(user.school_id, stored).events))
+                problem = None
+            except SealError as error:
+                problem = str(error)
+            refs.append(RecordRef(stored.record_id, stored.received_at, problem))
+        events, clashes = _with_records(history.events, opened)
+        problems = [(r.ref, r.reason) for r in history.unreadable] + clashes
+        try:
+            state = fold(events)
+        except Exception as error:  # a bug: the DSL still sees the events as they are
+            _log.exception("visit %s cannot be folded", visit_id)
+            return VisitView(summary=_attention(visit_id), records=tuple(refs), events=events,
+                             set_aside=(*problems, ("*", f"cannot be folded: "
+                                                         f"{type(error).__name__}")))
+        return VisitView(
+            summary=_summary(state) if not problems else _attention(visit_id, state),
+            authorised_steps=tuple(sorted(state.authorised_steps())),
+            outcome=None if state.outcome is None else dict(state.outcome.detail),
+            concerns=tuple(dict(m.detail) for m in state.concerns),
+            alerts=tuple(dict(m.detail) for m in state.alerts),
+            set_aside=(*problems, *state.set_aside), records=tuple(refs), events=events)
+
+    def authorise(self, user: ConsoleUser, visit_id: str, step: str, role: str) -> Recorded:
+        """Sign off one of the visit's authorisation steps, as the signed-in DSL."""
+        self._allowed(user, "authorise")
+
+        def check(_state: VisitState) -> None:
+            if role not in self.directory.pack_roles(user.staff_id):
+                raise HubError(403, "forbidden", f"you do not hold the role {role!r} in this "
+                               "school's policy: an admin records who holds which")
+
+        return self._record(user, visit_id, c.Authorise(step, user.name, role), "authorise",
+                            check)
+
+    def record(self, user: ConsoleUser, record_id: str) -> OpenedRecord:
+        """A sealed visit record, opened with the hub's key."""
+        self._allowed(user, "record")
+        stored = self.sealed.get(user.school_id, record_id)
+        if stored is None:
+            raise HubError(404, "not_found", "no such record")
+        self._audited(user, "open_record", record_id)
+        try:
+            opened = self.sealed.open(user.school_id, stored)
+        except SealError as error:
+            raise HubError(409, "unreadable", str(error)) from None
+        return OpenedRecord(record_id, opened.visit_id, opened.events)
+
+    def _record(self, user: ConsoleUser, visit_id: str, command: c.Command, action: str,
+                check: Callable[[VisitState], None]) -> Recorded:
+        """Decide on a command made at the console and store what it records, audited.
+        `check` refuses it first, given the visit as it stands."""
+        history = self._history(user, visit_id)
+        if history.unreadable:
+            raise HubError(409, "needs_attention", f"{len(history.unreadable)} of this "
+                           "visit's events cannot be read: nothing can be recorded on it "
+                           "until they are put right")
+        state = fold(history.events)
+        check(state)
+        now = self.clock()
+        author = Author(user.staff_id, CONSOLE_DEVICE)
+        try:
+            decision = decide(state, command, self.directory.pack(user.school_id).pack, now,
+                              by=author)
+        except IllegalTransition as wrong:
+            raise HubError(409, "wrong_phase", str(wrong)) from None
+        except c.CommandError as error:
+            raise HubError(400, "bad_command", str(error)) from None
+        if not decision.accepted:
+            raise HubError(422, "refused", "; ".join(f.say for f in decision.refusals),
+                           findings=[_finding(f) for f in decision.findings])
+        events = stamp(state, decision, visit_id, author, now, lambda: os.urandom(10))
+        self._audited(user, action, visit_id)
+        self.store.ingest(user.school_id, CONSOLE_DEVICE, Push(events=events))
+        return Recorded(tuple(e.id for e in events), decision.findings)
+
+    # --- audit, devices --------------------------------------------------------------------
+
+    def audit_log(self, user: ConsoleUser, before: int | None = None,
+                  limit: int = 200) -> tuple[AuditEntry, ...]:
+        """Who read which case content and who changed what, newest first."""
+        self._allowed(user, "audit")
+        return self.audit.entries(user.school_id, before, limit)
+
+    def devices(self, user: ConsoleUser) -> list[dict[str, Any]]:
+        self._allowed(user, "devices")
+        return list(self.directory.devices(user.school_id))
+
+    def revoke(self, user: ConsoleUser, device_id: str) -> None:
+        """A lost phone: refused from now on, and told to wipe itself when it next syncs."""
+        self._allowed(user, "devices")
+        try:
+            self.directory.revoke(user.school_id, device_id, self.clock())
+        except DirectoryError:
+            raise HubError(404, "not_found", "no such device") from None
+        self._audited(user, "revoke_device", device_id)
+
+    def enrol_code(self, user: ConsoleUser, staff_id: str) -> EnrolmentSlip:
+        """A one-time code to enrol a phone for a member of staff (valid 15 minutes)."""
+        self._allowed(user, "devices")
+        now = self.clock()
+        try:
+            code = self.directory.enrol_code(user.school_id, staff_id, now)
+        except DirectoryError:
+            raise HubError(404, "not_found", "no such member of staff") from None
+        self._audited(user, "enrol_code", staff_id)
+        return EnrolmentSlip(slip_code(code, self.keys.public_bytes()), now + CODE_LIFETIME,
+                             self.keys.fingerprint())
+
+
+def _finding(finding: Finding) -> dict[str, str]:
+    return {"code": finding.code, "say": finding.say, "because": finding.because,
+            "policy": finding.policy, "quote": finding.quote}
+
+
+def _summary_of(visit_id: str, history: History) -> VisitSummary:
+    """A visit for the DSL's list: its summary, or needing attention if it has events that
+    cannot be read, or cannot be folded."""
+    try:
+        state = fold(history.events)
+    except Exception:  # a bug: one visit must not take the list down
+        _log.exception("visit %s cannot be folded", visit_id)
+        return _attention(visit_id)
+    return _attention(visit_id, state) if history.unreadable else _summary(state)
+
+
+def _attention(visit_id: str, state: VisitState | None = None) -> VisitSummary:
+    summary = _summary(state if state is not None else VisitState(visit_id=visit_id))
+    return VisitSummary(visit_id, NEEDS_ATTENTION, summary.child_ref, summary.child_name,
+                        summary.address, summary.scheduled_at, summary.staff)
+
+
+def _with_records(held: tuple[Event, ...], records: list[tuple[str, tuple[Event, ...]]]
+                  ) -> tuple[tuple[Event, ...], list[tuple[str, str]]]:
+    """The visit's events with its sealed records' in one order. An event a record carries
+    with an id the hub holds with other content (the hub refuses such a record; this is for
+    one kept before it did) is left out and listed, never allowed to take the view down."""
+    by_id = {event.id: event for event in held}
+    clashes: list[tuple[str, str]] = []
+    for record_id, events in records:
+        for event in events:
+            known = by_id.setdefault(event.id, event)
+            if known is not event and known.canonical() != event.canonical():
+                clashes.append((record_id, f"event {event.id} differs from the one held"))
+    return tuple(by_id[event_id] for event_id in sorted(by_id)), clashes
+
+
+def _summary(state: VisitState) -> VisitSummary:
+    plan = state.plan
+    return VisitSummary(visit_id=state.visit_id, phase=state.phase.value,
+                        child_ref=str(plan.get("child_ref", "")),
+                        child_name=str(plan.get("child_name", "")),
+                        address=str(plan.get("address", "")),
+                        scheduled_at=str(plan.get("scheduled_at", "")),
+                        staff=tuple(member.name for member in state.staff))

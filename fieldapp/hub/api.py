@@ -25,6 +25,7 @@ from fieldapp.crypto.sealing import HubKeyPair
 from fieldapp.domain.events import Author
 from fieldapp.hub.audit import AuditLog
 from fieldapp.hub.body_limit import BodyLimit
+from fieldapp.hub.changes import Changes
 from fieldapp.hub.console_api import add_console_routes
 from fieldapp.hub.directory import Device, Directory, DirectoryError, NotAuthenticated
 from fieldapp.hub.errors import HubError
@@ -79,6 +80,7 @@ def create_api(engine: Engine, hub_keys: HubKeyPair,
                   docs_url=None, redoc_url=None, default_response_class=AsciiJSON,
                   telemetry={"tracing": False, "metrics": False, "logs": False})
 
+    changes = Changes()  # what the reception boards open in the console hear of
     turns = Turns()
     app.add_middleware(UrgentFirst, turns=turns, paths=("/api/v1/push",))
     app.add_middleware(BodyLimit, limit=MAX_BODY)
@@ -174,6 +176,8 @@ def create_api(engine: Engine, hub_keys: HubKeyPair,
         except ProtocolError as refused:
             raise HubError(400, "bad_push", str(refused)) from None
         result = store.ingest(me.school_id, me.id, parsed, staff_id=me.staff_id)
+        stored = set(result.stored)
+        changes.publish(me.school_id, {e.visit_id for e in parsed.events if e.id in stored})
         return AsciiJSON(result.to_json(), status_code=409 if result.conflicts else 200)
 
     @app.get("/api/v1/pull", response_model=PullAnswer, tags=["sync"],
@@ -212,6 +216,7 @@ def create_api(engine: Engine, hub_keys: HubKeyPair,
                 "database_id": directory.database_id(),
                 "contacts": directory.school_contacts(me.school_id).to_dict()}
 
-    add_console_routes(app, engine, hub_keys, clock, device, REFUSED_DEVICE,
-                       password_cost=password_cost, retired_keys=retired_keys)
+    app.state.console = add_console_routes(  # the console's screens use the same service
+        app, engine, hub_keys, clock, device, REFUSED_DEVICE, password_cost=password_cost,
+        retired_keys=retired_keys, changes=changes)
     return app

@@ -11,7 +11,7 @@ attention, with its id, and the board goes on with the other visits.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Final
@@ -51,6 +51,7 @@ class Alert:
     by: Visitor
     position: tuple[float, float] | None = None  # where the phone last was, if allowed
     acknowledged: Acknowledged | None = None  # None: nobody at school has it in hand yet
+    phrase: str = ""  # the safe phrase the caller will say
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,17 +80,27 @@ def board(store: EventStore, school_id: str, pack: Pack, now: datetime,
     """Every visit of the school with staff out, or with an alert nobody has acknowledged
     (unless the pair are back), or that needs attention: alerts nobody has acknowledged
     first, then those in hand, then overdue visits, then by expected return."""
-    rows = []
-    for visit_id in store.visit_ids(school_id):
-        try:
-            row = _row(visit_id, store.history(school_id, visit_id), pack, now, contacts)
-        except Exception as error:  # a bug: it must not take the board down with it
-            _log.exception("board: visit %s cannot be shown", visit_id)
-            row = BoardRow(visit_id, None, attention=(
-                f"this visit cannot be shown ({type(error).__name__}): tell the DSL, and "
-                "phone the staff on it"))
-        if row is not None:
-            rows.append(row)
+    rows = (row_for(store, school_id, visit_id, pack, now, contacts)
+            for visit_id in store.visit_ids(school_id))
+    return ordered(row for row in rows if row is not None)
+
+
+def row_for(store: EventStore, school_id: str, visit_id: str, pack: Pack, now: datetime,
+            contacts: Contacts) -> BoardRow | None:
+    """One visit's row, or None when it is not on the board (a board open in the console
+    draws again only the visits that changed)."""
+    try:
+        return _row(visit_id, store.history(school_id, visit_id), pack, now, contacts)
+    except Exception as error:  # a bug: it must not take the board down with it
+        _log.exception("board: visit %s cannot be shown", visit_id)
+        return BoardRow(visit_id, None, attention=(
+            f"this visit cannot be shown ({type(error).__name__}): tell the DSL, and phone "
+            "the staff on it"))
+
+
+def ordered(rows: Iterable[BoardRow]) -> tuple[BoardRow, ...]:
+    """Alerts nobody has acknowledged first, then those in hand, then overdue visits, then
+    those needing attention, then by expected return."""
     return tuple(sorted(rows, key=lambda row: (not row.sounding, not row.alerts,
                                                row.overdue is None, not row.attention,
                                                row.expected_return)))
@@ -102,7 +113,8 @@ def _row(visit_id: str, history: History, pack: Pack, now: datetime,
     handled = {str(a.detail.get("id")): a.detail["acknowledged"] for a in state.alerts
                if a.detail.get("acknowledged")}
     alerts = tuple(Alert(e.id, e.type.value, e.at, _visitor(e.author.staff_id, "", contacts),
-                         _position(e.payload.get("position")), _acknowledged(handled.get(e.id)))
+                         _position(e.payload.get("position")), _acknowledged(handled.get(e.id)),
+                         str(e.payload.get("phrase", "")))
                    for e in events if e.type in ALERTS)
     # an alert on a visit that is not out (a duress PIN used while no visit was out) stays
     # on the board until someone at school acknowledges it

@@ -187,8 +187,12 @@ def served_api(db: str, key: Path, retired: Sequence[Path]) -> tuple[Engine, Fas
         if not path.exists():
             raise SystemExit(f"no retired hub key at {path}")
         old.append(HubKeyPair.from_private_bytes(path.read_bytes()))
+    from fieldapp.console.app import mount_console
+
     engine = connect(db, background_checkpoints=True)
-    return engine, create_api(engine, live, retired_keys=old)
+    app = create_api(engine, live, retired_keys=old)
+    mount_console(app)
+    return engine, app
 
 
 def port_free(host: str, port: int) -> bool:
@@ -210,8 +214,8 @@ def banner(host: str, port: int) -> str:
         f"Home Visits hub: {base}",
         f"  open {base}/api/v1/health           the sync API (answers ok)",
         f"  open {base}/openapi.json            every route, for phones and the console",
-        f"  the console's sign-in is an API call: POST {base}/api/v1/console/sign-in",
-        "  (its screens, and the field app in a browser, come with later issues)",
+        f"  open {base}/console/                the school's console: the reception board",
+        f"  the console's API starts with a sign-in: POST {base}/api/v1/console/sign-in",
         "Stop it with Ctrl-C."])
 
 

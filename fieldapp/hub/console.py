@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -38,11 +38,13 @@ from fieldapp.domain import commands as c
 from fieldapp.domain.events import Author, Event
 from fieldapp.domain.findings import Finding
 from fieldapp.domain.lifecycle import IllegalTransition
+from fieldapp.domain.policy import Pack
 from fieldapp.domain.rules import decide, stamp
 from fieldapp.domain.state import VisitState, fold
 from fieldapp.hub.accounts import Accounts, Busy, ConsoleUser, Session, SignInRefused
 from fieldapp.hub.audit import AuditEntry, AuditLog
-from fieldapp.hub.board import BoardRow, board
+from fieldapp.hub.board import BoardRow, board, row_for
+from fieldapp.hub.changes import Changes
 from fieldapp.hub.directory import CODE_LIFETIME, Directory, DirectoryError
 from fieldapp.hub.errors import HubError
 from fieldapp.hub.events_store import EventStore, History
@@ -130,8 +132,10 @@ class EnrolmentSlip:
 
 class ConsoleService:
     def __init__(self, engine: Engine, keys: HubKeyPair, clock: Callable[[], datetime],
-                 password_cost: int = 17, retired_keys: Sequence[HubKeyPair] = ()) -> None:
+                 password_cost: int = 17, retired_keys: Sequence[HubKeyPair] = (),
+                 changes: Changes | None = None) -> None:
         self.keys, self.clock = keys, clock
+        self.changes = changes or Changes()  # what the open boards hear of
         self.accounts = Accounts(engine, password_cost)
         self.directory, self.store = Directory(engine), EventStore(engine)
         self.audit = AuditLog(engine)
@@ -192,9 +196,32 @@ class ConsoleService:
                           self.directory.pack(user.school_id).pack, now,
                           self.directory.contacts(user.school_id))
 
-    def acknowledge(self, user: ConsoleUser, visit_id: str, alert_id: str) -> Recorded:
-        """Someone at school has the alert in hand: recorded on the visit (the DSL sees who
-        and when), audited, and the alert stops sounding on every board."""
+    def board_rows(self, user: ConsoleUser, visit_ids: Iterable[str]
+                   ) -> dict[str, BoardRow | None]:
+        """Only these visits' rows (None: no longer on the board), for a board that was told
+        they changed: it never folds the whole school again."""
+        self._allowed(user, "board")
+        now, school = self.clock(), user.school_id
+        pack, contacts = self.directory.pack(school).pack, self.directory.contacts(school)
+        return {visit_id: row_for(self.store, school, visit_id, pack, now, contacts)
+                for visit_id in visit_ids}
+
+    def watch(self, user: ConsoleUser, changed: Callable[[frozenset[str]], None]
+              ) -> Callable[[], None]:
+        """`changed` hears which visits of the school changed (on the thread that stored
+        them); the function returned stops it."""
+        self._allowed(user, "board")
+        return self.changes.subscribe(user.school_id, changed)
+
+    def pack(self, user: ConsoleUser) -> Pack:
+        """The school's policy (not case content: any signed-in user may read it)."""
+        return self.directory.pack(user.school_id).pack
+
+    def acknowledge(self, user: ConsoleUser, visit_id: str, alert_id: str,
+                    by: str = "") -> Recorded:
+        """Someone at school has the alert in hand: recorded on the visit with who (`by`,
+        as they gave their name at a shared reception desk; else the signed-in user's) and
+        when, for the DSL to see; audited; and it stops sounding on every board."""
         self._allowed(user, "acknowledge")
 
         def check(state: VisitState) -> None:
@@ -205,8 +232,8 @@ class ConsoleService:
                 raise HubError(409, "acknowledged", "this alert was acknowledged already by "
                                f"{alert.detail['acknowledged']['by']}")
 
-        return self._record(user, visit_id, c.AcknowledgeAlert(alert_id, user.name, user.role),
-                            "acknowledge_alert", check)
+        command = c.AcknowledgeAlert(alert_id, by.strip()[:200] or user.name, user.role)
+        return self._record(user, visit_id, command, "acknowledge_alert", check)
 
     # --- the DSL ---------------------------------------------------------------------------
 
@@ -304,6 +331,7 @@ class ConsoleService:
         events = stamp(state, decision, visit_id, author, now, lambda: os.urandom(10))
         self._audited(user, action, visit_id)
         self.store.ingest(user.school_id, CONSOLE_DEVICE, Push(events=events))
+        self.changes.publish(user.school_id, {visit_id})
         return Recorded(tuple(e.id for e in events), decision.findings)
 
     # --- audit, devices --------------------------------------------------------------------

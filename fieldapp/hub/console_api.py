@@ -23,6 +23,7 @@ from fieldapp.domain.events import Author
 from fieldapp.hub.accounts import ConsoleUser
 from fieldapp.hub.audit import AuditEntry
 from fieldapp.hub.board import BoardRow
+from fieldapp.hub.changes import Changes
 from fieldapp.hub.console import (
     CONSOLE_DEVICE,
     NEEDS_ATTENTION,
@@ -236,10 +237,11 @@ def add_console_routes(app: FastAPI, engine: Engine, keys: HubKeyPair,
                        device: Callable[..., Device],
                        device_refused: dict[int | str, dict[str, Any]], *,
                        password_cost: int = 17,
-                       retired_keys: Sequence[HubKeyPair] = ()) -> ConsoleService:
+                       retired_keys: Sequence[HubKeyPair] = (),
+                       changes: Changes | None = None) -> ConsoleService:
     """The console's routes, one router per area, over one console service (returned: the
     console's screens use the same one)."""
-    console = ConsoleService(engine, keys, clock, password_cost, retired_keys)
+    console = ConsoleService(engine, keys, clock, password_cost, retired_keys, changes)
 
     def bearer(credentials: Annotated[HTTPAuthorizationCredentials | None,
                                       Depends(CONSOLE_SESSION)]) -> str:

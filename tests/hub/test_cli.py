@@ -294,5 +294,6 @@ def test_the_banner_says_what_to_open_and_what_to_post() -> None:
     said = banner("127.0.0.1", 8081)
     assert "open http://127.0.0.1:8081/api/v1/health" in said
     assert "POST http://127.0.0.1:8081/api/v1/console/sign-in" in said
+    assert "open http://127.0.0.1:8081/console/" in said and len(said.splitlines()) == 6
     with pytest.raises(OSError):  # not "in use": an address this machine does not have
         port_free("192.0.2.1", 8081)

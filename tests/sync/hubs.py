@@ -100,8 +100,12 @@ def set_up_school(engine: Engine) -> Directory:
 
 
 def serve_in_thread(engine: Engine, keys: HubKeyPair) -> Hub:
+    from fieldapp.console.app import mount_console
+
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_api(engine, keys, password_cost=4),
+    app = create_api(engine, keys, password_cost=4)
+    mount_console(app)  # the console at /console, as `fieldapp-hub serve` has it
+    server = uvicorn.Server(uvicorn.Config(app,
                                            host="127.0.0.1", port=port, log_level="warning",
                                            lifespan="off"))
     threading.Thread(target=server.run, name="hub", daemon=True).start()

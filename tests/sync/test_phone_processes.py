@@ -166,6 +166,7 @@ def test_make_runs_demo_shows_a_phones_day_arriving_at_the_hub(tmp_path: Path) -
             if line.startswith("  code "):
                 break
         field = httpx.get(f"http://127.0.0.1:{port + 1}/", timeout=10)
+        console = httpx.get(f"http://127.0.0.1:{port}/console/", timeout=10)
     finally:
         running.send_signal(signal.SIGINT)
         running.wait(timeout=30)
@@ -174,6 +175,8 @@ def test_make_runs_demo_shows_a_phones_day_arriving_at_the_hub(tmp_path: Path) -
     assert f"The field app, in a browser: http://127.0.0.1:{port + 1}/" in said
     assert f"hub address http://127.0.0.1:{port}" in said
     assert field.status_code == 200 and "flutter" in field.text.lower()
+    assert f"The console (reception's live board): http://127.0.0.1:{port}/console/" in said
+    assert console.status_code == 200 and "flutter" in console.text.lower()
     held = EventStore(connect(args[1]))
     assert any(e.type.value == "returned" for v in held.visit_ids("uplands")
                for e in held.visit_events("uplands", v))

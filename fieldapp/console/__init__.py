@@ -1,0 +1,1 @@
+"""The school's console: Flet screens served by the hub at /console."""

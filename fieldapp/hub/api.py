@@ -80,7 +80,7 @@ def create_api(engine: Engine, hub_keys: HubKeyPair,
                   docs_url=None, redoc_url=None, default_response_class=AsciiJSON,
                   telemetry={"tracing": False, "metrics": False, "logs": False})
 
-    changes = Changes()  # what the reception boards open in the console hear of
+    changes = Changes(engine)  # what the reception boards open, on any worker, hear of
     turns = Turns()
     app.add_middleware(UrgentFirst, turns=turns, paths=("/api/v1/push",))
     app.add_middleware(BodyLimit, limit=MAX_BODY)

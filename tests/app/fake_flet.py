@@ -266,10 +266,23 @@ async def open_app(main: Callable[[ft.Page], Awaitable[None]], *, route: str = "
     await main(session.page)
     await session.after_event(session.page)
     screen = Screen(session, client)
+    OPEN.append(screen)
     await screen.settle()
     return screen
 
 
+OPEN: list[Screen] = []  # the apps a scenario opened: closed when it ends
+
+
 def run(scenario: Callable[[], Awaitable[None]]) -> None:
-    """Run an async test scenario in a fresh event loop."""
-    asyncio.run(scenario())
+    """Run an async test scenario in a fresh event loop; then close every app it opened, as
+    a closed browser tab does (what they watch, they stop watching)."""
+    async def closing() -> None:
+        try:
+            await scenario()
+        finally:
+            while OPEN:
+                screen = OPEN.pop()
+                await screen.session.dispatch_event(screen.page._i, "close", None)
+
+    asyncio.run(closing())

@@ -6,6 +6,7 @@ escalation steps, sounding once; and what reception never sees."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from datetime import timedelta
 
@@ -272,5 +273,28 @@ def test_a_duress_alert_with_no_visit_out_takes_the_board(world: World, uplands:
         words = screen.words("alert")
         assert "SILENT ALERT: PHONE OPENED UNDER DURESS" in words
         assert "Where: no visit out: ask them" in words and "Vehicle" not in words
+
+    run(scenario)
+
+
+@pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
+def test_an_alert_pushed_to_one_worker_reaches_a_board_served_by_another(
+        world: World, uplands: School) -> None:
+    in_hand(world, uplands)
+    other_worker = create_api(world.engine, world.keys, clock=lambda: world.now,
+                              password_cost=4)
+    board_service: ConsoleService = other_worker.state.console
+
+    async def scenario() -> None:
+        screen = await open_app(console_main(board_service), platform="linux")
+        await screen.type("school", uplands.id)
+        await screen.type("staff", uplands.staff("reception"))
+        await screen.type("password", PASSWORD)
+        await screen.tap("sign-in")
+        await until(screen, f"row-{uplands.out}")
+        await asyncio.sleep(0.5)  # the other worker is listening
+        phone_does(world, uplands, c.UseSafePhrase())  # pushed to the first worker
+        await until(screen, "alert")
+        assert "SAFE PHRASE USED" in screen.words("alert")
 
     run(scenario)

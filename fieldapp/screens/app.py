@@ -62,6 +62,8 @@ def App(make_shell: Callable[[], Shell]) -> ft.Control:
                 shell.phone.sync_soon()
 
         def synced() -> None:  # on the sync's thread: the redraw runs on the page's loop
+            if page.session.connection is None:  # the browser went: the phone stops telling
+                raise ConnectionError("the page is gone")
             page.run_task(redraw)
 
         stop_listening = shell.phone.listen(synced)

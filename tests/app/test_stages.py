@@ -342,3 +342,25 @@ def test_a_screen_drawn_as_the_phone_locks_draws_nothing(ann: PhoneService) -> N
     assert isinstance(shown(), ft.Text)
     ann.lock()  # the idle lock, or a wipe on the sync's thread, between two draws
     assert type(shown()) is ft.Container
+
+
+def test_a_browser_gone_without_closing_is_no_longer_told(ann: PhoneService) -> None:
+    told: list[int] = []
+
+    async def scenario() -> None:
+        screen = await open_app(app(ann, Calls(ann)))
+        await screen.session.disconnect(60)  # the tab's connection dropped, not yet expired
+        ann.listen(lambda: told.append(1))
+        ann.sync_soon()
+        for _ in range(200):
+            if told:
+                break
+            await screen.settle()
+        ann.sync_soon()
+        for _ in range(200):
+            if len(told) == 2:
+                break
+            await screen.settle()
+        assert told == [1, 1], "the others are still told, and the sync goes on"
+
+    run(scenario)

@@ -298,3 +298,18 @@ def test_an_alert_pushed_to_one_worker_reaches_a_board_served_by_another(
         assert "SAFE PHRASE USED" in screen.words("alert")
 
     run(scenario)
+
+
+def test_a_board_whose_browser_went_is_not_drawn(world: World, uplands: School) -> None:
+    in_hand(world, uplands)
+
+    async def scenario() -> None:
+        screen = await signed_in(world, uplands, "reception")
+        await until(screen, f"row-{uplands.out}")
+        await screen.session.disconnect(60)  # the connection dropped, not yet expired
+        phone_does(world, uplands, c.CheckIn("nearly there"))  # told, and nothing drawn
+        for _ in range(10):
+            await screen.settle()
+        assert "Last called in" not in screen.words(f"row-{uplands.out}")
+
+    run(scenario)

@@ -34,7 +34,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parents[1]))
 sys.path.insert(0, str(Path(__file__).parent))
 
-from ui_bench import baseline_server, percentiles
+from ui_bench import baseline_server, percentiles, plain_clicks
 
 from fieldapp.app.service import PhoneService
 from fieldapp.crypto.keystore import MemoryKeystore
@@ -47,8 +47,9 @@ from fieldapp.hub.accounts import Accounts
 from fieldapp.hub.events_store import connect
 from fieldapp.sync.protocol import Push
 from tests.app.browser import Calls, Screen, chromium, served
+from tests.app.browser import board as console_board
 from tests.app.conftest import DURESS, FAST, PIN, SIGN_OUT, Clock
-from tests.sync.hubs import DSL, MORNING, UPLANDS, Hub, serve_in_thread
+from tests.sync.hubs import DSL, MORNING, UPLANDS, serve_in_thread
 
 ALERT_TARGET, UPDATE_TARGET = 0.3, 0.1
 PASSWORD = "correct horse battery staple"
@@ -64,16 +65,6 @@ class Timed(PhoneService):
         done = super().call(visit_id, kind, position)
         self.durable = time.perf_counter()
         return done
-
-
-def board_page(browser: Any, hub: Hub) -> Screen:
-    board = Screen(browser.new_context(viewport={"width": 1280, "height": 800}).new_page(),
-                   "bench-board").open(f"{hub.url}/console/")
-    board.type("school", "uplands")
-    board.type("staff", "office-jones")
-    board.type("password", PASSWORD)
-    board.tap("sign-in")
-    return board
 
 
 def signed_out(visit_id: str, seed: int, at: datetime) -> tuple[Event, ...]:
@@ -112,7 +103,7 @@ def main() -> None:
                                        "durable to hub": [], "hub to board": [],
                                        "board of 300": [], "base click": []}
     with served(phone, Calls(phone)) as url, chromium() as browser:
-        board = board_page(browser, hub)
+        board = console_board(browser, hub.url, "office-jones", PASSWORD, "bench-board")
         board.by_id("row-visit-1").wait_for(timeout=30000)
         handset = Screen(browser.new_context(viewport={"width": 360, "height": 740})
                          .new_page(), "bench-phone").open(url)
@@ -152,14 +143,7 @@ def main() -> None:
             console.changes.publish("uplands", {first})  # as the push route does
             board.page.get_by_text(said).first.wait_for(timeout=30000)
             figures["board of 300"].append(time.perf_counter() - started)
-        page = browser.new_page()
-        page.goto(baseline_server())
-        for _ in range(runs):
-            started = time.perf_counter()
-            page.click("#open")
-            page.locator("#sign").wait_for()
-            figures["base click"].append(time.perf_counter() - started)
-            page.click("#sign")
+        figures["base click"] = plain_clicks(browser.new_page(), baseline_server(), runs)
     hub.stop()
     print(f"Phone to board in Chromium, {runs} of each; seconds")
     for name, samples in figures.items():

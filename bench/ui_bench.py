@@ -24,6 +24,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
@@ -60,6 +61,19 @@ def baseline_server() -> str:
     while not server.started:
         time.sleep(0.05)
     return f"http://127.0.0.1:{port}/"
+
+
+def plain_clicks(page: Any, url: str, runs: int) -> list[float]:
+    """Seconds for a click on the plain page at `url` to change what it shows, `runs` times."""
+    page.goto(url)
+    taken = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        page.click("#open")
+        page.locator("#sign").wait_for()
+        taken.append(time.perf_counter() - started)
+        page.click("#sign")
+    return taken
 
 
 def main() -> None:
@@ -104,13 +118,7 @@ def main() -> None:
             figures["tap"].append(time.perf_counter() - started)
             screen.by_id("back").click()
             screen.by_id("open-visit-1").wait_for()
-        page.goto(plain)
-        for _ in range(runs):
-            started = time.perf_counter()
-            page.click("#open")
-            page.locator("#sign").wait_for()
-            figures["base tap"].append(time.perf_counter() - started)
-            page.click("#sign")
+        figures["base tap"] = plain_clicks(page, plain, runs)
     hub.stop()
     print(f"Phone app in Chromium (360x740), {runs} of each; seconds")
     for name, samples in figures.items():

@@ -180,6 +180,17 @@ class Screen:
         return path
 
 
+def board(browser: Any, hub_url: str, staff_id: str, password: str, name: str) -> Screen:
+    """Reception's board in a browser context of its own (a wide screen), signed in."""
+    screen = Screen(browser.new_context(viewport={"width": 1280, "height": 800}).new_page(),
+                    name).open(f"{hub_url}/console/")
+    screen.type("school", "uplands")
+    screen.type("staff", staff_id)
+    screen.type("password", password)
+    screen.tap("sign-in")
+    return screen
+
+
 def answer(screen: Screen, phone: PhoneService, visit_id: str, value: str = "yes") -> None:
     """Tap an answer and wait until the engine has moved to the next question."""
     before = phone.guide(visit_id).question

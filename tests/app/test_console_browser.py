@@ -10,6 +10,7 @@ from typing import Any
 from fieldapp.app.service import PhoneService
 from fieldapp.hub.accounts import Accounts
 from tests.app.browser import Calls, Screen, served
+from tests.app.browser import board as console_board
 from tests.app.conftest import SIGN_OUT
 from tests.sync.hubs import Hub
 
@@ -23,12 +24,7 @@ def test_the_safe_phrase_on_the_phone_takes_over_the_board_until_reception_ackno
         accounts.set_password("uplands", staff_id, PASSWORD)
     ann.act("visit-1", "sign_out", SIGN_OUT)
     ann.sync()
-    board = Screen(browser.new_context(viewport={"width": 1280, "height": 800}).new_page(),
-                   "console-board").open(f"{hub.url}/console/")
-    board.type("school", "uplands")
-    board.type("staff", "office-jones")
-    board.type("password", PASSWORD)
-    board.tap("sign-in")
+    board = console_board(browser, hub.url, "office-jones", PASSWORD, "console-board")
     board.by_id("row-visit-1").wait_for(timeout=20000)
     board.shot("out")
     with served(ann, Calls(ann)) as url:

@@ -34,8 +34,10 @@ def service(world: World) -> ConsoleService:
     return console
 
 
-async def signed_in(world: World, school: School, user: str) -> Screen:
-    screen = await open_app(console_main(service(world)), platform="linux")
+async def signed_in(world: World, school: School, user: str,
+                    console: ConsoleService | None = None) -> Screen:
+    """The console (over `console`, else the world's hub's service), signed in as `user`."""
+    screen = await open_app(console_main(console or service(world)), platform="linux")
     await screen.type("school", school.id)
     await screen.type("staff", school.staff(user))
     await screen.type("password", PASSWORD)
@@ -286,11 +288,7 @@ def test_an_alert_pushed_to_one_worker_reaches_a_board_served_by_another(
     board_service: ConsoleService = other_worker.state.console
 
     async def scenario() -> None:
-        screen = await open_app(console_main(board_service), platform="linux")
-        await screen.type("school", uplands.id)
-        await screen.type("staff", uplands.staff("reception"))
-        await screen.type("password", PASSWORD)
-        await screen.tap("sign-in")
+        screen = await signed_in(world, uplands, "reception", board_service)
         await until(screen, f"row-{uplands.out}")
         await asyncio.sleep(0.5)  # the other worker is listening
         phone_does(world, uplands, c.UseSafePhrase())  # pushed to the first worker

@@ -223,13 +223,18 @@ def test_999_with_the_phones_position_and_one_acknowledged_elsewhere(
     run(scenario)
 
 
-def test_a_closed_board_is_not_drawn_again(world: World, uplands: School) -> None:
+@pytest.mark.parametrize("gone", ["closed", "dropped"])
+def test_a_board_whose_browser_went_is_not_drawn_again(world: World, uplands: School,
+                                                       gone: str) -> None:
     in_hand(world, uplands)
 
     async def scenario() -> None:
         screen = await signed_in(world, uplands, "reception")
         await until(screen, f"row-{uplands.out}")
-        await screen.fire(screen.page, "close")  # the browser tab closed for good
+        if gone == "closed":  # the browser tab closed for good
+            await screen.fire(screen.page, "close")
+        else:  # the connection dropped, not yet expired
+            await screen.session.disconnect(60)
         phone_does(world, uplands, c.CheckIn("nearly there"))
         for _ in range(20):
             await screen.settle()
@@ -294,20 +299,5 @@ def test_an_alert_pushed_to_one_worker_reaches_a_board_served_by_another(
         phone_does(world, uplands, c.UseSafePhrase())  # pushed to the first worker
         await until(screen, "alert")
         assert "SAFE PHRASE USED" in screen.words("alert")
-
-    run(scenario)
-
-
-def test_a_board_whose_browser_went_is_not_drawn(world: World, uplands: School) -> None:
-    in_hand(world, uplands)
-
-    async def scenario() -> None:
-        screen = await signed_in(world, uplands, "reception")
-        await until(screen, f"row-{uplands.out}")
-        await screen.session.disconnect(60)  # the connection dropped, not yet expired
-        phone_does(world, uplands, c.CheckIn("nearly there"))  # told, and nothing drawn
-        for _ in range(10):
-            await screen.settle()
-        assert "Last called in" not in screen.words(f"row-{uplands.out}")
 
     run(scenario)

@@ -1,20 +1,34 @@
-"""The console's root, served by the hub at /console: sign-in, then the screens the signed-in
-role may use (fieldapp.hub.console says which). Reception and the DSL get the live board."""
+"""The console's root, served by the hub at /console: sign-in, then a bar of the screens the
+signed-in role may use (fieldapp.hub.console says which): reception the live board; the DSL
+the board, the visits, planning and the audit log; a member of staff their own visits; the
+admin staff, phones, contacts and the audit log."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, cast
+from typing import Any, Final, cast
 
 import flet as ft
 from fastapi import FastAPI
 
+from fieldapp.console.admin import AuditScreen, ContactsScreen, PhonesScreen, StaffScreen
 from fieldapp.console.board import Board
+from fieldapp.console.casework import Chronology, PlanVisit, VisitFile, VisitList
 from fieldapp.console.shell import ConsoleShell, ShellContext
 from fieldapp.console.signin import SignIn
 from fieldapp.hub.console import ConsoleService
-from fieldapp.screens.look import GAP, INFO, TITLE, button, text, themes
+from fieldapp.screens.look import GAP, INFO, button, text, themes
+
+# The console's screens, in the order the bar offers them, each with who may use it (the
+# service's table: fieldapp.hub.console.MAY). A visit's file and a child's chronology open
+# from the visits.
+NAV: Final = (("board", "Board", "board", Board), ("visits", "Visits", "visits", VisitList),
+              ("plan", "Plan a visit", "plan", PlanVisit), ("staff", "Staff", "staff", StaffScreen),
+              ("phones", "Phones", "devices", PhonesScreen),
+              ("contacts", "Contacts", "staff", ContactsScreen),
+              ("audit", "Audit log", "audit", AuditScreen))
+OPENED: Final = {"visit": ("visits", VisitFile), "child": ("visits", Chronology)}
 
 
 @ft.component
@@ -23,25 +37,24 @@ def Console(make_shell: Callable[[], ConsoleShell]) -> ft.Control:
     user = shell.user
     if user is None:
         return ShellContext(shell, SignIn)
-
-    def sign_out() -> None:
-        shell.service.sign_out(shell.token)
-        shell.token, shell.user = "", None
+    mine = [(view, label, screen) for view, label, action, screen in NAV
+            if shell.service.may(user, action)]
+    view = shell.view if shell.view in {v for v, _, _ in mine} | set(OPENED) else mine[0][0]
+    under, screen = OPENED[view] if view in OPENED else (
+        view, next(s for v, _, s in mine if v == view))
 
     def screens() -> ft.Control:
+        tabs: list[ft.Control] = [ft.Container(width=170, content=button(
+            label, lambda _=None, v=name: shell.go(v), filled=name == under, colour=INFO,
+            ident=f"nav-{name}")) for name, label, _ in mine]
         header = ft.Row([
-            text(f"{user.name} · {user.role}", 18, ft.FontWeight.BOLD),
-            ft.Container(width=200, content=button("Sign out", sign_out, filled=False,
+            ft.Row(tabs, wrap=True, spacing=GAP, expand=True),
+            text(f"{user.name} · {user.role}", 16, ft.FontWeight.BOLD),
+            ft.Container(width=140, content=button("Sign out", shell.sign_out, filled=False,
                                                    colour=INFO, ident="sign-out")),
-        ], alignment=ft.MainAxisAlignment.SPACE_BETWEEN)
-        if shell.service.may(user, "board"):
-            body: ft.Control = Board()
-        else:
-            body = text("The reception board is for reception and the DSL. Your screens "
-                        f"({user.role}) are not in the console yet: use the API "
-                        "(/openapi.json).", TITLE)
-        return ft.Column([header, ft.Container(content=body, expand=True)], expand=True,
-                         spacing=GAP)
+        ], spacing=GAP * 2)
+        return ft.Column([header, ft.Container(content=screen(), expand=True)], expand=True,
+                         spacing=GAP * 2)
 
     return ShellContext(shell, lambda: ft.Container(padding=16, expand=True,
                                                     content=screens()))

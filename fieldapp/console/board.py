@@ -26,7 +26,7 @@ from typing import Any, Final, cast
 import flet as ft
 import flet_audio
 
-from fieldapp.console.shell import use_shell
+from fieldapp.console.shell import use_shell, while_signed_in
 from fieldapp.domain.lifecycle import Phase
 from fieldapp.hub.board import Alert, BoardRow, ordered
 from fieldapp.hub.errors import HubError
@@ -80,6 +80,7 @@ def _countdown(due: datetime, now: datetime) -> str:
 
 
 @ft.component
+@while_signed_in
 def Board() -> ft.Control:
     shell = use_shell()
     user = shell.signed_in()
@@ -101,7 +102,10 @@ def Board() -> ft.Control:
         bell = flet_audio.Audio(src=RING)  # kept: a service lives while referenced
 
         async def refresh(visit_ids: frozenset[str]) -> None:
-            for visit_id, row in shell.service.board_rows(user, visit_ids).items():
+            rows = shell.call(lambda now_user: shell.service.board_rows(now_user, visit_ids))
+            if isinstance(rows, HubError):  # signed out (the console shows sign-in) or barred
+                return
+            for visit_id, row in rows.items():
                 if row is None:
                     held.current.pop(visit_id, None)
                 else:
@@ -142,12 +146,10 @@ def Board() -> ft.Control:
     zone = pack.hours.zone
 
     def acknowledge(row: BoardRow, alert: Alert, by: str) -> None:
-        try:
-            shell.service.acknowledge(user, row.visit_id, alert.id, by)
-        except HubError as refused:
-            set_error(str(refused))
-            return
-        set_error("")  # the change comes back through the board's subscription
+        done = shell.call(lambda now_user: shell.service.acknowledge(now_user, row.visit_id,
+                                                                     alert.id, by))
+        # the change itself comes back through the board's subscription
+        set_error(str(done) if isinstance(done, HubError) else "")
 
     sounding = [(row, alert) for row in shown for alert in row.sounding]
     if sounding:

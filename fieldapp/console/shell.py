@@ -1,15 +1,29 @@
-"""What the console's screens share: the one console service (fieldapp.hub.console) and who
-is signed in. Screens reach the hub's data only through the service, as the API does."""
+"""What the console's screens share: the one console service (fieldapp.hub.console), the
+session, and which screen is showing. Screens reach the hub's data only through the service,
+as the API does, and only through `call`: each action asks the service who the session's
+user is now, so a session that has expired, or was signed out elsewhere, goes back to
+sign-in at the next tap, and a refusal comes back as the HubError to show."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import ParamSpec, TypeVar
 
 import flet as ft
 
 from fieldapp.hub.accounts import ConsoleUser
 from fieldapp.hub.console import ConsoleService
+from fieldapp.hub.errors import HubError
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+
+class SignedOut(Exception):
+    """A screen drawn as its session ends: it draws nothing, and sign-in comes next."""
 
 
 @ft.observable
@@ -17,14 +31,35 @@ from fieldapp.hub.console import ConsoleService
 class ConsoleShell:
     service: ConsoleService
     token: str = ""
-    user: ConsoleUser | None = None
+    user: ConsoleUser | None = None  # as at sign-in; `call` checks the session each time
+    view: str = ""  # the screen showing: "board", "visits", "visit", "plan", ...
+    subject: str = ""  # what it is about: a visit id, a child's reference
+    notice: str = ""  # what the last change did, said once on the next screen
 
     def signed_in(self) -> ConsoleUser:
-        assert self.user is not None, "screens past sign-in only"
+        if self.user is None:
+            raise SignedOut
         return self.user
 
     def now(self) -> datetime:
         return self.service.clock()
+
+    def go(self, view: str, subject: str = "", notice: str = "") -> None:
+        self.view, self.subject, self.notice = view, subject, notice
+
+    def call(self, do: Callable[[ConsoleUser], T]) -> T | HubError:
+        """`do`, as the session's user is now; its refusal returned, not raised. A session
+        that is no longer valid signs this console out."""
+        try:
+            return do(self.service.user(self.token))
+        except HubError as refused:
+            if refused.status == 401:
+                self.token, self.user, self.view = "", None, ""
+            return refused
+
+    def sign_out(self) -> None:
+        self.service.sign_out(self.token)
+        self.token, self.user, self.view, self.subject = "", None, "", ""
 
 
 ShellContext: ft.ContextProvider[ConsoleShell | None] = ft.create_context(None)
@@ -34,3 +69,16 @@ def use_shell() -> ConsoleShell:
     shell = ft.use_context(ShellContext)
     assert shell is not None, "screens render inside the console"
     return shell
+
+
+def while_signed_in(screen: Callable[P, ft.Control]) -> Callable[P, ft.Control]:
+    """A screen past sign-in. Drawn just as the session ends (sign-out, or an expired session
+    found by `call`), it draws nothing: the root puts sign-in up next."""
+    @functools.wraps(screen)
+    def draw(*args: P.args, **kwargs: P.kwargs) -> ft.Control:
+        try:
+            return screen(*args, **kwargs)
+        except SignedOut:
+            return ft.Container()
+
+    return draw

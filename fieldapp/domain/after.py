@@ -114,7 +114,9 @@ def create_follow_up(
     must_text(cmd.text, "what the follow-up is")
     if cmd.follow_up_id in state.follow_ups:
         raise c.CommandError("that follow-up already exists")
-    payload = {"follow_up_id": cmd.follow_up_id, "kind": cmd.kind, "text": cmd.text.strip()}
+    payload = {"follow_up_id": cmd.follow_up_id, "kind": cmd.kind, "text": cmd.text.strip(),
+               **({"owner": cmd.owner.strip()} if cmd.owner.strip() else {}),
+               **({"due": cmd.due.isoformat()} if cmd.due else {})}
     return Decision(drafts=(Draft(E.FOLLOW_UP_CREATED, payload),))
 
 

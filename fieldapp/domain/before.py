@@ -85,6 +85,7 @@ def plan(state: VisitState, cmd: c.Plan, pack: Pack, now: datetime) -> Decision:
         "lone_reason": cmd.lone_reason.strip(), "evening": evening,
         "extended_duration_agreed_by": cmd.extended_duration_agreed_by.strip(),
         "safe_phrase": cmd.safe_phrase.strip() or pack.safe_phrase.phrase,
+        **({"telephone": cmd.telephone.strip()} if cmd.telephone.strip() else {}),
     }
     if pack.risk.questions:
         findings.append(Finding(Kind.STEP, "assess_risk", "Complete the risk assessment.",

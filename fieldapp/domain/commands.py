@@ -32,6 +32,7 @@ class Plan:
     lone_reason: str = ""  # why fewer staff than the pack wants, where it allows that
     extended_duration_agreed_by: str = ""  # a longer visit agreed before booking
     safe_phrase: str = ""  # the pair's own safe word, where the policy has them agree one
+    telephone: str = ""  # the family's number, for the Home Visit Form
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +197,8 @@ class CreateFollowUp:
     follow_up_id: str
     kind: str
     text: str
+    owner: str = ""  # who is to do it
+    due: date | None = None  # by when
 
 
 @dataclass(frozen=True, slots=True)

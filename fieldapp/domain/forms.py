@@ -74,6 +74,19 @@ def parse_day(text: str, today: date) -> date:
     return found
 
 
+def parse_when(text: str, now: datetime, zone: tzinfo) -> datetime:
+    """A day and a time on the school's clock: "4/12 10:30", "2026-12-04 10:30", or a time
+    alone ("10:30": today, or tomorrow once it is long past)."""
+    day, _, at = text.strip().rpartition(" ")
+    if not day.strip():
+        return parse_time(at, now, zone)
+    on = parse_day(day, now.astimezone(zone).date())
+    match = TIME.match(at)
+    if match is None:
+        raise ValueError(f"{at or 'nothing'} is not a time: write it as 4/12 10:30")
+    return datetime(on.year, on.month, on.day, int(match[1]), int(match[2]), tzinfo=zone)
+
+
 def lines(value: Any) -> tuple[str, ...]:
     """A list field: lines of text (or a sequence already), blank lines left out."""
     items = value.splitlines() if isinstance(value, str) else list(value or ())
@@ -142,6 +155,10 @@ def _value(field: Field, raw: Any, now: datetime, zone: tzinfo) -> Any:
         if not items and field.required:
             raise FormError(field.name, f"Fill this in: {field.label}")
         return items
+    if kind == "staff":  # the console's: the members of staff, as the hub knows them
+        if not raw:
+            raise FormError(field.name, f"Choose who is visiting: {field.label}")
+        return tuple(raw)
     if kind == "actions":
         return tuple(_action(row, now.astimezone(zone).date()) for row in raw or ()
                      if isinstance(row, ActionRow) and row.what.strip())
@@ -156,7 +173,17 @@ def _value(field: Field, raw: Any, now: datetime, zone: tzinfo) -> Any:
         return str(raw)
     if kind == "time":
         return _time(field, str(raw), now, zone)
-    return str(raw).strip()  # text (and staff, which only the console sends)
+    if kind == "when":
+        try:
+            return parse_when(str(raw), now, zone)
+        except ValueError as error:
+            raise FormError(field.name, f"{field.label}: {error}") from None
+    if kind == "day":
+        try:
+            return parse_day(str(raw), now.astimezone(zone).date())
+        except ValueError as error:
+            raise FormError(field.name, f"{field.label}: {error}") from None
+    return str(raw).strip()  # text
 
 
 def _action(row: ActionRow, today: date) -> c.Action:

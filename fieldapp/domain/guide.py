@@ -124,9 +124,10 @@ class Given:
 @dataclass(frozen=True, slots=True)
 class Field:
     """Something a command needs from staff. `kind` says how to ask for it:
-    text, time, yes_no, tick (must be ticked), choice (one of `choices`), list (of text),
-    staff (Plan's visitors), actions (RecordOutcome's who-does-what), new_id (the phone makes
-    one, unique on the visit), value (the engine says what to send: `value`)."""
+    text, time, day (a date: "4/12"), when (a day and a time: "4/12 10:30"), yes_no, tick
+    (must be ticked), choice (one of `choices`), list (of text), staff (Plan's visitors),
+    actions (RecordOutcome's who-does-what), new_id (the phone makes one, unique on the
+    visit), value (the engine says what to send: `value`)."""
 
     name: str  # the command's field; for AssessRisk, "answers.<question id>"
     label: str
@@ -364,8 +365,9 @@ def _plan_fields(state: VisitState, pack: Pack, now: datetime) -> tuple[Field, .
     fields = [
         _text("child_ref", "The school's reference for the pupil"),
         _text("child_name", "The pupil's name", required=False),
-        _text("address", "Address"), _text("purpose", "Purpose of the visit"),
-        Field("scheduled_at", "Date and time of the visit", "time", between=_day(pack)),
+        _text("address", "Address"), _text("telephone", "The family's telephone number", False),
+        _text("purpose", "Purpose of the visit"),
+        Field("scheduled_at", "Date and time of the visit", "when", between=_day(pack)),
         Field("staff", f"Staff visiting (at least {pack.pair.min_staff})", "staff"),
         _yes_no("announced", "The parents have been told"),
         Field("notice_exception", "Why the parents were not told", "choice", False, notice),
@@ -584,7 +586,8 @@ _SPECS: Final = (
         _text("with_whom", "Who the debrief was with"), _text("note", "Notes", False))),
     _Spec("create_follow_up", E.FOLLOW_UP_CREATED, fields=lambda *_: (
         Field("follow_up_id", "A new id, not used on this visit", "new_id"),
-        _text("kind", "Kind of follow-up", False), _text("text", "What is to be done"))),
+        _text("kind", "Kind of follow-up", False), _text("text", "What is to be done"),
+        _text("owner", "Who will do it", False), Field("due", "By when", "day", False))),
     _Spec("complete_follow_up", E.FOLLOW_UP_DONE, fields=_follow_up_fields,
           offered=_follow_ups_open),
     _Spec("use_safe_phrase", E.SAFE_PHRASE_USED),

@@ -190,11 +190,12 @@ NOTHING: Final = record({})
 # The payload of each event type, as the engine writes it (fieldapp.domain.before, door,
 # inside, after, facts; the duress alert in fieldapp.store.session).
 PAYLOADS: Final[Mapping[EventType, Check]] = {
-    E.PLANNED: record(needs(
+    E.PLANNED: record({**needs(
         pack_id=word(ID, 1), child_ref=word(ID), child_name=word(NAME), address=text(NAME),
         purpose=text(NOTE), scheduled_at=time, staff=listed(STAFF, 10), announced=flag,
         notice_exception=word(ID), first_visit=flag, lone_reason=text(NOTE), evening=flag,
-        extended_duration_agreed_by=word(NAME), safe_phrase=word(NAME))),
+        extended_duration_agreed_by=word(NAME), safe_phrase=word(NAME)),
+        **may(telephone=word(32))}),
     E.RISK_ASSESSED: record({**needs(answers=keyed(word(ID, 1), flag), level=word(ID),
                                      mitigations=text(NOTE)),
                              **may(refused=listed(word(ID, 1)))}),
@@ -229,8 +230,9 @@ PAYLOADS: Final[Mapping[EventType, Check]] = {
                          overran_minutes=maybe(minutes))),
     E.RETURNED: record(needs(to_school=flag)),
     E.DEBRIEFED: record(needs(with_whom=word(NAME), note=text(NOTE))),
-    E.FOLLOW_UP_CREATED: record(needs(follow_up_id=word(NAME, 1), kind=word(ID),
-                                      text=text(NOTE))),
+    E.FOLLOW_UP_CREATED: record({**needs(follow_up_id=word(NAME, 1), kind=word(ID),
+                                         text=text(NOTE)),
+                                 **may(owner=word(NAME), due=day)}),
     E.FOLLOW_UP_DONE: record(needs(follow_up_id=word(NAME, 1))),
 }
 

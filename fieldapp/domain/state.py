@@ -69,6 +69,8 @@ class FollowUp:
     text: str
     created_at: datetime
     done_at: datetime | None = None
+    owner: str = ""  # who is to do it
+    due: str = ""  # by when: an ISO date, or "" for none given
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +214,8 @@ def _follow_up_created(state: VisitState, event: Event) -> VisitState:
     p = event.payload
     follow_up = FollowUp(
         follow_up_id=str(p.get("follow_up_id", event.id)), kind=str(p.get("kind", "")),
-        text=str(p.get("text", "")), created_at=event.at,
+        text=str(p.get("text", "")), created_at=event.at, owner=str(p.get("owner") or ""),
+        due=str(p.get("due") or ""),
     )
     return replace(state, follow_ups={**state.follow_ups, follow_up.follow_up_id: follow_up})
 

@@ -11,8 +11,11 @@ visit, record or device is answered "not found", exactly as one that does not ex
 | visits, visit               |           | yes | their own only |       |
 | authorise                   |           | yes |                |       |
 | record (sealed, opened)     |           | yes |                |       |
+| plan, risk, cancel, debrief, follow-ups | | yes |              |       |
+| export (PDF forms, CSV)     |           | yes |                |       |
 | audit log                   |           | yes |                | yes   |
 | devices, revoke, codes      |           |     |                | yes   |
+| staff, sign-offs, contacts  |           |     |                | yes   |
 
 Reception never sees case content: the board holds no child's name, no concern and no
 outcome. Every read of case content (a visit's details, the visit list, an opened sealed
@@ -25,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -37,15 +40,24 @@ from fieldapp.crypto.sealing import HubKeyPair, SealError
 from fieldapp.domain import commands as c
 from fieldapp.domain.events import Author, Event
 from fieldapp.domain.findings import Finding
+from fieldapp.domain.forms import FormError, command_for
+from fieldapp.domain.guide import Action, Choice, WhatNow, what_now
 from fieldapp.domain.lifecycle import IllegalTransition
 from fieldapp.domain.policy import Pack
 from fieldapp.domain.rules import decide, stamp
-from fieldapp.domain.state import VisitState, fold
+from fieldapp.domain.state import Staff, VisitState, fold
+from fieldapp.hub import exports
 from fieldapp.hub.accounts import Accounts, Busy, ConsoleUser, Session, SignInRefused
 from fieldapp.hub.audit import AuditEntry, AuditLog
 from fieldapp.hub.board import BoardRow, board, row_for
 from fieldapp.hub.changes import Changes
-from fieldapp.hub.directory import CODE_LIFETIME, Directory, DirectoryError
+from fieldapp.hub.directory import (
+    CODE_LIFETIME,
+    Contacts,
+    Directory,
+    DirectoryError,
+    StaffMember,
+)
 from fieldapp.hub.errors import HubError
 from fieldapp.hub.events_store import EventStore, History
 from fieldapp.hub.records import SealedStore
@@ -71,9 +83,15 @@ MAY: Final[dict[str, frozenset[Role]]] = {  # the table above
     "visits": frozenset({R.DSL, R.STAFF}),
     "authorise": frozenset({R.DSL}),
     "record": frozenset({R.DSL}),
+    "plan": frozenset({R.DSL}),  # plan, risk-assess, cancel, debrief, follow-ups
+    "export": frozenset({R.DSL}),
     "audit": frozenset({R.DSL, R.ADMIN}),
-    "devices": frozenset({R.ADMIN}),
+    "devices": frozenset({R.ADMIN}),  # devices, revocation, enrolment codes
+    "staff": frozenset({R.ADMIN}),  # staff, their sign-offs, the school's contacts
 }
+# What the DSL records on a visit at the console (the rest is the pair's, on their phones).
+CASEWORK: Final = ("assess_risk", "authorise", "cancel", "debrief", "create_follow_up",
+                   "complete_follow_up")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +103,16 @@ class VisitSummary:
     address: str = ""
     scheduled_at: str = ""
     staff: tuple[str, ...] = ()
+    concerns: int = 0  # concerns raised on the visit
+    outcome: bool = False  # an outcome is recorded
+    open_follow_ups: int = 0
+
+
+def concerns_first(visits: Iterable[VisitSummary]) -> list[VisitSummary]:
+    """The DSL's reading order: visits that cannot be shown as usual, then those with
+    concerns, then the rest; newest plan first within each."""
+    newest = sorted(visits, key=lambda v: v.scheduled_at, reverse=True)
+    return sorted(newest, key=lambda v: (v.phase != NEEDS_ATTENTION, v.concerns == 0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,10 +278,14 @@ class ConsoleService:
     def visit(self, user: ConsoleUser, visit_id: str) -> VisitView:
         """A visit's case content; for the DSL, with its sealed records opened."""
         self._allowed(user, "visits")
+        view = self._view(user, visit_id)
+        self._audited(user, "read_visit", visit_id)
+        return view
+
+    def _view(self, user: ConsoleUser, visit_id: str) -> VisitView:
         history = self._history(user, visit_id)
         records = (self.sealed.for_visit(user.school_id, visit_id) if user.role == Role.DSL
                    else ())
-        self._audited(user, "read_visit", visit_id)
         refs, opened = [], []
         for stored in records:
             try:
@@ -292,6 +324,136 @@ class ConsoleService:
         return self._record(user, visit_id, c.Authorise(step, user.name, role), "authorise",
                             check)
 
+    # --- the DSL: planning and the visit's record ------------------------------------------
+
+    def plan_form(self, user: ConsoleUser) -> Action:
+        """What planning a visit asks for, in the school's policy."""
+        self._allowed(user, "plan")
+        action = self._guide(user, VisitState()).action("plan")
+        assert action is not None, "a new visit can always be planned"
+        return action
+
+    def plan(self, user: ConsoleUser, values: Mapping[str, Any]) -> tuple[str, Recorded]:
+        """A new visit, planned by the DSL: `values` by the plan form's field names, with
+        `staff` the staff ids of the pair (the hub fills in their names, training and
+        mobiles). Its id is made here; the pair's phones get it on their next sync."""
+        form = self.plan_form(user)
+        chosen = values.get("staff") or ()
+        ids = [chosen] if isinstance(chosen, str) else [str(i) for i in chosen]
+        members = {m.staff_id: m for m in self.directory.staff(user.school_id)}
+        unknown = [i for i in ids if i not in members]
+        if unknown:
+            raise HubError(400, "bad_command", f"no such member of staff at this school: "
+                           f"{', '.join(unknown)}")
+        staff = tuple(Staff(i, members[i].name, members[i].safeguarding_trained,
+                            mobile=members[i].mobile) for i in ids)
+        command = self._command(user, form, {**values, "staff": staff})
+        visit_id = f"v-{self.clock():%Y%m%d}-{os.urandom(5).hex()}"
+        return visit_id, self._decided(user, VisitState(), visit_id, command, "plan_visit")
+
+    def casework(self, user: ConsoleUser, visit_id: str) -> tuple[Action, ...]:
+        """What the DSL may record on this visit now (risk assessment, sign-offs, cancel,
+        debrief, follow-ups), open or refused with the policy's reasons."""
+        self._allowed(user, "plan")
+        state = fold(self._history(user, visit_id).events)
+        return tuple(a for a in self._guide(user, state).actions if a.name in CASEWORK)
+
+    def act(self, user: ConsoleUser, visit_id: str, name: str,
+            values: Mapping[str, Any]) -> Recorded:
+        """Record one of `casework`'s actions with what was typed (`values`, by field name).
+        A sign-off is always given in the signed-in DSL's own name."""
+        if name == "authorise":
+            return self.authorise(user, visit_id, str(values.get("step", "")),
+                                  str(values.get("role", "")))
+        self._allowed(user, "plan")
+        action = next((a for a in self.casework(user, visit_id) if a.name == name), None)
+        if action is None:
+            raise HubError(409, "wrong_phase", f"{name.replace('_', ' ')} cannot be recorded "
+                           "on this visit now")
+        command = self._command(user, action, values)
+        return self._record(user, visit_id, command, name, lambda _state: None)
+
+    def authorise_all(self, user: ConsoleUser, visit_ids: Iterable[str]
+                      ) -> dict[str, Recorded | HubError]:
+        """A week's list signed off in one go: each visit's next sign-off that this DSL may
+        give. Each visit stands alone: one refused does not hold up the others."""
+        self._allowed(user, "authorise")
+        mine = self.directory.pack_roles(user.staff_id)
+        done: dict[str, Recorded | HubError] = {}
+        for visit_id in visit_ids:
+            try:
+                step = next((s for s in self._steps(user, visit_id) if s.then
+                             and set(s.then) & mine), None)
+                if step is None:
+                    raise HubError(409, "nothing_to_sign", "no sign-off that you may give is "
+                                   "waiting on this visit")
+                role = next(r for r in step.then if r in mine)
+                done[visit_id] = self.authorise(user, visit_id, step.value, role)
+            except HubError as refused:
+                done[visit_id] = refused
+        return done
+
+    def _steps(self, user: ConsoleUser, visit_id: str) -> tuple[Choice, ...]:
+        action = next((a for a in self.casework(user, visit_id) if a.name == "authorise"),
+                      None)
+        if action is None or not action.open:
+            return ()
+        return next(f.choices for f in action.fields if f.name == "step")
+
+    def chronology(self, user: ConsoleUser, child_ref: str) -> tuple[VisitView, ...]:
+        """Every visit to one child (by the school's reference), oldest first, each as the
+        DSL reads it; audited as one read."""
+        self._allowed(user, "record")
+        self._audited(user, "read_chronology", child_ref)
+        views = [self._view(user, visit_id) for visit_id in
+                 self.store.visit_ids(user.school_id)]
+        return tuple(sorted((v for v in views if v.summary.child_ref == child_ref),
+                            key=lambda v: v.summary.scheduled_at))
+
+    def export(self, user: ConsoleUser, visit_id: str, form: str) -> bytes:
+        """The visit's Home Visit Form ("visit") or Not-at-Home form ("not_at_home"), as
+        PDF for CPOMS; audited."""
+        self._allowed(user, "export")
+        if form not in ("visit", "not_at_home"):
+            raise HubError(404, "not_found", "no such form: visit or not_at_home")
+        view = self._view(user, visit_id)
+        state, pack = fold(view.events), self.directory.pack(user.school_id).pack
+        try:
+            pdf = (exports.visit_form(state, view.events, pack) if form == "visit" else
+                   exports.not_at_home_form(state, pack,
+                                            self.directory.school_contacts(user.school_id)))
+        except exports.ExportError as error:
+            raise HubError(409, "no_such_record", str(error)) from None
+        self._audited(user, f"export_{form}_pdf", visit_id)
+        return pdf
+
+    def export_csv(self, user: ConsoleUser, what: str) -> str:
+        """The school's visits ("visits") or their actions and follow-ups ("actions"), as
+        CSV for the school's tracker; audited."""
+        self._allowed(user, "export")
+        if what not in ("visits", "actions"):
+            raise HubError(404, "not_found", "no such export: visits or actions")
+        states = [fold(self.store.history(user.school_id, visit_id).events)
+                  for visit_id in self.store.visit_ids(user.school_id)]
+        self._audited(user, f"export_{what}_csv", "*")
+        pack = self.directory.pack(user.school_id).pack
+        return (exports.visits_csv(states, pack) if what == "visits"
+                else exports.actions_csv(states))
+
+    def _guide(self, user: ConsoleUser, state: VisitState) -> WhatNow:
+        return what_now(state, self.directory.pack(user.school_id).pack, self.clock(),
+                        by=Author(user.staff_id, CONSOLE_DEVICE))
+
+    def _command(self, user: ConsoleUser, action: Action, values: Mapping[str, Any]
+                 ) -> c.Command:
+        try:
+            return command_for(action, values, self.clock(),
+                               self.directory.pack(user.school_id).pack.hours.zone)
+        except FormError as wrong:
+            raise HubError(400, "bad_command", str(wrong),
+                           findings=[{"code": "field", "say": str(wrong), "because": wrong.field,
+                                      "policy": "", "quote": ""}]) from None
+
     def record(self, user: ConsoleUser, record_id: str) -> OpenedRecord:
         """A sealed visit record, opened with the hub's key."""
         self._allowed(user, "record")
@@ -316,6 +478,10 @@ class ConsoleService:
                            "until they are put right")
         state = fold(history.events)
         check(state)
+        return self._decided(user, state, visit_id, command, action)
+
+    def _decided(self, user: ConsoleUser, state: VisitState, visit_id: str,
+                 command: c.Command, action: str) -> Recorded:
         now = self.clock()
         author = Author(user.staff_id, CONSOLE_DEVICE)
         try:
@@ -355,6 +521,49 @@ class ConsoleService:
             raise HubError(404, "not_found", "no such device") from None
         self._audited(user, "revoke_device", device_id)
 
+    # --- staff and the school's contacts -----------------------------------------------------
+
+    def staff(self, user: ConsoleUser) -> list[StaffMember]:
+        """The school's staff: for an admin to keep, and for the DSL to choose a pair from."""
+        if not self.may(user, "plan"):
+            self._allowed(user, "staff")
+        return self.directory.staff(user.school_id)
+
+    def sign_off_roles(self, user: ConsoleUser) -> tuple[str, ...]:
+        """The roles the school's policy names for its sign-offs."""
+        auth = self.pack(user).authorisation
+        return tuple(dict.fromkeys(role for step in (*auth.steps, *(auth.unannounced_steps or ()))
+                                   for role in step.roles))
+
+    def update_staff(self, user: ConsoleUser, staff_id: str, *, mobile: str,
+                     safeguarding_trained: bool, pack_roles: Iterable[str]) -> None:
+        """A member of staff's mobile, safeguarding training and the sign-offs they may
+        give; audited."""
+        self._allowed(user, "staff")
+        try:
+            self.directory.update_staff(user.school_id, staff_id, mobile=mobile,
+                                        safeguarding_trained=safeguarding_trained)
+            self.directory.set_pack_roles(user.school_id, staff_id, pack_roles)
+        except DirectoryError as error:
+            status = 404 if "no such member" in str(error) else 400
+            raise HubError(status, "not_found" if status == 404 else "bad_request",
+                           str(error)) from None
+        self._audited(user, "update_staff", staff_id)
+
+    def contacts(self, user: ConsoleUser) -> Contacts:
+        self._allowed(user, "staff")
+        return self.directory.school_contacts(user.school_id)
+
+    def set_contacts(self, user: ConsoleUser, contacts: Contacts) -> None:
+        """The numbers the school's phones dial and show (the safe-phrase call goes to
+        reception); the phones get them on their next sync. Audited."""
+        self._allowed(user, "staff")
+        try:
+            self.directory.set_contacts(user.school_id, contacts, self.clock())
+        except DirectoryError as error:
+            raise HubError(400, "bad_request", str(error)) from None
+        self._audited(user, "set_contacts", user.school_id)
+
     def enrol_code(self, user: ConsoleUser, staff_id: str) -> EnrolmentSlip:
         """A one-time code to enrol a phone for a member of staff (valid 15 minutes)."""
         self._allowed(user, "devices")
@@ -366,6 +575,13 @@ class ConsoleService:
         self._audited(user, "enrol_code", staff_id)
         return EnrolmentSlip(slip_code(code, self.keys.public_bytes()), now + CODE_LIFETIME,
                              self.keys.fingerprint())
+
+    def slip_pdf(self, user: ConsoleUser, name: str, slip: EnrolmentSlip) -> bytes:
+        """An enrolment slip to print for `name`."""
+        self._allowed(user, "devices")
+        pack = self.pack(user)
+        return exports.enrolment_slip(pack.school, name, slip.code, slip.expires_at,
+                                      slip.hub_key_fingerprint, pack.hours.zone)
 
 
 def _finding(finding: Finding) -> dict[str, str]:
@@ -412,4 +628,7 @@ def _summary(state: VisitState) -> VisitSummary:
                         child_name=str(plan.get("child_name", "")),
                         address=str(plan.get("address", "")),
                         scheduled_at=str(plan.get("scheduled_at", "")),
-                        staff=tuple(member.name for member in state.staff))
+                        staff=tuple(member.name for member in state.staff),
+                        concerns=len(state.concerns), outcome=state.outcome is not None,
+                        open_follow_ups=sum(1 for f in state.follow_ups.values()
+                                            if f.done_at is None))

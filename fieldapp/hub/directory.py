@@ -130,6 +130,16 @@ class Contacts:
 
 
 @dataclass(frozen=True, slots=True)
+class StaffMember:
+    staff_id: str
+    name: str
+    role: str  # at the console: reception, dsl, staff, admin
+    safeguarding_trained: bool
+    mobile: str
+    pack_roles: tuple[str, ...]  # the sign-offs they may give, in the school's pack
+
+
+@dataclass(frozen=True, slots=True)
 class SchoolPack:
     version: str  # changes whenever the text does: phones pull the text when theirs differs
     text: str
@@ -207,6 +217,31 @@ class Directory:
         except IntegrityError:
             raise DirectoryError(f"the staff id {staff_id!r} is taken: staff ids are unique "
                                  "across the hub, every school's staff included") from None
+
+    def staff(self, school_id: str) -> list[StaffMember]:
+        """The school's staff, by name, with the sign-offs each may give."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(staff).where(staff.c.school_id == school_id)
+                                      .order_by(staff.c.name, staff.c.id)).all()
+            held = connection.execute(
+                select(staff_pack_roles).join(staff, staff.c.id == staff_pack_roles.c.staff_id)
+                .where(staff.c.school_id == school_id)).all()
+        roles: dict[str, list[str]] = {}
+        for row in held:
+            roles.setdefault(row.staff_id, []).append(row.role)
+        return [StaffMember(row.id, row.name, row.role, bool(row.safeguarding_trained),
+                            row.mobile, tuple(sorted(roles.get(row.id, ()))))
+                for row in rows]
+
+    def update_staff(self, school_id: str, staff_id: str, *, mobile: str,
+                     safeguarding_trained: bool) -> None:
+        """A member of staff's mobile and whether they have had safeguarding training."""
+        if len(mobile) > 32 or (mobile and not mobile.isprintable()):
+            raise DirectoryError("a mobile number is up to 32 printable characters")
+        with self.engine.begin() as connection:
+            require_staff(connection, school_id, staff_id)
+            connection.execute(update(staff).where(staff.c.id == staff_id).values(
+                mobile=mobile.strip(), safeguarding_trained=safeguarding_trained))
 
     def contacts(self, school_id: str) -> dict[str, tuple[str, str]]:
         """staff id -> (name, mobile) for the school's staff."""

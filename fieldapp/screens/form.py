@@ -77,7 +77,7 @@ def ActionForm() -> ft.Control:
     for field in action.fields:
         if field.kind in ("value", "new_id", "staff"):
             continue
-        body.append(_control(field, values, put, zone))
+        body.append(field_control(field, values, put, zone))
         if field.name in CHARGED:
             body.append(BatteryLevel())
         if problem[0] == field.name:
@@ -102,7 +102,8 @@ def ActionForm() -> ft.Control:
                      horizontal_alignment=ft.CrossAxisAlignment.STRETCH)
 
 
-def _control(field: Field, values: dict[str, Any], put: Any, zone: Any) -> ft.Control:
+def field_control(field: Field, values: dict[str, Any], put: Any, zone: Any) -> ft.Control:
+    """The one control for a field (the phone's forms and the console's)."""
     value = values.get(field.name)
     label = field.label + ("" if field.required or field.kind in ("tick", "yes_no")
                            else " (if any)")
@@ -124,6 +125,10 @@ def _control(field: Field, values: dict[str, Any], put: Any, zone: Any) -> ft.Co
         hint = "24-hour, e.g. 11:40"
         if field.latest is not None:
             label += f" (at the latest {field.latest.astimezone(zone):%H:%M})"
+    if field.kind == "day":
+        hint = "a date, e.g. 4/12"
+    if field.kind == "when":
+        hint = "a day and a time, e.g. 4/12 10:30"
     return ft.Semantics(identifier=ident, key=ident, content=ft.TextField(
         key=f"{ident}-box", label=label, value=str(value or ""), hint_text=hint or None,
         text_size=18,

@@ -159,14 +159,22 @@ def test_an_alert_sounds_again_until_someone_acknowledges_it(
     run(scenario)
 
 
-def test_other_roles_do_not_get_the_board_and_signing_out_ends_the_session(
+def test_staff_see_their_own_visits_read_only_and_signing_out_ends_the_session(
         world: World, uplands: School) -> None:
     async def scenario() -> None:
-        screen = await signed_in(world, uplands, "ann")
-        assert screen.sees("The reception board is for reception and the DSL")
-        assert not screen.has("alert") and "Uplands Road" not in screen.words()
+        screen = await signed_in(world, uplands, "cat")  # on no visit
+        assert [i for i in screen.ids() if i.startswith("nav-")] == ["nav-visits"]
+        assert not screen.has("alert") and screen.sees("No visits yet.")
         await screen.tap("sign-out")
-        assert screen.has("sign-in")
+        await until(screen, "sign-in")
+        screen = await signed_in(world, uplands, "ann")  # on both
+        await until(screen, f"visit-{uplands.out}")
+        assert {i for i in screen.ids() if i.startswith("visit-")} == {
+            f"visit-{uplands.out}", f"visit-{uplands.waiting}"}
+        await screen.tap(f"visit-{uplands.out}")
+        await until(screen, "alert-0")
+        assert not screen.has("pdf-visit")
+        assert not [i for i in screen.ids() if i.startswith("open-")], "nothing to record"
 
     run(scenario)
 

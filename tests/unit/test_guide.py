@@ -70,6 +70,8 @@ def fill(action: Action, visit: SimulatedVisit) -> c.Command:
             values[name] = f"f-{len(visit.state.follow_ups)}-{len(visit.events)}"
         elif kind == "actions":
             values[name] = (c.Action("Phone mum on Friday", "Ann Patel"),)
+        elif kind == "day":
+            values[name] = (now + timedelta(days=3)).date()
         else:
             assert kind == "time", field
             latest = min((f.latest for f in action.fields if f.latest), default=None)

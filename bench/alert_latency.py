@@ -47,7 +47,7 @@ from fieldapp.hub.accounts import Accounts
 from fieldapp.hub.events_store import connect
 from fieldapp.sync.protocol import Push
 from tests.app.browser import Calls, Screen, chromium, served
-from tests.app.browser import board as console_board
+from tests.app.browser import console as console_board
 from tests.app.conftest import DURESS, FAST, PIN, SIGN_OUT, Clock
 from tests.sync.hubs import DSL, MORNING, UPLANDS, serve_in_thread
 

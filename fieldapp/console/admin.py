@@ -76,13 +76,12 @@ def StaffLine(member: StaffMember, roles: tuple[str, ...],
             return
         set_slip(made)
 
-    async def print_slip() -> None:
-        if slip is not None:
-            pdf = shell.call(lambda u: shell.service.slip_pdf(u, member.name, slip))
-            if isinstance(pdf, HubError):
-                say((STOP, str(pdf)))
-                return
-            await download(f"enrolment-slip-{ident}.pdf", pdf)
+    async def print_slip(made: EnrolmentSlip) -> None:
+        pdf = shell.call(lambda u: shell.service.slip_pdf(u, member.name, made))
+        if isinstance(pdf, HubError):
+            say((STOP, str(pdf)))
+            return
+        await download(f"enrolment-slip-{ident}.pdf", pdf)
 
     lines: list[ft.Control] = [
         text(f"{member.name} · {member.staff_id} · {member.role}", 18, ft.FontWeight.BOLD),
@@ -91,13 +90,12 @@ def StaffLine(member: StaffMember, roles: tuple[str, ...],
                 _tick("Safeguarding trained", trained, lambda: set_trained(not trained),
                       f"trained-{ident}")], wrap=True, spacing=GAP * 2),
     ]
-    if roles:
-        def flip(role: str) -> Callable[[], None]:
-            return lambda: set_held(held - {role} if role in held else held | {role})
+    def flip(role: str) -> Callable[[], None]:
+        return lambda: set_held(held - {role} if role in held else held | {role})
 
-        lines.append(ft.Row([text("May sign off as:"), *[
-            _tick(role.replace("_", " "), role in held, flip(role), f"role-{ident}-{role}")
-            for role in roles]], wrap=True, spacing=GAP))
+    lines.append(ft.Row([text("May sign off as:"), *[
+        _tick(role.replace("_", " "), role in held, flip(role), f"role-{ident}-{role}")
+        for role in roles]], wrap=True, spacing=GAP))
     lines.append(ft.Row([
         ft.Container(width=160, content=button("Save", save, colour=GO, ident=f"save-{ident}")),
         ft.Container(width=280, content=button("Enrol a phone", new_slip, filled=False,
@@ -113,7 +111,8 @@ def StaffLine(member: StaffMember, roles: tuple[str, ...],
                                                                   ft.FontWeight.BOLD)),
             text(f"Until {slip.expires_at.astimezone(zone):%H:%M}. Hub key fingerprint: "
                  f"{slip.hub_key_fingerprint}"),
-            ft.Container(width=260, content=button("Print the slip (PDF)", print_slip,
+            ft.Container(width=260, content=button("Print the slip (PDF)",
+                                                   partial(print_slip, slip),
                                                    filled=False, colour=INFO,
                                                    ident=f"print-{ident}",
                                                    icon=ft.Icons.PRINT)),
@@ -127,21 +126,17 @@ def PhonesScreen() -> ft.Control:
     shell = use_shell()
     loads, reload = ft.use_state(0)
     asked, set_asked = ft.use_state("")  # the phone whose revocation awaits a yes
-    error, set_error = ft.use_state("")
     found = ft.use_memo(lambda: shell.call(shell.service.devices), [loads])
     if isinstance(found, HubError):
         return text(str(found), colour=STOP)
     zone = shell.service.pack(shell.signed_in()).hours.zone
 
     def revoke(device_id: str) -> None:
-        done = shell.call(lambda u: shell.service.revoke(u, device_id))
-        set_error(said(done))
+        shell.call(lambda u: shell.service.revoke(u, device_id))
         set_asked("")
-        reload(loads + 1)
+        reload(loads + 1)  # the list as it is now says whether it took (a refusal: why)
 
     body: list[ft.Control] = [text("Phones", TITLE, ft.FontWeight.BOLD)]
-    if error:
-        body.append(banner(error, STOP, ft.Icons.ERROR_OUTLINE, "error"))
     for d in found:
         device_id = d["device_id"]
         lines: list[ft.Control] = [

@@ -122,8 +122,6 @@ def VisitList() -> ft.Control:
         await download(f"{what}-{now.astimezone(zone):%Y-%m-%d}.csv", data.encode())
 
     body: list[ft.Control] = [text("Visits", TITLE, ft.FontWeight.BOLD)]
-    if shell.notice:
-        body.append(banner(shell.notice, GO, ft.Icons.CHECK, "notice"))
     if dsl:
         body.append(ft.Row([
             ft.Container(width=330, content=button(
@@ -445,8 +443,6 @@ def Chronology() -> ft.Control:
             lines.append(text(f"Outcome ({seen}): {view.outcome.get('summary', '')}"))
         body.append(card(lines, ident=f"chronology-{s.visit_id}",
                          on_click=_opener(shell, s.visit_id)))
-    if not found:
-        body.append(text("No visits to this child."))
     return ft.Column(body, spacing=GAP * 1.5, scroll=ft.ScrollMode.AUTO, expand=True)
 
 

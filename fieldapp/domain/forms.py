@@ -77,10 +77,11 @@ def parse_day(text: str, today: date) -> date:
 def parse_when(text: str, now: datetime, zone: tzinfo) -> datetime:
     """A day and a time on the school's clock: "4/12 10:30", "2026-12-04 10:30", or a time
     alone ("10:30": today, or tomorrow once it is long past)."""
-    day, _, at = text.strip().rpartition(" ")
-    if not day.strip():
-        return parse_time(at, now, zone)
+    day, _, at = text.strip().partition(" ")
+    if not at.strip():
+        return parse_time(day, now, zone)
     on = parse_day(day, now.astimezone(zone).date())
+    at = at.strip()
     match = TIME.match(at)
     if match is None:
         raise ValueError(f"{at or 'nothing'} is not a time: write it as 4/12 10:30")

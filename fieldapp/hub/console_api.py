@@ -330,6 +330,26 @@ def _visits(console: ConsoleService, User_: Any) -> APIRouter:
         """Sign off one of the visit's authorisation steps, as the signed-in DSL."""
         return _recorded(console.authorise(user, visit_id, body.step, body.role))
 
+    @router.get("/visits/{visit_id}/forms/{form}", response_class=Response, responses={
+        200: {"content": {"application/pdf": {}}, "description": "the form, as PDF"},
+        **_errors(403, 404, 409)})
+    def form_pdf(visit_id: Id, form: Literal["visit", "not_at_home"], user: User_) -> Response:
+        """The visit's Home Visit Form or Not-at-Home form as PDF, laid out like the forms in
+        the school's policy, for CPOMS (409: no such record on this visit, as a Not-at-Home
+        form where someone answered). Audited."""
+        return Response(console.export(user, visit_id, form), media_type="application/pdf",
+                        headers={"Content-Disposition":
+                                 f'attachment; filename="{form}-form-{visit_id}.pdf"'})
+
+    @router.get("/exports/{what}", response_class=Response, responses={
+        200: {"content": {"text/csv": {}}, "description": "one row each, with a header row"},
+        **_errors(403)})
+    def export_csv(what: Literal["visits", "actions"], user: User_) -> Response:
+        """The school's visits, or the actions and follow-ups they left, as CSV for the
+        school's tracker. Audited."""
+        return Response(console.export_csv(user, what), media_type="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="{what}.csv"'})
+
     @router.get("/records/{record_id}", responses=_errors(403, 404, 409))
     def record(record_id: Id, user: User_) -> RecordOut:
         """A sealed visit record, opened with the hub's key."""

@@ -180,9 +180,11 @@ class Screen:
         return path
 
 
-def board(browser: Any, hub_url: str, staff_id: str, password: str, name: str) -> Screen:
-    """Reception's board in a browser context of its own (a wide screen), signed in."""
-    screen = Screen(browser.new_context(viewport={"width": 1280, "height": 800}).new_page(),
+def console(browser: Any, hub_url: str, staff_id: str, password: str, name: str) -> Screen:
+    """The school's console in a browser context of its own (a wide screen), signed in as
+    `staff_id` of Uplands (reception gets the board)."""
+    screen = Screen(browser.new_context(viewport={"width": 1280, "height": 800},
+                                        accept_downloads=True).new_page(),
                     name).open(f"{hub_url}/console/")
     screen.type("school", "uplands")
     screen.type("staff", staff_id)

@@ -20,6 +20,8 @@ ROUTES: dict[str, tuple[str, str, dict[str, Any] | None, set[str]]] = {
     "visits": ("GET", "/api/v1/console/visits", None, {"dsl", "staff"}),
     "visit": ("GET", "/api/v1/console/visits/{out}", None, {"dsl", "staff"}),
     "record": ("GET", "/api/v1/console/records/{record}", None, {"dsl"}),
+    "form": ("GET", "/api/v1/console/visits/{out}/forms/visit", None, {"dsl"}),
+    "csv": ("GET", "/api/v1/console/exports/visits", None, {"dsl"}),
     "audit": ("GET", "/api/v1/console/audit", None, {"dsl", "admin"}),
     "devices": ("GET", "/api/v1/console/devices", None, {"admin"}),
     "authorise": ("POST", "/api/v1/console/visits/{waiting}/authorise",
@@ -29,7 +31,7 @@ ROUTES: dict[str, tuple[str, str, dict[str, Any] | None, set[str]]] = {
     "acknowledge": ("POST", "/api/v1/console/visits/{out}/alerts/{alert}/acknowledge", None,
                     {"reception", "dsl"}),
 }
-LISTS = {"me", "board", "visits", "audit", "devices"}  # no target: scoped to the caller
+LISTS = {"me", "board", "visits", "audit", "devices", "csv"}  # no target: scoped to the caller
 CHANGES = {"authorise", "enrol-code", "revoke", "acknowledge"}
 STEPS = {"uplands": ("safeguarding_lead", "safeguarding_lead"), "hart-hill": ("slt_noted", "dsl")}
 CALLERS = [*USERS, "phone", "nobody"]

@@ -13,23 +13,25 @@ import io
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pypdfium2
 import pytest
+from sqlalchemy import update
 
-from fieldapp.console.app import console_main
 from fieldapp.domain import commands as c
 from fieldapp.domain.events import Author
-from fieldapp.domain.journeys import go_ahead_assessment, let_in
+from fieldapp.domain.journeys import go_ahead_assessment, let_in, no_answer
 from fieldapp.domain.policy import load_pack
 from fieldapp.domain.simulate import SimulatedVisit
 from fieldapp.hub.accounts import SESSION_FOR
+from fieldapp.hub.directory import Contacts, staff
 from fieldapp.hub.errors import HubError
 from fieldapp.sync.protocol import Push
 from tests.app.fake_flet import Screen, run
+from tests.hub.test_access_matrix import rows
 from tests.hub.test_console_screens import service, signed_in, until
-from tests.hub.world import School, World
+from tests.hub.world import PASSWORD, School, World
 
 pytestmark = pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
 SHOTS = Path(__file__).resolve().parents[1] / "screenshots"
@@ -331,3 +333,207 @@ def test_the_admin_keeps_staff_phones_and_contacts(world: World, uplands: School
     assert world.directory.school_contacts(uplands.id).reception_phone == "01902 000111"
     pulled = world.client.get("/api/v1/pull", headers=uplands.phone(), params={"cursor": 0})
     assert pulled.status_code == 401, "the revoked phone is refused"
+
+
+def test_the_forms_and_the_csvs_are_in_the_api_too(world: World, uplands: School) -> None:
+    dsl = uplands.auth("dsl")
+    base = f"/api/v1/console/visits/{uplands.out}/forms"
+    pdf = world.client.get(f"{base}/visit", headers=dsl)
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert "attachment" in pdf.headers["content-disposition"]
+    assert "UPN-uplands-0" in pdf_text(pdf.content)
+    missing = world.client.get(f"{base}/not_at_home", headers=dsl)
+    assert missing.status_code == 409 and missing.json()["error"] == "no_such_record"
+    assert world.client.get(f"{base}/anything", headers=dsl).status_code == 422
+    listed = world.client.get("/api/v1/console/exports/visits", headers=dsl)
+    assert listed.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(listed.text)))
+    assert {r["visit"] for r in rows} == {uplands.out, uplands.waiting}
+    assert {r["child reference"] for r in rows} == {"UPN-uplands-0", "UPN-uplands-1"}
+
+
+# (who, how to reach the screen, tapped before the session ends, tapped after)
+AFTER_THE_SESSION: Final = [
+    ("admin", (), None, "nav-phones"), ("admin", (), None, "nav-contacts"),
+    ("admin", (), None, "nav-audit"), ("admin", (), None, "save-{ann}"),
+    ("admin", (), None, "enrol-{ann}"), ("admin", ("enrol-{ann}",), "slip-{ann}", "print-{ann}"),
+    ("admin", ("nav-phones", "revoke-{device}"), "confirm-revoke-{device}",
+     "confirm-revoke-{device}"),
+    ("admin", ("nav-contacts",), "contact-school-phone", "save"),
+    ("dsl", ("nav-visits",), "sign-off-week", "sign-off-week"),
+    ("dsl", ("nav-visits",), "csv-visits", "csv-visits"),
+    ("dsl", ("nav-visits", "visit-{out}"), "pdf-visit", "pdf-visit"),
+    ("dsl", ("nav-visits", "visit-{out}"), "chronology", "chronology"),
+    ("dsl", ("nav-visits", "visit-{waiting}", "open-cancel"), "form-cancel", "send"),
+    ("dsl", ("nav-plan",), "field-child-ref", "send"), ("dsl", (), None, "nav-visits"),
+]
+
+
+@pytest.mark.parametrize(("user", "reach", "ready", "tapped"), AFTER_THE_SESSION)
+def test_a_tap_after_the_session_ended_changes_nothing_and_asks_to_sign_in_again(
+        world: World, uplands: School, user: str, reach: tuple[str, ...], ready: str | None,
+        tapped: str) -> None:
+    fill_in = {"ann": uplands.staff("ann"), "device": uplands.device["device_id"],
+               "out": uplands.out, "waiting": uplands.waiting}
+
+    async def scenario() -> None:
+        screen = await signed_in(world, uplands, user)
+        await until(screen, "sign-out")
+        for ident in reach:
+            await until(screen, ident.format(**fill_in))
+            await screen.tap(ident.format(**fill_in))
+        if ready:
+            await until(screen, ready.format(**fill_in))
+        await until(screen, tapped.format(**fill_in))
+        before = rows(world.engine)
+        world.now += SESSION_FOR + timedelta(minutes=1)
+        await screen.tap(tapped.format(**fill_in))
+        await until(screen, "sign-in")
+        assert rows(world.engine) == before
+
+    run(scenario)
+
+
+def test_a_board_whose_session_ended_signs_in_again_at_the_next_change(
+        world: World, uplands: School) -> None:
+    console = service(world)
+    dsl = console.user(uplands.tokens["dsl"])
+    for alert in uplands.alerts:
+        console.acknowledge(dsl, uplands.out, alert)
+
+    async def scenario() -> None:
+        screen = await signed_in(world, uplands, "reception")
+        await until(screen, f"row-{uplands.out}")
+        world.now += SESSION_FOR + timedelta(minutes=1)
+        console.changes.publish(uplands.id, {uplands.out})
+        await until(screen, "sign-in")
+
+    run(scenario)
+
+
+def test_what_the_service_refuses_it_says_and_records_nothing(world: World,
+                                                              uplands: School) -> None:
+    console = service(world)
+    dsl = console.user(uplands.tokens["dsl"])
+    admin = console.user(uplands.tokens["admin"])
+    before = rows(world.engine)
+    refusals = {
+        "plan with a stranger": (lambda: console.plan(dsl, {"staff": ["nobody-here"]}), 400),
+        "a debrief before the visit": (lambda: console.act(dsl, uplands.waiting, "debrief",
+                                                           {"with_whom": "Dee"}), 409),
+        "a form that is not one": (lambda: console.export(dsl, uplands.out, "letter"), 404),
+        "an export that is not one": (lambda: console.export_csv(dsl, "children"), 404),
+        "a mobile too long": (lambda: console.update_staff(
+            admin, uplands.staff("ann"), mobile="0" * 40, safeguarding_trained=True,
+            pack_roles=()), 400),
+        "a stranger's record": (lambda: console.update_staff(
+            admin, "nobody-here", mobile="", safeguarding_trained=True, pack_roles=()), 404),
+        "a role not in the pack": (lambda: console.update_staff(
+            admin, uplands.staff("ann"), mobile="", safeguarding_trained=True,
+            pack_roles=("headteacher_of_everything",)), 400),
+        "a number too long": (lambda: console.set_contacts(
+            admin, Contacts("0" * 40, "", "", "")), 400),
+    }
+    for what, (refused, status) in refusals.items():
+        with pytest.raises(HubError) as caught:
+            refused()
+        assert caught.value.status == status, (what, caught.value)
+    assert rows(world.engine) == before
+
+
+def test_a_new_schools_console_says_what_is_not_there_yet(world: World) -> None:
+    world.directory.add_school("oak", "Oak Primary", "uplands-junior")
+    for user, role in (("oak-admin", "admin"), ("oak-dsl", "dsl")):
+        world.directory.add_staff("oak", user, user.title(), role, True)
+        world.accounts.set_password("oak", user, PASSWORD)
+    oak = School("oak")
+
+    async def scenario() -> None:
+        admin = await signed_in(world, oak, "admin")
+        await until(admin, "nav-phones")
+        await admin.tap("nav-phones")
+        await until(admin, "nav-phones")
+        for _ in range(20):
+            if admin.sees("No phones enrolled yet"):
+                break
+            await admin.settle()
+        assert admin.sees("No phones enrolled yet")
+        dsl = await signed_in(world, oak, "dsl")
+        await until(dsl, "nav-visits")
+        await dsl.tap("nav-visits")
+        await until(dsl, "sign-off-week")
+        assert dsl.sees("No visits yet. Plan one")
+
+    run(scenario)
+
+
+def test_nobody_at_home_gives_the_not_at_home_form_with_the_schools_number(
+        world: World, uplands: School) -> None:
+    pack = load_pack("uplands-junior")
+    visit = SimulatedVisit(pack, world.now - timedelta(days=1), visit_id="UPN-N-v",
+                           author=Author(uplands.staff("ann"), "phone-1"), seed=7)
+    for _, after, command in no_answer(visit):
+        assert visit.do(command, after).accepted, command
+    world.store.ingest(uplands.id, "phone-1", Push(events=tuple(visit.events)))
+    console = service(world)
+    dsl = console.user(uplands.tokens["dsl"])
+    pdf = console.export(dsl, visit.visit_id, "not_at_home")
+    words = pdf_text(pdf)
+    for expected in ("Uplands Junior School – Not at home",
+                     "could you please contact school on 01902 558870",
+                     "Nobody answered at", "Note pushed through the letterbox left at",
+                     "1 Example Street"):
+        assert expected in words, (expected, words)
+    pypdfium2.PdfDocument(pdf)[0].render(scale=1.5).to_pil().save(
+        SHOTS / "console-not-at-home-form.png")
+    assert "with Line manager" in pdf_text(console.export(dsl, visit.visit_id, "visit"))
+
+
+@pytest.mark.parametrize(("user", "reach", "tapped"), [
+    ("admin", ("nav-phones", "revoke-{device}"), "confirm-revoke-{device}"),
+    ("dsl", ("nav-visits",), "sign-off-week"), ("admin", (), "nav-contacts"),
+    ("dsl", ("nav-visits", "visit-{out}"), "chronology"),
+])
+def test_a_role_taken_away_mid_screen_refuses_the_next_tap_and_says_why(
+        world: World, uplands: School, user: str, reach: tuple[str, ...], tapped: str) -> None:
+    fill_in = {"device": uplands.device["device_id"], "out": uplands.out}
+
+    async def scenario() -> None:
+        screen = await signed_in(world, uplands, user)
+        await until(screen, "sign-out")
+        for ident in reach:
+            await until(screen, ident.format(**fill_in))
+            await screen.tap(ident.format(**fill_in))
+        await until(screen, tapped.format(**fill_in))
+        before = rows(world.engine)
+        with world.engine.begin() as connection:  # no longer the DSL or the admin
+            connection.execute(update(staff).where(staff.c.id == uplands.staff(user))
+                               .values(role="staff"))
+        await screen.tap(tapped.format(**fill_in))
+        for _ in range(50):
+            if "a staff cannot do this" in screen.words():
+                break
+            await screen.settle()
+        assert "a staff cannot do this: ask " in screen.words()
+        assert rows(world.engine) == before
+
+    run(scenario)
+
+
+def test_a_visits_chronology_shows_each_visit_with_or_without_an_outcome(
+        world: World, uplands: School) -> None:
+    async def scenario() -> None:
+        screen = await signed_in(world, uplands, "dsl")
+        await until(screen, "nav-visits")
+        await screen.tap("nav-visits")
+        await until(screen, f"visit-{uplands.out}")
+        await screen.tap(f"visit-{uplands.out}")
+        await until(screen, "chronology")
+        await screen.tap("chronology")
+        await until(screen, f"chronology-{uplands.out}")
+        assert "Out: on the way" in screen.words(f"chronology-{uplands.out}")
+        assert "Outcome" not in screen.words(f"chronology-{uplands.out}")
+        await screen.tap(f"chronology-{uplands.out}")
+        await until(screen, "pdf-visit")
+
+    run(scenario)

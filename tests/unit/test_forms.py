@@ -18,6 +18,7 @@ from fieldapp.domain.forms import (
     command_for,
     parse_day,
     parse_time,
+    parse_when,
     reception_refusal,
     with_contacts,
     with_reception,
@@ -73,6 +74,30 @@ def test_days_are_written_day_first(typed: str, expected: date) -> None:
 def test_a_day_that_is_not_one_says_how_to_write_it(typed: str) -> None:
     with pytest.raises(ValueError, match="write it as 4/12"):
         parse_day(typed, NOW.date())
+
+
+@pytest.mark.parametrize(("typed", "expected"), [
+    ("4/12 10:30", datetime(2026, 12, 4, 10, 30, tzinfo=LONDON)),
+    ("2026-12-04 9.05", datetime(2026, 12, 4, 9, 5, tzinfo=LONDON)),
+    ("11:40", datetime(2026, 12, 1, 11, 40, tzinfo=LONDON)),  # a time alone: today's
+    ("1/7 10:00", datetime(2027, 7, 1, 10, 0, tzinfo=LONDON)),  # summer time, next year
+])
+def test_a_visit_is_planned_for_a_day_and_a_time(typed: str, expected: datetime) -> None:
+    at = parse_when(typed, NOW, LONDON)
+    assert at == expected and at.utcoffset() == expected.utcoffset()
+
+
+@pytest.mark.parametrize(("typed", "says"), [
+    ("4/12 half past", "write it as 4/12 10:30"), ("Friday 10:30", "write it as 4/12"),
+    ("", "write it as 11:40"),
+])
+def test_a_day_and_time_that_is_not_one_says_how_to_write_it(typed: str, says: str) -> None:
+    with pytest.raises(ValueError, match=says):
+        parse_when(typed, NOW, LONDON)
+    plan = Action("plan", True, fields=(Field("scheduled_at", "When", "when"),))
+    with pytest.raises(FormError, match=says) as caught:
+        command_for(plan, {"scheduled_at": typed or "nonsense"}, NOW, LONDON)
+    assert caught.value.field == "scheduled_at"
 
 
 def test_sign_out_is_built_from_what_was_typed_and_ticked() -> None:

@@ -138,7 +138,7 @@ def _identity(state: VisitState, pack: Pack) -> list[tuple[str, str]]:
 def _record(form: _Form, events: Iterable[Event], zone: tzinfo) -> None:
     """What the phones and the console recorded, in order."""
     form.para("What was recorded", 12, bold=True)
-    rows = [(_when(e.at, zone), _said(e, zone)) for e in events]
+    rows = [(_when(e.at, zone), event_words(e, zone)) for e in events]
     form.rows(rows or [("", "nothing")], (45, 135))
 
 
@@ -147,7 +147,9 @@ def _record(form: _Form, events: Iterable[Event], zone: tzinfo) -> None:
 UNPRINTED: Final = frozenset({"safe_phrase", "phrase", "position", "staff", "pack_id", "id"})
 
 
-def _said(event: Event, zone: tzinfo) -> str:
+def event_words(event: Event, zone: tzinfo) -> str:
+    """One event as a person reads it: what happened, then what was said about it (never
+    the safe phrase or a position), times on the school's clock."""
     words = event.type.value.replace("_", " ")
     detail = ", ".join(f"{k.replace('_', ' ')}: {_short(v, zone)}"
                        for k, v in event.payload.items()

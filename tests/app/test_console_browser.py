@@ -6,6 +6,7 @@ an exported form downloaded as the browser saves it."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from fieldapp.app.service import PhoneService
@@ -71,7 +72,7 @@ def test_each_screen_of_the_dsl_and_the_admin_and_a_form_downloaded(
         dsl.tap("pdf-visit")
     saved = downloading.value
     assert saved.suggested_filename.endswith(".pdf")
-    assert open(saved.path(), "rb").read(5) == b"%PDF-"
+    assert Path(saved.path()).read_bytes()[:5] == b"%PDF-"
     dsl.tap("nav-plan")
     dsl.by_id("field-child-ref").wait_for()
     dsl.shot("plan")

@@ -259,8 +259,6 @@ def test_the_phones_own_services_in_a_browser_dial_and_find_no_position(
         screen.tap("open-visit-1")
         screen.tap("call-office")
         screen.by_id("phrase").wait_for()
-        screen.tap("back-to-visit")
-        screen.by_id("call-office").wait_for()
     alert = phone.repository.events("visit-1")[-1]
     assert alert.type is EventType.SAFE_PHRASE_USED
     assert "position" not in alert.payload  # location refused in the browser: no position

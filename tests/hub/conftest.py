@@ -26,6 +26,12 @@ def postgres_url() -> Iterator[str]:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         Engine]:
+    yield from hub_database(request, tmp_path_factory)
+
+
+def hub_database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+                 ) -> Iterator[Engine]:
+    """A fresh hub database of the kind the test asks for (request.param), emptied after."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('hub') / 'hub.db'}"
     else:

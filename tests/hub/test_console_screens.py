@@ -1,13 +1,15 @@
-"""The console's screens in plain pytest, through the fake Flet client (tests/app/fake_flet.py),
-over the hub's own console service, on SQLite and PostgreSQL: signing in; an alert taking the
-reception board over until someone acknowledges it, by name; a phone's push reaching the open
-board at once, drawn without a reload; a visit turning red by the hub's clock with its
-escalation steps, sounding once; and what reception never sees."""
+"""Reception's board and signing in, through the fake Flet client (tests/app/fake_flet.py) over
+the hub's own console service, on SQLite (what PostgreSQL adds is the service's, tested on both
+in test_console.py; several workers are tested here on PostgreSQL): an alert taking the board
+over until someone acknowledges it, by name; a phone's push reaching the open board at once,
+drawn without a reload; a visit turning red by the hub's clock with its escalation steps,
+sounding once; and what reception never sees."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -25,8 +27,16 @@ from fieldapp.domain.state import fold
 from fieldapp.hub.api import create_api
 from fieldapp.hub.console import ConsoleService
 from tests.app.fake_flet import Screen, open_app, run
+from tests.hub.conftest import hub_database
 from tests.hub.test_board import bad_row
 from tests.hub.world import PASSWORD, SCHOOLS, School, World
+
+
+@pytest.fixture(params=["sqlite"])
+def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[Engine]:
+    """SQLite, but where a test asks for PostgreSQL."""
+    yield from hub_database(request, tmp_path_factory)
 
 
 def service(world: World) -> ConsoleService:

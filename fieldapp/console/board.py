@@ -35,6 +35,7 @@ from fieldapp.screens.look import CAUTION, GAP, GO, INFO, ON_COLOUR, STOP, butto
 RING_EVERY: Final = 4.0  # seconds between rings while an alert sounds
 JUDGE_EVERY: Final = 30.0  # seconds: the rows on the board re-judged by the clock
 BIG: Final = 28
+IN_HAND_SHOWN: Final = 2  # alerts in hand a row lists (the DSL reads them all on the visit)
 
 PHASE_WORDS: Final[dict[Phase, str]] = {
     Phase.SIGNED_OUT: "ON THE WAY", Phase.ARRIVED: "ARRIVED", Phase.WAITING: "WAITING AT DOOR",
@@ -166,8 +167,9 @@ def Board() -> ft.Control:
         body.append(text("Nobody is out on a visit.", 22))
     minute = now.replace(second=0, microsecond=0)  # what the rows show of the time
     body += [Line(row, minute, zone) for row in shown]
-    return ft.Column(body, spacing=GAP * 2, scroll=ft.ScrollMode.AUTO, expand=True,
-                     horizontal_alignment=ft.CrossAxisAlignment.STRETCH)
+    # A list drawn lazily: the browser lays out only the rows on the screen, however many
+    # visits are out (bench/alert_latency.py, a board of 300).
+    return ft.ListView(body, spacing=GAP * 2, expand=True)
 
 
 @ft.component
@@ -199,12 +201,16 @@ def BoardLine(row: BoardRow, now: datetime, zone: tzinfo) -> ft.Control:
                           colour=ON_COLOUR))
     if row.attention:
         lines.append(text(row.attention, colour=ON_COLOUR))
-    for handled in (a for a in row.alerts if a.acknowledged is not None):
+    in_hand = [a for a in row.alerts if a.acknowledged is not None]
+    for handled in in_hand[-IN_HAND_SHOWN:]:  # the latest: a row stays a row
         assert handled.acknowledged is not None
         lines.append(text(f"{ALERT_WORDS.get(handled.type, handled.type)} at "
                           f"{_local(handled.at, zone)}: in hand with "
                           f"{handled.acknowledged.by} since "
                           f"{_local(handled.acknowledged.at, zone)}", colour=ON_COLOUR))
+    if len(in_hand) > IN_HAND_SHOWN:
+        lines.append(text(f"and {len(in_hand) - IN_HAND_SHOWN} earlier alerts, in hand",
+                          colour=ON_COLOUR))
     if row.overdue is not None:
         lines.append(text(f"Overdue since {_local(row.overdue.since, zone)}: do this, in "
                           "order", 20, ft.FontWeight.BOLD, ON_COLOUR))

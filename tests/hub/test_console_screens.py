@@ -319,3 +319,21 @@ def test_an_alert_pushed_to_one_worker_reaches_a_board_served_by_another(
         assert "SAFE PHRASE USED" in screen.words("alert")
 
     run(scenario)
+
+
+def test_a_row_lists_its_latest_alerts_in_hand_and_counts_the_rest(world: World,
+                                                                   uplands: School) -> None:
+    phone_does(world, uplands, c.UseSafePhrase())  # a third alert on the visit out
+    console = service(world)
+    dsl = console.user(uplands.tokens["dsl"])
+    for alert in console.visit(dsl, uplands.out).alerts:
+        console.acknowledge(dsl, uplands.out, alert["id"])
+
+    async def scenario() -> None:
+        screen = await signed_in(world, uplands, "reception")
+        await until(screen, f"row-{uplands.out}")
+        row = screen.words(f"row-{uplands.out}")
+        assert row.count("in hand with") == board_module.IN_HAND_SHOWN
+        assert "and 1 earlier alerts, in hand" in row
+
+    run(scenario)

@@ -405,9 +405,10 @@ class ConsoleService:
         DSL reads it; audited as one read."""
         self._allowed(user, "record")
         self._audited(user, "read_chronology", child_ref)
-        views = [self._view(user, visit_id) for visit_id in
-                 self.store.visit_ids(user.school_id)]
-        return tuple(sorted((v for v in views if v.summary.child_ref == child_ref),
+        theirs = [visit_id for visit_id in self.store.visit_ids(user.school_id)
+                  if _summary_of(visit_id, self.store.history(user.school_id, visit_id))
+                  .child_ref == child_ref]  # only these have their sealed records opened
+        return tuple(sorted((self._view(user, visit_id) for visit_id in theirs),
                             key=lambda v: v.summary.scheduled_at))
 
     def export(self, user: ConsoleUser, visit_id: str, form: str) -> bytes:

@@ -21,7 +21,7 @@ from fieldapp.domain.guide import Action, Field
 from fieldapp.hub.console import NEEDS_ATTENTION, Recorded, VisitSummary, VisitView, concerns_first
 from fieldapp.hub.directory import StaffMember
 from fieldapp.hub.errors import HubError
-from fieldapp.hub.exports import event_words
+from fieldapp.hub.exports import event_words, pack_words
 from fieldapp.screens.form import field_control
 from fieldapp.screens.look import (
     CAUTION,
@@ -235,7 +235,8 @@ def VisitFile() -> ft.Control:
             else:
                 body.append(_action_button(action, set_opened))
     body.append(text("What was recorded", TITLE, ft.FontWeight.BOLD))
-    body += [text(f"{_when(e.at, zone)}  {event_words(e, zone)}", key=e.id)
+    names = pack_words(shell.service.pack(user))
+    body += [text(f"{_when(e.at, zone)}  {event_words(e, zone, names)}", key=e.id)
              for e in view.events]
     return ft.Column(body, spacing=GAP * 1.5, scroll=ft.ScrollMode.AUTO, expand=True)
 

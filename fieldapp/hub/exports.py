@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, tzinfo
 from importlib import resources
 from typing import Any, Final
@@ -135,10 +135,11 @@ def _identity(state: VisitState, pack: Pack) -> list[tuple[str, str]]:
     ]
 
 
-def _record(form: _Form, events: Iterable[Event], zone: tzinfo) -> None:
+def _record(form: _Form, events: Iterable[Event], zone: tzinfo,
+            names: Mapping[str, str]) -> None:
     """What the phones and the console recorded, in order."""
     form.para("What was recorded", 12, bold=True)
-    rows = [(_when(e.at, zone), event_words(e, zone)) for e in events]
+    rows = [(_when(e.at, zone), event_words(e, zone, names)) for e in events]
     form.rows(rows or [("", "nothing")], (45, 135))
 
 
@@ -147,21 +148,34 @@ def _record(form: _Form, events: Iterable[Event], zone: tzinfo) -> None:
 UNPRINTED: Final = frozenset({"safe_phrase", "phrase", "position", "staff", "pack_id", "id"})
 
 
-def event_words(event: Event, zone: tzinfo) -> str:
+def pack_words(pack: Pack) -> dict[str, str]:
+    """The pack's own words for the ids events carry: checklist items, risk questions and
+    sign-out checks ("id_shown" -> "Did they see your ID?")."""
+    return {**{c.id: c.text for c in pack.sign_out.checks},
+            **{q.id: q.text for q in pack.risk.questions},
+            **{item.id: item.ask for item in pack.checklist}}
+
+
+def event_words(event: Event, zone: tzinfo, names: Mapping[str, str] | None = None) -> str:
     """One event as a person reads it: what happened, then what was said about it (never
-    the safe phrase or a position), times on the school's clock."""
+    the safe phrase or a position), times on the school's clock, and the pack's ids in its
+    own words (`names`: pack_words)."""
     words = event.type.value.replace("_", " ")
-    detail = ", ".join(f"{k.replace('_', ' ')}: {_short(v, zone)}"
+    said = names or {}
+    detail = ", ".join(f"{k.replace('_', ' ')}: {_short(v, zone, said)}"
                        for k, v in event.payload.items()
                        if k not in UNPRINTED and v not in ("", None, [], {}))
     return f"{words}" + (f" — {detail}" if detail else "")
 
 
-def _short(value: Any, zone: tzinfo) -> str:
+def _short(value: Any, zone: tzinfo, names: Mapping[str, str]) -> str:
     if isinstance(value, dict):
-        return "; ".join(f"{k.replace('_', ' ')}: {_short(v, zone)}" for k, v in value.items())
+        return "; ".join(f"{names.get(k, k.replace('_', ' '))}: {_short(v, zone, names)}"
+                         for k, v in value.items())
     if isinstance(value, list | tuple):
-        return "; ".join(_short(v, zone) for v in value)
+        return "; ".join(_short(v, zone, names) for v in value)
+    if isinstance(value, str) and value in names:
+        return names[value]
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, str) and "T" in value:
@@ -190,7 +204,7 @@ def visit_form(state: VisitState, events: Sequence[Event], pack: Pack) -> bytes:
          f"with {state.debriefed.detail.get('with_whom', '')}, "
          f"{_when(state.debriefed.at, zone)}. {state.debriefed.detail.get('note', '')}".strip()),
     ])
-    _record(form, events, zone)
+    _record(form, events, zone, pack_words(pack))
     form.para(f"Visit {state.visit_id}. Made by the Home Visits hub from the records of the "
               "visiting staff's phones.", 8)
     return bytes(form.output())

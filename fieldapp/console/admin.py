@@ -10,7 +10,7 @@ from typing import Any, cast
 
 import flet as ft
 
-from fieldapp.console.casework import card, download, said
+from fieldapp.console.casework import card, download, said, screen
 from fieldapp.console.shell import use_shell, while_signed_in
 from fieldapp.hub.console import EnrolmentSlip
 from fieldapp.hub.directory import Contacts, StaffMember
@@ -46,7 +46,7 @@ def StaffScreen() -> ft.Control:
         return text(said(found) or said(roles), colour=STOP)
     body: list[ft.Control] = [text("Staff", TITLE, ft.FontWeight.BOLD)]
     body += [StaffLine(m, roles, lambda: reload(loads + 1)) for m in found]
-    return ft.Column(body, spacing=GAP * 1.5, scroll=ft.ScrollMode.AUTO, expand=True)
+    return screen(body)
 
 
 @ft.component
@@ -104,7 +104,7 @@ def StaffLine(member: StaffMember, roles: tuple[str, ...],
     if said_now[1]:
         lines.append(banner(said_now[1], said_now[0], ft.Icons.INFO_OUTLINE, f"said-{ident}"))
     if slip is not None:
-        zone = shell.service.pack(shell.signed_in()).hours.zone
+        zone = shell.zone()
         lines.append(card([
             text("Enrolment code (works once, for one phone)", weight=ft.FontWeight.BOLD),
             ft.Semantics(identifier=f"slip-{ident}", content=text(slip.code, 24,
@@ -129,7 +129,7 @@ def PhonesScreen() -> ft.Control:
     found = ft.use_memo(lambda: shell.call(shell.service.devices), [loads])
     if isinstance(found, HubError):
         return text(str(found), colour=STOP)
-    zone = shell.service.pack(shell.signed_in()).hours.zone
+    zone = shell.zone()
 
     def revoke(device_id: str) -> None:
         shell.call(lambda u: shell.service.revoke(u, device_id))
@@ -162,7 +162,7 @@ def PhonesScreen() -> ft.Control:
         body.append(card(lines, ident=f"phone-{device_id}"))
     if not found:
         body.append(text("No phones enrolled yet: enrol one from Staff."))
-    return ft.Column(body, spacing=GAP * 1.5, scroll=ft.ScrollMode.AUTO, expand=True)
+    return screen(body)
 
 
 @ft.component
@@ -195,7 +195,7 @@ def ContactsScreen() -> ft.Control:
     body.append(ft.Container(width=200, content=button("Save", save, colour=GO, ident="save")))
     if outcome[1]:
         body.append(banner(outcome[1], outcome[0], ft.Icons.INFO_OUTLINE, "outcome"))
-    return ft.Column(body, spacing=GAP * 1.5, scroll=ft.ScrollMode.AUTO, expand=True)
+    return screen(body)
 
 
 @ft.component
@@ -205,7 +205,7 @@ def AuditScreen() -> ft.Control:
     found = ft.use_memo(lambda: shell.call(shell.service.audit_log), [])
     if isinstance(found, HubError):
         return text(str(found), colour=STOP)
-    zone = shell.service.pack(shell.signed_in()).hours.zone
+    zone = shell.zone()
     rows = [ft.DataRow(cells=[
         ft.DataCell(ft.Text(f"{e.at.astimezone(zone):%d %b %H:%M:%S}")),
         ft.DataCell(ft.Text(f"{e.staff_id} ({e.role})")),

@@ -67,6 +67,11 @@ def card(lines: list[ft.Control], colour: str | None = None, ident: str = "",
                         button=on_click is not None, content=box)
 
 
+def screen(body: list[ft.Control]) -> ft.Control:
+    """A console screen: its parts one under the other, scrolling."""
+    return ft.Column(body, spacing=GAP * 1.5, scroll=ft.ScrollMode.AUTO, expand=True)
+
+
 def said(result: Any) -> str:
     """A refusal's message, or ""."""
     return str(result) if isinstance(result, HubError) else ""
@@ -92,7 +97,7 @@ def VisitList() -> ft.Control:
     shell = use_shell()
     user = shell.signed_in()
     dsl = shell.service.may(user, "plan")
-    zone = shell.service.pack(user).hours.zone
+    zone = shell.zone()
     loads, reload = ft.use_state(0)
     results, set_results = ft.use_state(cast(tuple[str, ...], ()))
     error, set_error = ft.use_state("")
@@ -144,7 +149,7 @@ def VisitList() -> ft.Control:
     if not visits:
         body.append(text("No visits yet." + (" Plan one with “Plan a visit”." if dsl else "")))
     body += [_visit_card(shell, v, zone) for v in visits]
-    return ft.Column(body, spacing=GAP * 1.5, scroll=ft.ScrollMode.AUTO, expand=True)
+    return screen(body)
 
 
 def _visit_card(shell: ConsoleShell, v: VisitSummary, zone: tzinfo) -> ft.Control:
@@ -175,7 +180,7 @@ def VisitFile() -> ft.Control:
     shell = use_shell()
     user = shell.signed_in()
     visit_id = shell.subject
-    zone = shell.service.pack(user).hours.zone
+    zone = shell.zone()
     loads, reload = ft.use_state(0)
     opened, set_opened = ft.use_state("")  # the casework form showing
     error, set_error = ft.use_state("")
@@ -238,7 +243,7 @@ def VisitFile() -> ft.Control:
     names = pack_words(shell.service.pack(user))
     body += [text(f"{_when(e.at, zone)}  {event_words(e, zone, names)}", key=e.id)
              for e in view.events]
-    return ft.Column(body, spacing=GAP * 1.5, scroll=ft.ScrollMode.AUTO, expand=True)
+    return screen(body)
 
 
 def _action_button(action: Action, open_form: Callable[[str], None]) -> ft.Control:
@@ -349,8 +354,7 @@ def CaseForm(visit_id: str, action: Action, zone: tzinfo, done: Callable[[str], 
 @while_signed_in
 def PlanVisit() -> ft.Control:
     shell = use_shell()
-    user = shell.signed_in()
-    zone = shell.service.pack(user).hours.zone
+    zone = shell.zone()
     kept: Any = ft.use_ref(dict)
     drawn, redraw = ft.use_state(0)
     problem, set_problem = ft.use_state("")
@@ -421,9 +425,8 @@ def _pair(f: Field, staff: list[StaffMember], chosen: list[str],
 @while_signed_in
 def Chronology() -> ft.Control:
     shell = use_shell()
-    user = shell.signed_in()
     child_ref = shell.subject
-    zone = shell.service.pack(user).hours.zone
+    zone = shell.zone()
     found = ft.use_memo(lambda: shell.call(lambda u: shell.service.chronology(u, child_ref)),
                         [child_ref])
     body: list[ft.Control] = [ft.Row([back("Back to the visits", lambda: shell.go("visits")),
@@ -445,7 +448,7 @@ def Chronology() -> ft.Control:
             lines.append(text(f"Outcome ({seen}): {view.outcome.get('summary', '')}"))
         body.append(card(lines, ident=f"chronology-{s.visit_id}",
                          on_click=_opener(shell, s.visit_id)))
-    return ft.Column(body, spacing=GAP * 1.5, scroll=ft.ScrollMode.AUTO, expand=True)
+    return screen(body)
 
 
 def _opener(shell: ConsoleShell, visit_id: str) -> Callable[[], None]:

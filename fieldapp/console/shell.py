@@ -6,20 +6,19 @@ sign-in at the next tap, and a refusal comes back as the HubError to show."""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import ParamSpec, TypeVar
+from datetime import datetime, tzinfo
+from typing import Final, TypeVar
 
 import flet as ft
 
 from fieldapp.hub.accounts import ConsoleUser
 from fieldapp.hub.console import ConsoleService
 from fieldapp.hub.errors import HubError
+from fieldapp.screens.shell import draws_nothing_on
 
 T = TypeVar("T")
-P = ParamSpec("P")
 
 
 class SignedOut(Exception):
@@ -43,6 +42,10 @@ class ConsoleShell:
 
     def now(self) -> datetime:
         return self.service.clock()
+
+    def zone(self) -> tzinfo:
+        """The school's clock, which every time on its screens is shown on."""
+        return self.service.pack(self.signed_in()).hours.zone
 
     def go(self, view: str, subject: str = "", notice: str = "") -> None:
         self.view, self.subject, self.notice = view, subject, notice
@@ -71,14 +74,6 @@ def use_shell() -> ConsoleShell:
     return shell
 
 
-def while_signed_in(screen: Callable[P, ft.Control]) -> Callable[P, ft.Control]:
-    """A screen past sign-in. Drawn just as the session ends (sign-out, or an expired session
-    found by `call`), it draws nothing: the root puts sign-in up next."""
-    @functools.wraps(screen)
-    def draw(*args: P.args, **kwargs: P.kwargs) -> ft.Control:
-        try:
-            return screen(*args, **kwargs)
-        except SignedOut:
-            return ft.Container()
-
-    return draw
+# A screen past sign-in. Drawn just as the session ends (sign-out, or an expired session found
+# by `call`), it draws nothing: the root puts sign-in up next.
+while_signed_in: Final = draws_nothing_on(SignedOut)

@@ -8,7 +8,7 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import ParamSpec, Protocol
+from typing import Final, ParamSpec, Protocol
 
 import flet as ft
 
@@ -60,18 +60,27 @@ def use_shell() -> Shell:
     return shell
 
 
-def while_open(screen: Callable[P, ft.Control]) -> Callable[P, ft.Control]:
-    """A screen of the open phone. Drawn just as the phone locks or is wiped (the idle lock,
-    "Lock now", or a revocation heard by the background sync on its own thread), it draws
-    nothing: the root puts the unlock or set-up screen up next."""
-    @functools.wraps(screen)
-    def draw(*args: P.args, **kwargs: P.kwargs) -> ft.Control:
-        try:
-            return screen(*args, **kwargs)
-        except NotOpen:
-            return ft.Container()
+def draws_nothing_on(ended: type[Exception]
+                     ) -> Callable[[Callable[P, ft.Control]], Callable[P, ft.Control]]:
+    """A screen that, drawn just as what it shows ends (`ended` raised), draws nothing: its
+    root puts the next screen up."""
+    def wrap(screen: Callable[P, ft.Control]) -> Callable[P, ft.Control]:
+        @functools.wraps(screen)
+        def draw(*args: P.args, **kwargs: P.kwargs) -> ft.Control:
+            try:
+                return screen(*args, **kwargs)
+            except ended:
+                return ft.Container()
 
-    return draw
+        return draw
+
+    return wrap
+
+
+# A screen of the open phone. Drawn just as the phone locks or is wiped (the idle lock, "Lock
+# now", or a revocation heard by the background sync on its own thread), it draws nothing:
+# the root puts the unlock or set-up screen up next.
+while_open: Final = draws_nothing_on(NotOpen)
 
 
 def go(route: str) -> None:

@@ -20,11 +20,7 @@ PASSWORD = "correct horse battery staple"
 
 def test_the_safe_phrase_on_the_phone_takes_over_the_board_until_reception_acknowledges(
         ann: PhoneService, hub: Hub, browser: Any) -> None:
-    accounts = Accounts(hub.engine, 4)
-    for staff_id in ("office-jones", "dsl-webster"):
-        accounts.set_password("uplands", staff_id, PASSWORD)
-    ann.act("visit-1", "sign_out", SIGN_OUT)
-    ann.sync()
+    out_with_logins(ann, hub, "office-jones", "dsl-webster")
     board = console(browser, hub.url, "office-jones", PASSWORD, "console-board")
     board.by_id("row-visit-1").wait_for(timeout=20000)
     board.shot("out")
@@ -48,6 +44,15 @@ def test_the_safe_phrase_on_the_phone_takes_over_the_board_until_reception_ackno
     assert alert["acknowledged"]["by"] == "Mr Jones at the desk"
 
 
+def out_with_logins(ann: PhoneService, hub: Hub, *staff_ids: str) -> None:
+    """Ann's visit out and at the hub, and console passwords for `staff_ids` of Uplands."""
+    accounts = Accounts(hub.engine, 4)
+    for staff_id in staff_ids:
+        accounts.set_password("uplands", staff_id, PASSWORD)
+    ann.act("visit-1", "sign_out", SIGN_OUT)
+    ann.sync()
+
+
 def hub_console(hub: Hub) -> Any:
     assert hub.server is not None
     return hub.server.config.app.state.console
@@ -55,11 +60,7 @@ def hub_console(hub: Hub) -> Any:
 
 def test_each_screen_of_the_dsl_and_the_admin_and_a_form_downloaded(
         ann: PhoneService, hub: Hub, browser: Any) -> None:
-    accounts = Accounts(hub.engine, 4)
-    for staff_id in ("dsl-webster", "it-admin"):
-        accounts.set_password("uplands", staff_id, PASSWORD)
-    ann.act("visit-1", "sign_out", SIGN_OUT)
-    ann.sync()
+    out_with_logins(ann, hub, "dsl-webster", "it-admin")
     dsl = console(browser, hub.url, "dsl-webster", PASSWORD, "console-dsl")
     dsl.by_id("nav-visits").wait_for(timeout=20000)
     dsl.tap("nav-visits")

@@ -352,6 +352,16 @@ def test_the_forms_and_the_csvs_are_in_the_api_too(world: World, uplands: School
     assert {r["child reference"] for r in rows} == {"UPN-uplands-0", "UPN-uplands-1"}
 
 
+async def reached(world: World, school: School, user: str, taps: list[str]) -> Screen:
+    """The console signed in as `user`, after tapping through `taps`."""
+    screen = await signed_in(world, school, user)
+    await until(screen, "sign-out")
+    for ident in taps:
+        await until(screen, ident)
+        await screen.tap(ident)
+    return screen
+
+
 # (who, how to reach the screen, tapped before the session ends, tapped after)
 AFTER_THE_SESSION: Final = [
     ("admin", (), None, "nav-phones"), ("admin", (), None, "nav-contacts"),
@@ -377,11 +387,7 @@ def test_a_tap_after_the_session_ended_changes_nothing_and_asks_to_sign_in_again
                "out": uplands.out, "waiting": uplands.waiting}
 
     async def scenario() -> None:
-        screen = await signed_in(world, uplands, user)
-        await until(screen, "sign-out")
-        for ident in reach:
-            await until(screen, ident.format(**fill_in))
-            await screen.tap(ident.format(**fill_in))
+        screen = await reached(world, uplands, user, [i.format(**fill_in) for i in reach])
         if ready:
             await until(screen, ready.format(**fill_in))
         await until(screen, tapped.format(**fill_in))
@@ -500,11 +506,7 @@ def test_a_role_taken_away_mid_screen_refuses_the_next_tap_and_says_why(
     fill_in = {"device": uplands.device["device_id"], "out": uplands.out}
 
     async def scenario() -> None:
-        screen = await signed_in(world, uplands, user)
-        await until(screen, "sign-out")
-        for ident in reach:
-            await until(screen, ident.format(**fill_in))
-            await screen.tap(ident.format(**fill_in))
+        screen = await reached(world, uplands, user, [i.format(**fill_in) for i in reach])
         await until(screen, tapped.format(**fill_in))
         before = rows(world.engine)
         with world.engine.begin() as connection:  # no longer the DSL or the admin

@@ -500,6 +500,7 @@ def test_nobody_at_home_gives_the_not_at_home_form_with_the_schools_number(
     ("dsl", ("nav-visits",), "sign-off-week"), ("admin", (), "nav-contacts"),
     ("dsl", ("nav-visits", "visit-{out}"), "chronology"), ("admin", (), "nav-audit"),
     ("admin", ("nav-phones",), "nav-staff"), ("dsl", ("nav-plan",), "send"),
+    ("dsl", ("nav-visits",), "visit-{out}"),
 ])
 def test_a_role_taken_away_mid_screen_refuses_the_next_tap_and_says_why(
         world: World, uplands: School, user: str, reach: tuple[str, ...], tapped: str) -> None:

@@ -3,6 +3,7 @@ then what only the disk can do wrong: reopening, torn writes, compaction, damage
 
 from __future__ import annotations
 
+import threading
 import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -388,8 +389,14 @@ def test_a_journal_that_is_not_one_is_refused(tmp_path: Path, content: bytes,
 def test_background_compaction_can_be_started_and_joined(tmp_path: Path) -> None:
     store = open_store(tmp_path)
     store.append([event(n) for n in range(1, 50)])
+    gate = threading.Event()  # the snapshot is held until the second start has been asked
+    write = store._storage.write_json
+    store._storage.write_json = lambda data: (gate.wait(10), write(data))  # type: ignore[method-assign]
     store.start_compaction()
-    store.start_compaction()  # one at a time
+    assert store.compacting
+    store.start_compaction()  # one at a time: no second journal is begun
+    assert len(list((tmp_path / "store").glob("journal-*.log"))) == 2
+    gate.set()
     store.append([event(60)])
     store.close()  # waits for the snapshot
     assert not store.compacting

@@ -25,7 +25,6 @@ from fieldapp.hub.audit import AuditEntry
 from fieldapp.hub.board import BoardRow
 from fieldapp.hub.changes import Changes
 from fieldapp.hub.console import (
-    CONSOLE_DEVICE,
     NEEDS_ATTENTION,
     ConsoleService,
     Recorded,
@@ -48,7 +47,7 @@ from fieldapp.sync.records import MAX_RECORDS, parse_sealed_push
 
 CONSOLE: Final = "/api/v1/console"
 Id = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
-__all__ = ["CONSOLE", "CONSOLE_DEVICE", "NEEDS_ATTENTION", "add_console_routes"]
+__all__ = ["CONSOLE", "add_console_routes"]
 
 
 class SignIn(BaseModel):

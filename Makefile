@@ -36,6 +36,7 @@ run: $(READY)
 test: $(READY) $(PHONE_READY)
 	scripts/ensure-postgres
 	scripts/ensure-chromium
+	scripts/ensure-proxies
 	$(BIN)/ruff check fieldapp tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -n auto --dist loadfile --cov --cov-report=term-missing:skip-covered --cov-fail-under=100

@@ -10,8 +10,7 @@ from typing import Any, cast
 
 import flet as ft
 
-from fieldapp.console.casework import card, download, said, screen
-from fieldapp.console.shell import use_shell, while_signed_in
+from fieldapp.console.shell import card, download, said, screen, use_shell, while_signed_in
 from fieldapp.hub.console import EnrolmentSlip
 from fieldapp.hub.directory import Contacts, StaffMember
 from fieldapp.hub.errors import HubError
@@ -45,6 +44,8 @@ def StaffScreen() -> ft.Control:
     if isinstance(found, HubError) or isinstance(roles, HubError):
         return text(said(found) or said(roles), colour=STOP)
     body: list[ft.Control] = [text("Staff", TITLE, ft.FontWeight.BOLD)]
+    if shell.notice:
+        body.append(banner(shell.notice, GO, ft.Icons.CHECK, "notice"))
     body += [StaffLine(m, roles, lambda: reload(loads + 1)) for m in found]
     return screen(body)
 
@@ -59,7 +60,17 @@ def StaffLine(member: StaffMember, roles: tuple[str, ...],
     held, set_held = ft.use_state(frozenset(member.pack_roles))
     said_now, say = ft.use_state(("", ""))  # (colour, words)
     slip, set_slip = ft.use_state(cast(EnrolmentSlip | None, None))
+    leaving, set_leaving = ft.use_state(False)
     ident = member.staff_id
+
+    def has_left() -> None:
+        done = shell.call(lambda u: shell.service.remove_staff(u, ident))
+        set_leaving(False)
+        if isinstance(done, HubError):
+            say((STOP, str(done)))
+            return
+        shell.notice = f"{member.name} has left: {done} phone(s) revoked"
+        saved()
 
     def save() -> None:
         done = shell.call(lambda u: shell.service.update_staff(
@@ -100,7 +111,20 @@ def StaffLine(member: StaffMember, roles: tuple[str, ...],
         ft.Container(width=160, content=button("Save", save, colour=GO, ident=f"save-{ident}")),
         ft.Container(width=280, content=button("Enrol a phone", new_slip, filled=False,
                                                colour=INFO, ident=f"enrol-{ident}")),
-    ], spacing=GAP))
+        ft.Container(width=200, content=button("Has left", lambda: set_leaving(True),
+                                               filled=False, colour=STOP,
+                                               ident=f"leave-{ident}")),
+    ], wrap=True, spacing=GAP))
+    if leaving:
+        lines.append(card([
+            text(f"{member.name} has left? Their phones are revoked and told to wipe at their "
+                 "next sync (sync them first), their console login and mobile go. Their name "
+                 "stays on the visits they made.", weight=ft.FontWeight.BOLD),
+            ft.Row([ft.Container(width=240, content=button(
+                "Yes, they have left", has_left, colour=STOP, ident=f"confirm-leave-{ident}")),
+                ft.Container(width=160, content=button(
+                    "Not now", lambda: set_leaving(False), filled=False, colour=INFO,
+                    ident=f"cancel-leave-{ident}"))], spacing=GAP)]))
     if said_now[1]:
         lines.append(banner(said_now[1], said_now[0], ft.Icons.INFO_OUTLINE, f"said-{ident}"))
     if slip is not None:

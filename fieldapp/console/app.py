@@ -1,7 +1,8 @@
 """The console's root, served by the hub at /console: sign-in, then a bar of the screens the
 signed-in role may use (fieldapp.hub.console says which): reception the live board; the DSL
-the board, the visits, planning and the audit log; a member of staff their own visits; the
-admin staff, phones, contacts and the audit log."""
+the board, the visits, planning, how long records are kept and the audit log; a member of
+staff their own visits; the admin staff, phones, contacts, how long records are kept and the
+audit log."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from fastapi import FastAPI
 from fieldapp.console.admin import AuditScreen, ContactsScreen, PhonesScreen, StaffScreen
 from fieldapp.console.board import Board
 from fieldapp.console.casework import Chronology, PlanVisit, VisitFile, VisitList
+from fieldapp.console.records import RetentionScreen
 from fieldapp.console.shell import ConsoleShell, ShellContext
 from fieldapp.console.signin import SignIn
 from fieldapp.hub.console import ConsoleService
@@ -27,6 +29,7 @@ NAV: Final = (("board", "Board", "board", Board), ("visits", "Visits", "visits",
               ("plan", "Plan a visit", "plan", PlanVisit), ("staff", "Staff", "staff", StaffScreen),
               ("phones", "Phones", "devices", PhonesScreen),
               ("contacts", "Contacts", "staff", ContactsScreen),
+              ("records", "Keeping records", "retention", RetentionScreen),
               ("audit", "Audit log", "audit", AuditScreen))
 OPENED: Final = {"visit": ("visits", VisitFile), "child": ("visits", Chronology)}
 

@@ -30,7 +30,7 @@ from fieldapp.console.shell import use_shell, while_signed_in
 from fieldapp.domain.lifecycle import Phase
 from fieldapp.hub.board import Alert, BoardRow, ordered
 from fieldapp.hub.errors import HubError
-from fieldapp.screens.look import CAUTION, GAP, GO, INFO, ON_COLOUR, STOP, button, text
+from fieldapp.screens.look import CAUTION, GAP, GO, INFO, ON_COLOUR, STOP, banner, button, text
 
 RING_EVERY: Final = 4.0  # seconds between rings while an alert sounds
 JUDGE_EVERY: Final = 30.0  # seconds: the rows on the board re-judged by the clock
@@ -90,23 +90,39 @@ def Board() -> ft.Control:
     shown, show = ft.use_state(cast(tuple[BoardRow, ...], ()))
     now, set_now = ft.use_state(shell.now())
     error, set_error = ft.use_state("")
+    # When the database stopped answering, while it has not answered since: the rows are as
+    # they were then, and the board says so until it catches up by itself.
+    stale, set_stale = ft.use_state(cast(datetime | None, None))
 
     def redraw() -> None:
         show(ordered(held.current.values()))
         set_now(shell.now())
 
+    def heard(answer: object) -> bool:
+        """Whether the database answered; if not, the board says it is not up to date."""
+        if isinstance(answer, HubError):  # signed out (the console shows sign-in) or barred
+            if answer.status == 503:
+                set_stale(lambda since: since or shell.now())
+            return False
+        set_stale(None)
+        return True
+
     def start() -> Callable[[], None]:
         page = ft.context.page
-        _, rows = shell.service.board(user)
-        held.current = {row.visit_id: row for row in rows}
-        redraw()
         bell = flet_audio.Audio(src=RING)  # kept: a service lives while referenced
+
+        async def load() -> None:
+            """Every visit out, afresh: nothing missed while the board was not told."""
+            found = shell.call(shell.service.board)
+            if heard(found):
+                held.current = {row.visit_id: row for row in cast(Any, found)[1]}
+                redraw()
 
         async def refresh(visit_ids: frozenset[str]) -> None:
             rows = shell.call(lambda now_user: shell.service.board_rows(now_user, visit_ids))
-            if isinstance(rows, HubError):  # signed out (the console shows sign-in) or barred
+            if not heard(rows):
                 return
-            for visit_id, row in rows.items():
+            for visit_id, row in cast(dict[str, BoardRow | None], rows).items():
                 if row is None:
                     held.current.pop(visit_id, None)
                 else:
@@ -118,13 +134,14 @@ def Board() -> ft.Control:
                 page.run_task(refresh, visit_ids)
 
         async def keep_watch() -> None:
+            await load()
             waited = 0.0
             while True:
                 await asyncio.sleep(RING_EVERY)
                 waited += RING_EVERY
                 if waited >= JUDGE_EVERY:
                     waited = 0.0
-                    await refresh(frozenset(held.current))
+                    await load()
                 rows = held.current.values()
                 newly_overdue = {r.visit_id for r in rows if r.overdue} - rung.current
                 rung.current |= newly_overdue
@@ -163,6 +180,12 @@ def Board() -> ft.Control:
                 text(f"{now.astimezone(zone):%H:%M}", BIG, ft.FontWeight.BOLD)],
                alignment=ft.MainAxisAlignment.SPACE_BETWEEN),
     ]
+    if stale is not None:
+        body.append(banner(
+            f"Not up to date: the hub's database has not answered since "
+            f"{stale.astimezone(zone):%H:%M}. The rows are as they were then, and the board "
+            "catches up by itself once it answers: phone the staff out if in doubt.", CAUTION,
+            ft.Icons.CLOUD_OFF, "board-stale"))
     if not shown:
         body.append(text("Nobody is out on a visit.", 22))
     minute = now.replace(second=0, microsecond=0)  # what the rows show of the time

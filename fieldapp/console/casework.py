@@ -15,7 +15,16 @@ from typing import Any, Final, cast
 
 import flet as ft
 
-from fieldapp.console.shell import ConsoleShell, use_shell, while_signed_in
+from fieldapp.console.records import ChildRecords, HoldCard
+from fieldapp.console.shell import (
+    ConsoleShell,
+    card,
+    download,
+    said,
+    screen,
+    use_shell,
+    while_signed_in,
+)
 from fieldapp.domain.findings import Finding, Kind
 from fieldapp.domain.guide import Action, Field
 from fieldapp.hub.console import NEEDS_ATTENTION, Recorded, VisitSummary, VisitView, concerns_first
@@ -58,35 +67,11 @@ def _when(at: str | datetime | None, zone: tzinfo, fmt: str = "%a %d %b %H:%M") 
     return f"{moment.astimezone(zone):{fmt}}"
 
 
-def card(lines: list[ft.Control], colour: str | None = None, ident: str = "",
-         on_click: Callable[[], None] | None = None, label: str = "") -> ft.Control:
-    box = ft.Container(content=ft.Column(lines, spacing=4), padding=14, border_radius=12,
-                       bgcolor=colour, border=None if colour else ft.Border.all(1, "#9E9E9E"),
-                       on_click=on_click, ink=on_click is not None)
-    return ft.Semantics(identifier=ident or None, container=True, label=label or None,
-                        button=on_click is not None, content=box)
-
-
-def screen(body: list[ft.Control]) -> ft.Control:
-    """A console screen: its parts one under the other, scrolling."""
-    return ft.Column(body, spacing=GAP * 1.5, scroll=ft.ScrollMode.AUTO, expand=True)
-
-
-def said(result: Any) -> str:
-    """A refusal's message, or ""."""
-    return str(result) if isinstance(result, HubError) else ""
-
-
 def refusals_of(refused: HubError) -> tuple[Finding, ...]:
     """What the policy said, where the service refused a change with its findings."""
     return tuple(Finding(Kind.REFUSAL, f["code"], f["say"], f["because"], f["policy"],
                          f["quote"]) for f in refused.extra.get("findings") or ()
                  if f["code"] != "field")
-
-
-async def download(name: str, data: bytes) -> None:
-    """The browser saves the file (Flet's file picker, in web mode: a download)."""
-    await ft.FilePicker().save_file(file_name=name, src_bytes=data)
 
 
 # --- the visits --------------------------------------------------------------------------------
@@ -233,6 +218,7 @@ def VisitFile() -> ft.Control:
                 "All visits to this child", lambda: shell.go("child", s.child_ref),
                 filled=False, colour=INFO, ident="chronology")),
         ], wrap=True, spacing=GAP))
+        body.append(HoldCard(visit_id))  # the DSL's, as holds and erasure are
         body.append(text("Record", TITLE, ft.FontWeight.BOLD))
         for action in actions:
             if opened == action.name:
@@ -434,6 +420,7 @@ def Chronology() -> ft.Control:
                                            ft.FontWeight.BOLD)])]
     if isinstance(found, HubError):
         return ft.Column([*body, text(str(found), colour=STOP)])
+    body.append(ChildRecords(child_ref))  # only the DSL reads a chronology, and erases
     for view in found:
         s = view.summary
         lines: list[ft.Control] = [

@@ -2,20 +2,22 @@
 session, and which screen is showing. Screens reach the hub's data only through the service,
 as the API does, and only through `call`: each action asks the service who the session's
 user is now, so a session that has expired, or was signed out elsewhere, goes back to
-sign-in at the next tap, and a refusal comes back as the HubError to show."""
+sign-in at the next tap, and a refusal comes back as the HubError to show, the database not
+answering included."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 import flet as ft
 
 from fieldapp.hub.accounts import ConsoleUser
 from fieldapp.hub.console import ConsoleService
 from fieldapp.hub.errors import HubError
+from fieldapp.screens.look import GAP
 from fieldapp.screens.shell import draws_nothing_on
 
 T = TypeVar("T")
@@ -59,6 +61,10 @@ class ConsoleShell:
             if refused.status == 401:
                 self.token, self.user, self.view = "", None, ""
             return refused
+        except Exception as error:  # the database not answering: said, and nothing changed
+            if (down := self.service.unavailable(error)) is None:
+                raise
+            return down
 
     def sign_out(self) -> None:
         self.service.sign_out(self.token)
@@ -77,3 +83,29 @@ def use_shell() -> ConsoleShell:
 # A screen past sign-in. Drawn just as the session ends (sign-out, or an expired session found
 # by `call`), it draws nothing: the root puts sign-in up next.
 while_signed_in: Final = draws_nothing_on(SignedOut)
+
+
+# --- parts every console screen uses ---------------------------------------------------
+
+def card(lines: list[ft.Control], colour: str | None = None, ident: str = "",
+         on_click: Callable[[], None] | None = None, label: str = "") -> ft.Control:
+    box = ft.Container(content=ft.Column(lines, spacing=4), padding=14, border_radius=12,
+                       bgcolor=colour, border=None if colour else ft.Border.all(1, "#9E9E9E"),
+                       on_click=on_click, ink=on_click is not None)
+    return ft.Semantics(identifier=ident or None, container=True, label=label or None,
+                        button=on_click is not None, content=box)
+
+
+def screen(body: list[ft.Control]) -> ft.Control:
+    """A console screen: its parts one under the other, scrolling."""
+    return ft.Column(body, spacing=GAP * 1.5, scroll=ft.ScrollMode.AUTO, expand=True)
+
+
+def said(result: Any) -> str:
+    """A refusal's message, or ""."""
+    return str(result) if isinstance(result, HubError) else ""
+
+
+async def download(name: str, data: bytes) -> None:
+    """The browser saves the file (Flet's file picker, in web mode: a download)."""
+    await ft.FilePicker().save_file(file_name=name, src_bytes=data)

@@ -36,6 +36,7 @@ from typing import Final
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from sqlalchemy import (
     Column,
+    Connection,
     DateTime,
     Engine,
     ForeignKey,
@@ -171,6 +172,13 @@ def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode("ascii")
 
 
+def _unlock(connection: Connection, staff_id: str) -> None:
+    """No wrong passwords counted against this login, from any browser."""
+    for table in (console_logins, console_devices):
+        connection.execute(update(table).where(table.c.staff_id == staff_id)
+                           .values(failures=0, locked_until=None))
+
+
 class Accounts:
     def __init__(self, engine: Engine, log_n: int = SCRYPT_LOG_N,
                  gate: HashGate | None = None) -> None:
@@ -194,8 +202,25 @@ class Accounts:
                 staff_id=staff_id, password_hash=hashed, failures=0))
             connection.execute(delete(console_sessions).where(
                 console_sessions.c.staff_id == staff_id))
-            connection.execute(update(console_devices).where(
-                console_devices.c.staff_id == staff_id).values(failures=0, locked_until=None))
+            _unlock(connection, staff_id)
+
+    def logins(self, school_id: str, now: datetime) -> dict[str, bool]:
+        """The school's staff with a console login: staff id -> whether sign-in from browsers
+        that have not signed in as them before is locked now."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(console_logins.c.staff_id, console_logins.c.locked_until)
+                .join(staff, staff.c.id == console_logins.c.staff_id)
+                .where(staff.c.school_id == school_id)).all()
+        return {row.staff_id: row.locked_until is not None and as_utc(row.locked_until) > now
+                for row in rows}
+
+    def unlock(self, school_id: str, staff_id: str) -> None:
+        """Lift every lock on a member of staff's sign-in, keeping their password (someone
+        locked out on a new browser while their password was being guessed)."""
+        with self.engine.begin() as connection:
+            require_staff(connection, school_id, staff_id)
+            _unlock(connection, staff_id)
 
     def sign_in(self, school_id: str, staff_id: str, password: str, now: datetime,
                 device: str = "") -> Session:

@@ -19,16 +19,19 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from fieldapp.crypto.sealing import HubKeyPair
 from fieldapp.domain.events import Author
+from fieldapp.hub.access_log import AccessLog
 from fieldapp.hub.audit import AuditLog
 from fieldapp.hub.body_limit import BodyLimit
 from fieldapp.hub.changes import Changes
 from fieldapp.hub.console_api import add_console_routes
 from fieldapp.hub.directory import Device, Directory, DirectoryError, NotAuthenticated
-from fieldapp.hub.errors import HubError
+from fieldapp.hub.errors import HubError, database_unavailable
 from fieldapp.hub.events_store import EventStore
 from fieldapp.hub.schemas import (
     VISIT,
@@ -66,11 +69,25 @@ class AsciiJSON(JSONResponse):
         return json.dumps(content, allow_nan=False, separators=(",", ":")).encode("ascii")
 
 
+def database_answers(engine: Engine) -> bool:
+    """Whether the database answers a trivial query, on a fresh connection if a pooled one
+    has gone stale."""
+    for _attempt in range(2):
+        try:
+            with engine.connect() as connection:
+                connection.exec_driver_sql("SELECT 1").scalar_one()
+            return True
+        except DBAPIError:
+            engine.dispose()
+    return False
+
+
 def create_api(engine: Engine, hub_keys: HubKeyPair,
                clock: Clock = lambda: datetime.now(UTC), password_cost: int = 17,
-               retired_keys: Sequence[HubKeyPair] = ()) -> FastAPI:
+               retired_keys: Sequence[HubKeyPair] = (), access_log: bool = False) -> FastAPI:
     """The hub's API. `password_cost` is scrypt's log2(N) for new console passwords;
-    `retired_keys` open records sealed before the hub's key was rotated."""
+    `retired_keys` open records sealed before the hub's key was rotated; `access_log` logs a
+    line per request with nobody in it (fieldapp.hub.access_log)."""
     directory = Directory(engine)
     store = EventStore(engine)
     audit = AuditLog(engine)
@@ -86,11 +103,16 @@ def create_api(engine: Engine, hub_keys: HubKeyPair,
     app.add_middleware(BodyLimit, limit=MAX_BODY)
     # Answers over slow networks: a pull of a visit's plan compresses about fivefold.
     app.add_middleware(GZipMiddleware, minimum_size=1000)
+    if access_log:  # outermost: it times and sees every answer, refusals included
+        app.add_middleware(AccessLog)
+
+    def answer(error: HubError) -> JSONResponse:
+        return AsciiJSON({"error": error.error, "message": str(error), **error.extra},
+                         status_code=error.status, headers=error.headers or None)
 
     @app.exception_handler(HubError)
     async def hub_error(_request: Request, error: HubError) -> JSONResponse:
-        return AsciiJSON({"error": error.error, "message": str(error), **error.extra},
-                         status_code=error.status, headers=error.headers or None)
+        return answer(error)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
@@ -99,6 +121,20 @@ def create_api(engine: Engine, hub_keys: HubKeyPair,
         code = HTTP_ERRORS.get(error.status_code, f"http_{error.status_code}")
         return AsciiJSON({"error": code, "message": str(error.detail)},
                          status_code=error.status_code, headers=error.headers)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, error: Exception) -> JSONResponse:
+        """Anything else, in the one error shape: the database not answering is a 503 to try
+        again after (`database_unavailable`); a bug is a 500 that says nothing of it (the log
+        has it)."""
+        if isinstance(error, ClientDisconnect):  # gone before its body was read: no answer
+            return AsciiJSON({"error": "client_closed", "message": "the client went away "
+                              "before its request was read"}, status_code=499)
+        if (down := database_unavailable(engine, error)) is not None:
+            return answer(down)
+        return AsciiJSON({"error": "internal", "message": "the hub failed on this request: "
+                          "nothing more is said here, and the hub's log has it"},
+                         status_code=500)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:
@@ -122,9 +158,15 @@ def create_api(engine: Engine, hub_keys: HubKeyPair,
             raise HubError(401, "revoked" if refused.wipe else "unauthenticated", str(refused),
                            wipe=refused.wipe) from None
 
-    @app.get("/api/v1/health", response_model=Health, tags=["sync"])
-    def health() -> dict[str, Any]:
-        return {"status": "ok", "protocol": PROTOCOL}
+    @app.get("/api/v1/health", response_model=Health, tags=["sync"], responses={
+        503: {"model": Health, "description": "`degraded`: the database does not answer"}})
+    def health() -> Response:
+        """Whether the hub can serve: it asks its database (once more on a fresh connection
+        if the first fails), and answers 503 `degraded` if the database does not answer."""
+        answering = database_answers(engine)
+        return AsciiJSON({"status": "ok" if answering else "degraded", "protocol": PROTOCOL,
+                          "database": "ok" if answering else "unavailable"},
+                         status_code=200 if answering else 503)
 
     @app.post("/api/v1/enrol", response_model=Enrolled, tags=["sync"], responses={
         **refusals(400, 403, 413), 403: {"model": ErrorBody, "description": (
@@ -135,7 +177,7 @@ def create_api(engine: Engine, hub_keys: HubKeyPair,
         the hub's public key for sealing records."""
         try:
             enrolment = directory.enrol(body.code, body.device_name, clock(), body.request_id,
-                                        body.previous_device_id)
+                                        body.previous_device_id, body.previous_token)
         except DirectoryError as refused:
             raise HubError(403, "enrolment_refused", str(refused)) from None
         school_name, _shipped = directory.school(enrolment.device.school_id)

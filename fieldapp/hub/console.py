@@ -16,6 +16,8 @@ visit, record or device is answered "not found", exactly as one that does not ex
 | audit log                   |           | yes |                | yes   |
 | devices, revoke, codes      |           |     |                | yes   |
 | staff, sign-offs, contacts  |           |     |                | yes   |
+| retention rules, what is due |          | yes |                | yes   |
+| hold, erase a child, subject access | | yes |                |       |
 
 Reception never sees case content: the board holds no child's name, no concern and no
 outcome. Every read of case content (a visit's details, the visit list, an opened sealed
@@ -26,9 +28,11 @@ Refusals are `HubError`s: the API answers them as they are, the screens show the
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -58,9 +62,10 @@ from fieldapp.hub.directory import (
     DirectoryError,
     StaffMember,
 )
-from fieldapp.hub.errors import HubError
+from fieldapp.hub.errors import HubError, database_unavailable
 from fieldapp.hub.events_store import EventStore, History
 from fieldapp.hub.records import SealedStore
+from fieldapp.hub.retention import Due, Held, Retention, RetentionError, Rule
 from fieldapp.sync.protocol import Push
 from fieldapp.sync.slip import slip_code
 
@@ -88,6 +93,8 @@ MAY: Final[dict[str, frozenset[Role]]] = {  # the table above
     "audit": frozenset({R.DSL, R.ADMIN}),
     "devices": frozenset({R.ADMIN}),  # devices, revocation, enrolment codes
     "staff": frozenset({R.ADMIN}),  # staff, their sign-offs, the school's contacts
+    "retention": frozenset({R.DSL, R.ADMIN}),  # how long records are kept, what is due
+    "erase": frozenset({R.DSL}),  # holds, erasure on request, subject access
 }
 # What the DSL records on a visit at the console (the rest is the pair's, on their phones).
 CASEWORK: Final = ("assess_risk", "authorise", "cancel", "debrief", "create_follow_up",
@@ -158,16 +165,28 @@ class EnrolmentSlip:
     hub_key_fingerprint: str
 
 
+@contextmanager
+def _refused() -> Iterator[None]:
+    """A refusal about children's data, answered 409 with its reason; nothing changed."""
+    try:
+        yield
+    except RetentionError as refused:
+        raise HubError(409, "refused", str(refused)) from None
+
+
 class ConsoleService:
     def __init__(self, engine: Engine, keys: HubKeyPair, clock: Callable[[], datetime],
                  password_cost: int = 17, retired_keys: Sequence[HubKeyPair] = (),
                  changes: Changes | None = None) -> None:
-        self.keys, self.clock = keys, clock
+        self.engine, self.keys, self.clock = engine, keys, clock
+        self._packs: dict[str, Pack] = {}  # each school's, as last read (see `pack`)
         self.changes = changes or Changes()  # what the open boards hear of
         self.accounts = Accounts(engine, password_cost)
         self.directory, self.store = Directory(engine), EventStore(engine)
         self.audit = AuditLog(engine)
         self.sealed = SealedStore(engine, keys, retired_keys)
+        self.kept = Retention(engine)
+        self._keys = (keys, *retired_keys)
 
     # --- sessions -----------------------------------------------------------------------
 
@@ -178,6 +197,10 @@ class ConsoleService:
             raise HubError(401, "unauthenticated", str(refused)) from None
         except Busy as busy:
             raise HubError(503, "busy", str(busy), headers={"Retry-After": "2"}) from None
+        except Exception as error:
+            if (down := self.unavailable(error)) is None:
+                raise
+            raise down from None
 
     def user(self, token: str) -> ConsoleUser:
         try:
@@ -242,8 +265,18 @@ class ConsoleService:
         return self.changes.subscribe(user.school_id, changed)
 
     def pack(self, user: ConsoleUser) -> Pack:
-        """The school's policy (not case content: any signed-in user may read it)."""
-        return self.directory.pack(user.school_id).pack
+        """The school's policy (not case content: any signed-in user may read it); while the
+        database is not answering, as last read, so the screens can still say so."""
+        try:
+            self._packs[user.school_id] = self.directory.pack(user.school_id).pack
+        except Exception as error:
+            if user.school_id not in self._packs or self.unavailable(error) is None:
+                raise
+        return self._packs[user.school_id]
+
+    def unavailable(self, error: BaseException) -> HubError | None:
+        """The refusal to show for `error` if it is the database not answering, else None."""
+        return database_unavailable(self.engine, error)
 
     def acknowledge(self, user: ConsoleUser, visit_id: str, alert_id: str,
                     by: str = "") -> Recorded:
@@ -411,6 +444,62 @@ class ConsoleService:
         return tuple(sorted((self._view(user, visit_id) for visit_id in theirs),
                             key=lambda v: v.summary.scheduled_at))
 
+    # --- children's data: how long it is kept, holds, erasure, subject access -------------
+
+    def retention(self, user: ConsoleUser) -> tuple[dict[str, Rule], dict[str, Held], Due]:
+        """The school's rules, the DSL's holds, and what a retention run would delete now."""
+        self._allowed(user, "retention")
+        return (self.kept.rules(user.school_id), self.kept.holds(user.school_id),
+                self.kept.due(user.school_id, self.clock()))
+
+    def expire(self, user: ConsoleUser) -> Due:
+        """Delete now what the school's rules say has been kept long enough (as the daily
+        `fieldapp-hub retention run` does); audited."""
+        self._allowed(user, "retention")
+        due = self.kept.expire(user.school_id, self.clock(), (user.staff_id, user.role))
+        self.changes.publish(user.school_id, {facts.visit_id for facts in due.expired})
+        return due
+
+    def set_retention(self, user: ConsoleUser, rule: Rule) -> None:
+        self._allowed(user, "retention")
+        with _refused():
+            self.kept.set_rule(user.school_id, rule, self.clock(), (user.staff_id, user.role))
+
+    def hold(self, user: ConsoleUser, visit_id: str, reason: str) -> None:
+        """Keep a visit whatever the rules say, and from erasure ("" reason: let it go)."""
+        self._allowed(user, "erase")
+        self._history(user, visit_id)
+        with _refused():
+            if reason:
+                self.kept.hold(user.school_id, visit_id, reason, self.clock(),
+                               (user.staff_id, user.role))
+            else:
+                self.kept.release(user.school_id, visit_id, self.clock(),
+                                  (user.staff_id, user.role))
+
+    def held(self, user: ConsoleUser, visit_id: str) -> Held | None:
+        self._allowed(user, "erase")
+        return self.kept.holds(user.school_id).get(visit_id)
+
+    def erase_child(self, user: ConsoleUser, child_ref: str) -> tuple[list[str], list[str]]:
+        """Erase every visit to this child on request, but those on hold: (erased, held)."""
+        self._allowed(user, "erase")
+        with _refused():
+            erased = self.kept.erase_child(user.school_id, child_ref, self.clock(),
+                                           (user.staff_id, user.role))
+        self.changes.publish(user.school_id, set(erased[0]))
+        return erased
+
+    def subject_access(self, user: ConsoleUser, child_ref: str, form: str) -> bytes:
+        """Everything held about one child, as "json" or "pdf"; audited."""
+        self._allowed(user, "erase")
+        with _refused():
+            found = self.kept.subject_access(user.school_id, child_ref, self._keys,
+                                             self.clock(), (user.staff_id, user.role))
+        if form == "pdf":
+            return exports.subject_access_pdf(found, self.directory.pack(user.school_id).pack)
+        return json.dumps(found, indent=2).encode()
+
     def export(self, user: ConsoleUser, visit_id: str, form: str) -> bytes:
         """The visit's Home Visit Form ("visit") or Not-at-Home form ("not_at_home"), as
         PDF for CPOMS; audited."""
@@ -535,6 +624,19 @@ class ConsoleService:
         auth = self.pack(user).authorisation
         return tuple(dict.fromkeys(role for step in (*auth.steps, *(auth.unannounced_steps or ()))
                                    for role in step.roles))
+
+    def remove_staff(self, user: ConsoleUser, staff_id: str) -> int:
+        """A member of staff who has left (fieldapp.hub.directory.remove_staff); audited.
+        Answers how many phones were revoked."""
+        self._allowed(user, "staff")
+        if staff_id == user.staff_id:
+            raise HubError(409, "refused", "you cannot remove yourself: ask another admin")
+        try:
+            revoked = self.directory.remove_staff(user.school_id, staff_id, self.clock())
+        except DirectoryError as error:
+            raise HubError(404, "not_found", str(error)) from None
+        self._audited(user, "remove_staff", staff_id)
+        return revoked
 
     def update_staff(self, user: ConsoleUser, staff_id: str, *, mobile: str,
                      safeguarding_trained: bool, pack_roles: Iterable[str]) -> None:

@@ -41,6 +41,7 @@ from fieldapp.hub.driver_sql import DriverStatement, driver_connection
 from fieldapp.hub.events_store import metadata
 
 ROLES: Final = ("reception", "dsl", "staff", "admin")
+LEFT: Final = "left"  # a member of staff who has left: on the records, nowhere else
 CODE_ALPHABET: Final = "ABCDEFGHJKMNPQRSTVWXYZ23456789"  # no 0/O, 1/I/L: read over a phone
 CODE_LIFETIME: Final = timedelta(minutes=15)
 
@@ -219,9 +220,11 @@ class Directory:
                                  "across the hub, every school's staff included") from None
 
     def staff(self, school_id: str) -> list[StaffMember]:
-        """The school's staff, by name, with the sign-offs each may give."""
+        """The school's staff, by name, with the sign-offs each may give (not those who have
+        left)."""
         with self.engine.connect() as connection:
-            rows = connection.execute(select(staff).where(staff.c.school_id == school_id)
+            rows = connection.execute(select(staff).where(staff.c.school_id == school_id,
+                                                          staff.c.role != LEFT)
                                       .order_by(staff.c.name, staff.c.id)).all()
             held = connection.execute(
                 select(staff_pack_roles).join(staff, staff.c.id == staff_pack_roles.c.staff_id)
@@ -232,6 +235,30 @@ class Directory:
         return [StaffMember(row.id, row.name, row.role, bool(row.safeguarding_trained),
                             row.mobile, tuple(sorted(roles.get(row.id, ()))))
                 for row in rows]
+
+    def remove_staff(self, school_id: str, staff_id: str, now: datetime) -> int:
+        """A member of staff who has left: their phones are revoked (told to wipe at their
+        next sync: sync them first), their console login, sessions, sign-offs and unused
+        enrolment codes go, and so does their mobile. Their name stays on the visits they
+        made, as the records' own. Answers how many phones were revoked."""
+        from fieldapp.hub import accounts  # which imports this module
+
+        with self.engine.begin() as connection:
+            require_staff(connection, school_id, staff_id)
+            revoked = connection.execute(update(devices).where(
+                devices.c.staff_id == staff_id, devices.c.revoked_at.is_(None))
+                .values(revoked_at=now)).rowcount
+            for table in (accounts.console_sessions, accounts.console_devices,
+                          accounts.console_logins):
+                connection.execute(delete(table).where(table.c.staff_id == staff_id))
+            connection.execute(delete(staff_pack_roles).where(
+                staff_pack_roles.c.staff_id == staff_id))
+            connection.execute(update(enrol_codes).where(
+                enrol_codes.c.staff_id == staff_id, enrol_codes.c.used_at.is_(None),
+                enrol_codes.c.expires_at > now).values(expires_at=now))
+            connection.execute(update(staff).where(staff.c.id == staff_id).values(
+                role=LEFT, mobile="", safeguarding_trained=False))
+        return int(revoked)
 
     def update_staff(self, school_id: str, staff_id: str, *, mobile: str,
                      safeguarding_trained: bool) -> None:
@@ -249,6 +276,12 @@ class Directory:
             rows = connection.execute(select(staff.c.id, staff.c.name, staff.c.mobile)
                                       .where(staff.c.school_id == school_id)).all()
         return {row.id: (row.name, row.mobile) for row in rows}
+
+    def schools(self) -> list[tuple[str, str, str]]:
+        """Every school the hub serves: (id, name, pack id), by id."""
+        with self.engine.connect() as connection:
+            return [(row.id, row.name, row.pack_id) for row in connection.execute(
+                select(schools).order_by(schools.c.id))]
 
     def school(self, school_id: str) -> tuple[str, str]:
         """(name, pack id) of a school."""
@@ -315,12 +348,38 @@ class Directory:
                 expires_at=now + CODE_LIFETIME))
         return code
 
+    def unused_codes(self, school_id: str, now: datetime) -> list[tuple[str, datetime]]:
+        """The school's enrolment codes not used yet and still valid: (staff id, expiry)."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(enrol_codes.c.staff_id, enrol_codes.c.expires_at)
+                                      .where(enrol_codes.c.school_id == school_id,
+                                             enrol_codes.c.used_at.is_(None),
+                                             enrol_codes.c.expires_at > now)
+                                      .order_by(enrol_codes.c.expires_at)).all()
+        return [(row.staff_id, as_utc(row.expires_at)) for row in rows]
+
+    def cancel_codes(self, school_id: str, staff_id: str, now: datetime) -> int:
+        """Cancel every unused enrolment code of this member of staff (a slip lost, or given
+        to the wrong person); answers how many."""
+        with self.engine.begin() as connection:
+            require_staff(connection, school_id, staff_id)
+            return connection.execute(update(enrol_codes).where(
+                enrol_codes.c.school_id == school_id, enrol_codes.c.staff_id == staff_id,
+                enrol_codes.c.used_at.is_(None), enrol_codes.c.expires_at > now)
+                .values(expires_at=now)).rowcount
+
     def enrol(self, code: str, device_name: str, now: datetime,
-              request_id: str = "", previous_device_id: str = "") -> Enrolment:
+              request_id: str = "", previous_device_id: str = "",
+              previous_token: str = "") -> Enrolment:
         """Trade a one-time code for a device and its token. A phone that sends a request id
         (random, its own) and lost the answer may ask again with the same code and id, within
         the code's lifetime from its first use: it gets the same device and a new token (the
-        lost one stops working). Any other second use of a code is refused."""
+        lost one stops working). Any other second use of a code is refused.
+
+        A phone enrolling again keeps its device id if no device has it (the hub lost it), or
+        if it proves it is that device with its live token, for the code's member of staff at
+        the code's school (enrolled again after a key rotation): the device gets the new
+        token, and the old one stops working."""
         normalised = code.strip().upper().replace("-", "").replace(" ", "")
         code_hash = digest(normalised)
         claim = digest(request_id) if request_id else None
@@ -346,14 +405,22 @@ class Directory:
                 return Enrolment(Device(row.device_id, row.school_id, row.staff_id), token)
             assert row is not None
             device_id = f"dev-{secrets.token_hex(8)}"
-            if previous_device_id and connection.execute(select(devices.c.id).where(
-                    devices.c.id == previous_device_id)).first() is None:
+            held = connection.execute(select(devices).where(
+                devices.c.id == previous_device_id)).first() if previous_device_id else None
+            if previous_device_id and held is None:
                 device_id = previous_device_id  # a phone the hub lost: its events stay its own
             device = Device(id=device_id, school_id=row.school_id, staff_id=row.staff_id)
-            connection.execute(insert(devices).values(
-                id=device.id, school_id=device.school_id, staff_id=device.staff_id,
-                name=device_name.strip()[:100] or "phone", token_hash=digest(token),
-                enrolled_at=now))
+            if held is not None and previous_token and held.revoked_at is None \
+                    and held.token_hash == digest(previous_token) \
+                    and (held.school_id, held.staff_id) == (row.school_id, row.staff_id):
+                device = Device(held.id, held.school_id, held.staff_id)  # the same phone
+                connection.execute(update(devices).where(devices.c.id == held.id).values(
+                    token_hash=digest(token), enrolled_at=now))
+            else:
+                connection.execute(insert(devices).values(
+                    id=device.id, school_id=device.school_id, staff_id=device.staff_id,
+                    name=device_name.strip()[:100] or "phone", token_hash=digest(token),
+                    enrolled_at=now))
             connection.execute(update(enrol_codes).where(enrol_codes.c.code_hash == code_hash)
                                .values(device_id=device.id))
         return Enrolment(device=device, token=token)
@@ -426,9 +493,10 @@ class Directory:
 
 def require_staff(connection: Connection, school_id: str, staff_id: str) -> None:
     """Refuse a staff id that is not a member of staff at this school (another school's
-    staff are as unknown as nobody's)."""
+    staff, and those who have left, are as unknown as nobody's)."""
     if connection.execute(select(staff.c.id).where(
-            staff.c.id == staff_id, staff.c.school_id == school_id)).first() is None:
+            staff.c.id == staff_id, staff.c.school_id == school_id,
+            staff.c.role != LEFT)).first() is None:
         raise DirectoryError("no such member of staff at this school")
 
 

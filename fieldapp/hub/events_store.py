@@ -20,6 +20,7 @@ from typing import Any, Final
 from sqlalchemy import (
     BigInteger,
     Column,
+    DateTime,
     Engine,
     Index,
     Integer,
@@ -33,6 +34,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    make_url,
     or_,
     select,
 )
@@ -77,13 +79,32 @@ visit_staff: Final = Table(
 )
 
 
-def connect(url: str, background_checkpoints: bool = False) -> Engine:
+# Visits erased (by retention or on request): ids only, so that a phone sending one of their
+# events again (it may still hold them) cannot bring the visit back (fieldapp.hub.retention).
+erased_visits: Final = Table(
+    "erased_visits", metadata,
+    Column("school_id", String(64), primary_key=True),
+    Column("visit_id", String(128), primary_key=True),
+    Column("erased_at", DateTime(timezone=True), nullable=False),
+)
+ERASED: Final = ("this visit's records were erased at the school (their retention period "
+                 "ended, or on request): the hub keeps nothing of it")
+
+
+def connect(url: str, background_checkpoints: bool = False, upgrade: bool = True) -> Engine:
     """An engine for `url` (e.g. "sqlite:///hub.db", "postgresql+psycopg://host/db"), with
     SQLite made durable and safe for concurrent readers (WAL, synchronous=FULL). A new SQLite
     file is made readable by its owner only (it holds children's names and addresses); SQLite
     gives its -wal and -shm files the same mode. With `background_checkpoints`, SQLite's
-    commits leave checkpoints to a `fieldapp.hub.checkpoints.Checkpointer`."""
-    engine = create_engine(url, future=True)
+    commits leave checkpoints to a `fieldapp.hub.checkpoints.Checkpointer`. With `upgrade`,
+    the database is made or migrated to this hub's schema (`init` and `migrate`, and tests);
+    without it, it must be a hub's already (`open_hub`)."""
+    # A database host that does not answer is given up on after 5 s, not the system's minutes:
+    # the request is answered 503 (fieldapp.hub.api) and the phone tries again later.
+    waits = {"connect_timeout": 5} if make_url(url).get_backend_name() == "postgresql" else {}
+    # hide_parameters: an error's message (and so the log) never carries the values of a
+    # statement, which may be a child's name or address.
+    engine = create_engine(url, future=True, connect_args=waits, hide_parameters=True)
     if engine.dialect.name == "sqlite":
         path = engine.url.database
         if path and path != ":memory:" and not os.path.exists(path):
@@ -94,10 +115,31 @@ def connect(url: str, background_checkpoints: bool = False) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA busy_timeout=10000")
+            # What is deleted is overwritten, not left in free pages: an erased child's
+            # records leave nothing behind in the file (fieldapp.hub.retention).
+            cursor.execute("PRAGMA secure_delete=ON")
             if background_checkpoints:
                 cursor.execute("PRAGMA wal_autocheckpoint=0")
             cursor.close()
-    migrate.upgrade(engine)  # to this hub's schema; refuses a database it cannot run on
+    if upgrade:
+        migrate.upgrade(engine)  # to this hub's schema; refuses a database it cannot run on
+    return engine
+
+
+def open_hub(url: str, background_checkpoints: bool = False, at_head: bool = True) -> Engine:
+    """An engine for an existing hub's database, changing nothing: a SQLite file that is not
+    there, or a database with none of the hub's tables, is refused (`migrate.NotReady`), not
+    made; so is one at another schema revision than this hub's, unless not `at_head` (for
+    `migrate`)."""
+    database = make_url(url).database
+    if make_url(url).get_backend_name() == "sqlite" and database and database != ":memory:":
+        if not os.path.exists(database):
+            raise migrate.NotReady(f"no hub database at {database}: `fieldapp-hub init` makes "
+                                   "a new hub; to restore one, see `fieldapp-hub restore`")
+        if os.path.getsize(database) == 0:  # left as it is: opening it would write a header
+            raise migrate.empty(url)
+    engine = connect(url, background_checkpoints, upgrade=False)
+    (migrate.require_head if at_head else migrate.require_hub)(engine)
     return engine
 
 
@@ -137,6 +179,9 @@ class EventStore:
         self._staff_on = DriverStatement(select(visit_staff.c.visit_id).where(
             visit_staff.c.school_id == bindparam("school"),
             visit_staff.c.staff_id == bindparam("staff"), staff_visits), dialect)
+        erased, _ = in_list(erased_visits.c.visit_id, "visits", dialect)
+        self._erased = DriverStatement(select(erased_visits.c.visit_id).where(
+            erased_visits.c.school_id == bindparam("school"), erased), dialect)
         self._insert = DriverStatement(insert(events), dialect, _NEW_EVENT, many=True)
         self._on_visit = DriverStatement(insert(visit_staff), dialect, _ON_VISIT, many=True)
 
@@ -158,8 +203,10 @@ class EventStore:
                      bodies: dict[str, str], staff_id: str | None) -> PushResult:
         with self._writer, driver_connection(self.engine) as connection:
             cursor = connection.cursor()
-            if staff_id is not None:
-                off = self._off_visit(cursor, school_id, device_id, staff_id, push.events)
+            off = {} if staff_id is None else self._off_visit(cursor, school_id, device_id,
+                                                               staff_id, push.events)
+            off.update(self._erased_from(cursor, school_id, push.events))  # says it first
+            if off:
                 push = Push(tuple(e for e in push.events if e.id not in off), (
                     *push.rejected, *(Rejected(event_id, why) for event_id, why in off.items())))
             # An id another school holds is a conflict, whatever it carries: nothing is
@@ -175,6 +222,16 @@ class EventStore:
             connection.commit()
         return PushResult(stored=tuple(e.id for e in plan.new), already=plan.already,
                           conflicts=plan.conflicts, rejected=push.rejected)
+
+    def _erased_from(self, cursor: Any, school_id: str,
+                     pushed: tuple[Event, ...]) -> dict[str, str]:
+        """The pushed events (id -> why) of visits the school has erased."""
+        if not pushed:
+            return {}
+        cursor.execute(self._erased.sql, self._erased.params(
+            {"school": school_id, "visits": self._list(list({e.visit_id for e in pushed}))}))
+        erased = {visit_id for (visit_id,) in cursor.fetchall()}
+        return {e.id: ERASED for e in pushed if e.visit_id in erased}
 
     def _off_visit(self, cursor: Any, school_id: str, device_id: str, staff_id: str,
                    pushed: tuple[Event, ...]) -> dict[str, str]:

@@ -24,7 +24,7 @@ from fpdf.enums import XPos, YPos
 
 from fieldapp.domain.events import Event
 from fieldapp.domain.policy import Pack
-from fieldapp.domain.state import VisitState
+from fieldapp.domain.state import VisitState, fold
 from fieldapp.hub.directory import Contacts
 
 FONT: Final = "DejaVu"  # any name a family may have: the core PDF fonts are Latin-1 only
@@ -295,4 +295,41 @@ def enrolment_slip(school: str, name: str, code: str, expires_at: datetime,
               "administrator to compare with the hub's own:", 11)
     form.para(fingerprint, 14, bold=True)
     form.para("Shred this slip once the phone is enrolled.", 11)
+    return bytes(form.output())
+
+
+def subject_access_pdf(held: Mapping[str, Any], pack: Pack) -> bytes:
+    """What `Retention.subject_access` found about one child, in words: each visit's form
+    rows and record, its hold, and who read or did what with it."""
+    zone = pack.hours.zone
+    form = _Form(f"{pack.school} – records held about child {held['child_ref']}")
+    form.para(f"Made {_when(held['generated_at'], zone)} by the Home Visits hub, for a "
+              "subject access request. Left out: "
+              f"{held['left_out']}.")
+    if held["date_of_birth"]:
+        form.para(f"Date of birth given to the hub: {held['date_of_birth']}.")
+    names = pack_words(pack)
+    for visit in held["visits"]:
+        recorded = [Event.from_dict(event) for event in visit["events"]]
+        state = fold(recorded)
+        form.para(f"Visit {visit['visit_id']} ({visit['kind']} record)", 13, bold=True)
+        hold = visit["hold"]
+        form.rows([*_identity(state, pack), ("Outcome of home visit", _outcome(state)),
+                   ("Held by the DSL", "" if hold is None else
+                    f"{hold['by']}, {_when(hold['at'], zone)}: {hold['reason']}")])
+        _record(form, recorded, zone, names)
+        known = {event.id for event in recorded}
+        for record in visit["sealed_records"]:
+            more = [Event.from_dict(e) for e in record["events"] if e["id"] not in known]
+            form.para(f"Sealed record {record['record_id']}, received "
+                      f"{_when(record['received_at'], zone)}: "
+                      + ("every event in it is above." if not more else
+                         f"{len(more)} more events:"))
+            if more:
+                form.rows([(_when(e.at, zone), event_words(e, zone, names)) for e in more],
+                          (45, 135))
+    form.para("Who read or did what with these records", 12, bold=True)
+    form.rows([(_when(entry["at"], zone), f"{entry['staff_id']} ({entry['role']}): "
+                f"{entry['action'].replace('_', ' ')} {entry['subject']}")
+               for entry in held["audit"]] or [("", "nothing")], (45, 135))
     return bytes(form.output())

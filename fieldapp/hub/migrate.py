@@ -30,7 +30,7 @@ MIGRATIONS: Final = Path(__file__).with_name("migrations")
 BASELINE: Final = "0001"
 # The newest revision in MIGRATIONS (tests/hub/test_migrations.py checks it): a database
 # already there is not looked at further, so that a command starts without loading Alembic.
-HEAD: Final = "0004"
+HEAD: Final = "0005"
 # The tables (and their columns) the hub's `create_all` made before it had migrations.
 BEFORE_MIGRATIONS: Final = {
     "schools": {"id", "name", "pack_id"},
@@ -48,6 +48,51 @@ LOCK_KEY: Final = 0x6669656C64617070
 class MigrationRefused(RuntimeError):
     """The hub will not migrate this database as it is; nothing was changed. The message says
     why, and is safe to show."""
+
+
+class NotReady(MigrationRefused):
+    """The database is not one this hub can run on as it is: missing, empty, or at another
+    schema revision. Only `init` makes a database and only `migrate` changes its schema."""
+
+
+def is_empty(engine: Engine) -> bool:
+    """Whether the database holds nothing of a hub's (no revision, none of its tables)."""
+    with engine.connect() as connection:
+        return _revision(connection) is None and not _made_before_migrations(connection)
+
+
+def require_hub(engine: Engine) -> None:
+    """Refuse (NotReady) a database with none of the hub's tables."""
+    if is_empty(engine):
+        raise empty(where(engine))
+
+
+def empty(database: str) -> NotReady:
+    return NotReady(f"{database} holds no hub: it is empty. `fieldapp-hub init` makes a new "
+                    "hub; to restore one, see `fieldapp-hub restore`")
+
+
+def require_head(engine: Engine) -> None:
+    """Refuse (NotReady) a database this hub cannot run on without changing it: one with none
+    of the hub's tables, or with a schema at another revision than HEAD."""
+    if _at_head(engine):
+        return
+    require_hub(engine)
+    revision = current(engine)
+    if revision is not None and revision > HEAD:  # revisions are numbered: 0001, 0002...
+        raise NotReady(
+            f"{where(engine)} has its schema at revision {revision}, newer than this hub's "
+            f"{HEAD}: it was migrated by a newer version of the hub. Run that version; nothing "
+            "was changed")
+    raise NotReady(
+        f"{where(engine)} has its schema at revision {revision or 'from before migrations'}, and "
+        f"this hub runs on {HEAD}. Upgrade it on purpose: back it up, stop every hub process, "
+        "then run `fieldapp-hub migrate` (docs/hub.md, Upgrading); nothing was changed")
+
+
+def where(engine: Engine) -> str:
+    """The database's URL without its password, for messages."""
+    return engine.url.render_as_string(hide_password=True)
 
 
 def upgrade(engine: Engine) -> str:

@@ -72,8 +72,9 @@ class StoredRecord:
 
 
 class SealedStore:
-    """Sealed records: taken only when sealed to the hub's live key, opened with it or with
-    any retired key the hub still holds (records stored before a key rotation)."""
+    """Sealed records: taken when sealed to the hub's live key or to a key it retired in a
+    rotation and still holds (a phone not enrolled again yet seals to the key it pinned), and
+    opened with the key each was sealed to."""
 
     def __init__(self, engine: Engine, keys: HubKeyPair,
                  retired: Sequence[HubKeyPair] = ()) -> None:
@@ -118,11 +119,14 @@ class SealedStore:
             return "sealed for another school"
         if not is_record_id(record.record_id):
             return "a record id is 1 to 64 letters, digits, '-' and '_'"
-        if record.hub_key != self.keys.fingerprint():
+        # A key retired by a rotation still takes records: a phone sealed them to the key it
+        # had pinned before it was enrolled again with the new one.
+        key = self._held_keys.get(record.hub_key)
+        if key is None:
             return (f"sealed to hub key {record.hub_key}, not this hub's key "
                     f"{self.keys.fingerprint()}: enrol the phone again")
         try:
-            opened = read_visit_record(record.open(self.keys))
+            opened = read_visit_record(record.open(key))
         except (SealError, RecordError) as error:
             return str(error)
         if opened.visit_id not in on_visits:

@@ -38,8 +38,10 @@ class DocumentedAs:
 
 
 class Health(BaseModel):
-    status: Literal["ok"]
+    status: Literal["ok", "degraded"] = Field(description=(
+        "`ok`; or `degraded` (with status 503) when the database does not answer"))
     protocol: int = Field(description="the sync protocol version this hub speaks")
+    database: Literal["ok", "unavailable"]
 
 
 class EnrolRequest(BaseModel):
@@ -52,9 +54,13 @@ class EnrolRequest(BaseModel):
         "same device again with a new token"))
     previous_device_id: str = Field("", max_length=64, pattern=r"^(dev-[0-9a-f]{16})?$",
                                     description=(
-        "the device id this phone had, enrolling again because the hub no longer knows it (a "
-        "restored backup): kept if no device has it, so what the phone recorded before goes "
+        "the device id this phone had, enrolling again: kept if no device has it (the hub "
+        "lost the phone: a restored backup), or if `previous_token` is that device's live "
+        "token (enrolled again after a key rotation), so what the phone recorded before goes "
         "on being its own"))
+    previous_token: str = Field("", max_length=100, pattern=r"^[A-Za-z0-9_-]*$", description=(
+        "the device token this phone holds, proving it is `previous_device_id`: that device "
+        "gets the new token and the old one stops working"))
 
 
 class Enrolled(BaseModel):
@@ -182,7 +188,9 @@ _REFUSALS: Final[dict[int, tuple[type[BaseModel], str]]] = {
     413: (ErrorBody, "Over 1 MiB (error `too_large`): nothing was read"),
     422: (InvalidRequest, "Not what this route reads (error `invalid_request`): nothing "
                           "changed"),
-    503: (ErrorBody, "Busy (error `busy`): try again after `Retry-After` seconds"),
+    503: (ErrorBody, "Busy (error `busy`), or the hub's database is not answering (error "
+                     "`database_unavailable`): nothing changed; try again after `Retry-After` "
+                     "seconds"),
 }
 
 
@@ -200,6 +208,7 @@ def then(**links: tuple[str, dict[str, str]]) -> dict[int | str, dict[str, Any]]
 
 
 def refusals(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """`responses=` for a route that may refuse with these statuses (422 always included)."""
+    """`responses=` for a route that may refuse with these statuses (422 and 503 always
+    included: any route may meet a database that is not answering)."""
     return {status: {"model": _REFUSALS[status][0], "description": _REFUSALS[status][1]}
-            for status in sorted({*statuses, 422})}
+            for status in sorted({*statuses, 422, 503})}

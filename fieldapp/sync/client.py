@@ -290,7 +290,9 @@ def enrol(repository: Repository, url: str, slip: str, device_name: str = "phone
     try:
         status, data = hub.call("POST", "/api/v1/enrol", {
             "code": code, "device_name": device_name, "request_id": pending["request_id"],
-            "previous_device_id": before.device_id if before else ""})
+            "previous_device_id": before.device_id if before else "",
+            # The token proves this is that device: only ever sent to the hub it came from.
+            "previous_token": before.token if before and before.hub_url == hub_url else ""})
     finally:
         hub.close()
     if status == 403:

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine, MetaData
+from sqlalchemy import Engine, MetaData, make_url
 
 from fieldapp.hub.events_store import connect
+from tests.hub.outage import Relay
 from tests.hub.world import School, World
 from tests.postgres import fresh_database
 
@@ -54,3 +55,15 @@ def world(engine: Engine) -> World:
 @pytest.fixture
 def uplands(world: World) -> School:
     return world.schools["uplands"]
+
+
+@pytest.fixture
+def relayed() -> Iterator[tuple[Engine, Relay]]:
+    """A hub's database on PostgreSQL, reached through a relay that can be cut."""
+    with fresh_database("hub_outage") as url:
+        parsed = make_url(url)
+        relay = Relay((str(parsed.host), int(parsed.port or 5432)))
+        engine = connect(parsed.set(port=relay.port).render_as_string(hide_password=False))
+        yield engine, relay
+        engine.dispose()
+        relay.close()

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
+from fieldapp.hub.console import MAY
 from fieldapp.hub.events_store import metadata
 from tests.hub.world import USERS, School, World
 
@@ -120,3 +121,9 @@ def test_phones_and_console_sessions_do_not_open_each_others_routes(world: World
     assert world.client.post("/api/v1/sealed", headers=school.auth("dsl"),
                              json={"protocol": 1, "records": []}).status_code == 401
     assert world.client.get("/api/v1/console/me", headers=school.phone()).status_code == 401
+
+
+def test_the_chronology_and_a_visits_casework_are_the_dsls_as_holds_and_erasure_are() -> None:
+    # The file shows the hold card, and the chronology the child's records, without asking:
+    # whoever may read them may hold and erase.
+    assert MAY["erase"] == MAY["record"] == MAY["plan"]

@@ -70,7 +70,8 @@ def planned(n: int, device: dict[str, Any], visit: str = "visit-1") -> dict[str,
 
 
 def test_health(hub: Hub) -> None:
-    assert hub.client.get("/api/v1/health").json() == {"status": "ok", "protocol": 1}
+    assert hub.client.get("/api/v1/health").json() == {"status": "ok", "protocol": 1,
+                                                        "database": "ok"}
 
 
 def test_enrolment_gives_the_token_the_pack_and_the_sealing_key(hub: Hub) -> None:
@@ -307,7 +308,7 @@ def test_an_event_the_hub_cannot_keep_is_rejected_on_its_own(hub: Hub,
 def test_the_openapi_document_describes_bodies_errors_and_the_device_token(hub: Hub) -> None:
     document = hub.client.get("/openapi.json").json()
     push = document["paths"]["/api/v1/push"]["post"]
-    assert set(push["responses"]) == {"200", "400", "401", "409", "413", "422"}
+    assert set(push["responses"]) == {"200", "400", "401", "409", "413", "422", "503"}
     assert push["responses"]["409"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/PushAnswer"}
     events = push["requestBody"]["content"]["application/json"]["schema"]["properties"]["events"]

@@ -11,16 +11,18 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from fieldapp.crypto.sealing import HubKeyPair
+from fieldapp.hub.access_log import LOGGER as ACCESS
 from fieldapp.hub.accounts import Accounts
 from fieldapp.hub.cli import hub_keys, main
 from fieldapp.hub.directory import Directory
@@ -31,13 +33,22 @@ PACKS = Path(__file__).parents[2] / "fieldapp" / "policies"
 
 
 @pytest.fixture
-def hub(tmp_path: Path) -> list[str]:
+def bare(tmp_path: Path) -> list[str]:
+    """Where a hub goes, before `init`."""
     return ["--db", f"sqlite:///{tmp_path / 'hub.db'}", "--key", str(tmp_path / "hub.key")]
 
 
+@pytest.fixture
+def hub(bare: list[str]) -> list[str]:
+    """A hub after `init`."""
+    assert main([*bare, "init"]) == 0
+    return bare
+
+
 def test_a_school_is_set_up_from_the_command_line(
-    hub: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    bare: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    hub = bare
     assert main([*hub, "init"]) == 0
     for private in ("hub.key", "hub.db", "hub.db-wal"):  # names, addresses, keys
         assert oct((tmp_path / private).stat().st_mode & 0o777) == oct(0o600)
@@ -127,9 +138,10 @@ def test_the_demo_is_set_up_once_and_hands_out_fresh_codes(
     assert first != second  # new codes, same school
 
 
-def test_serve_needs_init_first(hub: list[str]) -> None:
+def test_serve_needs_init_first(bare: list[str], tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="run `fieldapp-hub init` first"):
-        main([*hub, "serve"])
+        main([*bare, "serve"])
+    assert not (tmp_path / "hub.db").exists()
 
 
 def free_port() -> int:
@@ -159,7 +171,7 @@ def test_the_hub_serves_the_api_over_http(hub: list[str],
             except httpx.TransportError:
                 assert time.monotonic() < deadline, "the hub did not start"
                 time.sleep(0.1)
-        assert answer.json() == {"status": "ok", "protocol": 1}
+        assert answer.json() == {"status": "ok", "protocol": 1, "database": "ok"}
         signed_in = httpx.post(f"http://127.0.0.1:{port}/api/v1/console/sign-in", json={
             "school_id": "uplands", "staff_id": "office-jones", "password": passwords[
                 "office-jones"]}, timeout=5)
@@ -172,16 +184,22 @@ def test_the_hub_serves_the_api_over_http(hub: list[str],
 
 
 def test_serve_builds_the_api_from_the_database_and_the_hubs_key(
-    hub: list[str], monkeypatch: pytest.MonkeyPatch
+    hub: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     served: list[tuple[Engine, FastAPI, str, int]] = []
     monkeypatch.setattr("fieldapp.hub.cli.serve_forever",
                         lambda *args: served.append(args))
     assert main([*hub, "init"]) == 0
-    assert main([*hub, "serve", "--host", "127.0.0.1", "--port", "9999"]) == 0
+    assert main([*hub, "serve", "--host", "127.0.0.1", "--port", "9999", "--access-log"]) == 0
     ((engine, app, host, port),) = served
     assert (host, port) == ("127.0.0.1", 9999)
     assert "/api/v1/push" in app.openapi()["paths"]
+    try:  # each request a line on stderr, for the journal
+        TestClient(app).get("/api/v1/health")
+        assert " GET /api/v1/health 200 " in capsys.readouterr().err
+    finally:
+        ACCESS.handlers.clear()
+        ACCESS.setLevel("NOTSET")
     with engine.connect() as connection:  # commits leave checkpoints to the Checkpointer
         assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one() == 0
 
@@ -235,7 +253,7 @@ def test_the_demos_visits_are_in_school_hours_whenever_it_is_run(
     assert starts[0].date() == (now.date() if day == "today" else now.date() + timedelta(1))
     args = parser().parse_args([*hub, "demo"])
     hub_keys(args.key, create=True)
-    assert f"({day}, at {first} and " in demo(args, now)
+    assert f"({day}, at {first} and " in demo(args, connect(hub[1]), now)
     store = EventStore(connect(hub[1]))
     for visit_id, start in zip(sorted(store.visit_ids("uplands")), starts, strict=True):
         state = fold(store.visit_events("uplands", visit_id))
@@ -297,3 +315,159 @@ def test_the_banner_says_what_to_open_and_what_to_post() -> None:
     assert "open http://127.0.0.1:8081/console/" in said and len(said.splitlines()) == 6
     with pytest.raises(OSError):  # not "in use": an address this machine does not have
         port_free("192.0.2.1", 8081)
+
+
+def test_an_administrators_commands_list_cancel_unlock_and_are_audited(
+        hub: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import getpass
+
+    from fieldapp.hub.accounts import LOCK_AFTER, SignInRefused
+    from fieldapp.hub.audit import AuditLog
+    from fieldapp.hub.directory import DirectoryError
+
+    own = tmp_path / "ours.toml"
+    own.write_text((PACKS / "uplands-junior.toml").read_text().replace(
+        "January 2024", "January 2027"))
+    assert main([*hub, "school", "add", "uplands", "--name", "Uplands Junior School",
+                 "--pack-file", str(own)]) == 0  # a school with its own pack, directly
+    engine = connect(hub[1])
+    directory = Directory(engine)
+    assert directory.pack("uplands").pack.policy.endswith("January 2027")
+    assert main([*hub, "school", "add", "hart", "--name", "Hart Hill", "--pack",
+                 "hart-hill-nursery"]) == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long enough password\n"))
+    for command in (["staff", "add", "uplands", "ann", "--name", "Ann", "--role", "staff",
+                     "--mobile", "07700 900001", "--safeguarding-trained"],
+                    ["staff", "add", "uplands", "dsl", "--name", "Dee", "--role", "dsl"],
+                    ["staff", "pack-roles", "uplands", "dsl", "safeguarding_lead"],
+                    ["staff", "password", "uplands", "dsl"],
+                    ["enrol-code", "uplands", "ann"],
+                    ["contacts", "uplands", "--reception", "01902 000111"],
+                    ["pack", "import", str(own), "--school", "uplands"]):
+        assert main([*hub, *command]) == 0, command
+    capsys.readouterr()
+    assert main([*hub, "school", "list"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "hart\tHart Hill\tpack hart-hill-nursery", "uplands\tUplands Junior School\tpack "
+        "uplands-junior"]
+    accounts = Accounts(engine, 4)
+    for _ in range(LOCK_AFTER + 1):  # someone guesses Dee's password from a new browser
+        with pytest.raises(SignInRefused):
+            accounts.sign_in("uplands", "dsl", "a wrong guess!!", datetime.now(UTC))
+    assert main([*hub, "staff", "list", "uplands"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "ann\tAnn\tstaff\ttrained\t07700 900001\tno sign-offs\tno console login",
+        "dsl\tDee\tdsl\tnot trained\tno mobile\tsigns off as safeguarding_lead\tconsole login "
+        "(locked for new browsers)"]
+    assert main([*hub, "staff", "unlock", "uplands", "dsl"]) == 0  # her password still works
+    assert accounts.sign_in("uplands", "dsl", "a long enough password", datetime.now(UTC))
+    assert main([*hub, "device", "list", "uplands"]) == 0
+    (unused,) = capsys.readouterr().out.splitlines()
+    assert unused.startswith("unused enrolment code\tann\texpires ")
+    code = directory.enrol_code("uplands", "ann", datetime.now(UTC))
+    phone = directory.enrol(directory.enrol_code("uplands", "ann", datetime.now(UTC)),
+                            "Ann's phone", datetime.now(UTC))
+    assert main([*hub, "enrol-code", "uplands", "ann", "--cancel"]) == 0
+    assert capsys.readouterr().out == "2 unused enrolment codes of ann cancelled\n"
+    with pytest.raises(DirectoryError):
+        directory.enrol(code, "a stranger's phone", datetime.now(UTC))
+    assert main([*hub, "revoke", "uplands", phone.device.id]) == 0
+    assert main([*hub, "device", "list", "uplands"]) == 0
+    (listed,) = capsys.readouterr().out.splitlines()
+    assert listed.startswith(f"{phone.device.id}\tann\tAnn's phone\tenrolled ")
+    assert "\tREVOKED " in listed
+    entries = AuditLog(engine).entries("uplands")
+    assert {entry.staff_id for entry in entries} == {f"cli:{getpass.getuser()}"}
+    assert {entry.role for entry in entries} == {"operator"}
+    assert [(entry.action, entry.subject) for entry in reversed(entries)] == [
+        ("add_school", "uplands"), ("add_staff", "ann"), ("add_staff", "dsl"),
+        ("set_pack_roles", "dsl"), ("set_password", "dsl"), ("enrol_code", "ann"),
+        ("set_contacts", "uplands"), ("import_pack", directory.pack("uplands").version),
+        ("unlock_login", "dsl"), ("cancel_enrol_codes", "ann"),
+        ("revoke_device", phone.device.id)]
+
+
+class TwoYearsOn(datetime):
+    @classmethod
+    def now(cls, tz: tzinfo | None = None) -> TwoYearsOn:
+        return cls.fromtimestamp(datetime.now(tz).timestamp() + 2 * 366 * 86400, tz)
+
+
+def test_retention_holds_erasure_and_subject_access_from_the_command_line(
+        hub: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import getpass
+    import json
+
+    from fieldapp.hub.events_store import EventStore
+
+    assert main([*hub, "demo"]) == 0
+    store = EventStore(connect(hub[1]))
+    first, second = sorted(store.visit_ids("uplands"))
+    for command in (["retention", "set", "uplands", "routine", "--years", "1"],
+                    ["retention", "set", "uplands", "safeguarding", "--until-age", "25"],
+                    ["retention", "set", "uplands", "audit", "--keep"],
+                    ["retention", "born", "uplands", "UPN-0001", "2015-01-01"],
+                    ["hold", "uplands", first, "--reason", "open case"]):
+        assert main([*hub, *command]) == 0, command
+    capsys.readouterr()
+    assert main([*hub, "retention", "show"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "uplands: routine kept 1 years after the visit; safeguarding kept until the child is "
+        "25; audit kept (no rule)", "  due now: 0 visits",
+        f"  on hold {first}: by cli:{getpass.getuser()}, open case"]
+    assert main([*hub, "subject-access", "uplands", "UPN-0001", str(tmp_path / "sar")]) == 0
+    written = sorted((tmp_path / "sar").iterdir())
+    assert [path.suffix for path in written] == [".json", ".pdf"]
+    assert all(oct(path.stat().st_mode & 0o777) == oct(0o600) for path in written)
+    assert json.loads(written[0].read_text())["visits"][0]["visit_id"] == first
+    capsys.readouterr()
+    assert main([*hub, "erase", "uplands", "UPN-0002", "--confirm", "UPN-0001"]) == 1
+    assert "nothing was erased" in capsys.readouterr().err
+    assert main([*hub, "erase", "uplands", "UPN-0002", "--confirm", "UPN-0002"]) == 0
+    assert f"erased 1 visit to UPN-0002: {second}" in capsys.readouterr().out
+    assert main([*hub, "erase", "uplands", "UPN-0001", "--confirm", "UPN-0001"]) == 0
+    assert f"kept, on hold by the DSL: {first}" in capsys.readouterr().out
+    assert store.visit_ids("uplands") == (first,)
+    with monkeypatch.context() as later:  # two years on, the held visit would be due
+        later.setattr("fieldapp.hub.cli.datetime", TwoYearsOn)
+        assert main([*hub, "retention", "show", "--school", "uplands"]) == 0
+    assert f"  kept {first}: held by cli:{getpass.getuser()}: open case" in (
+        capsys.readouterr().out.splitlines())
+    assert main([*hub, "hold", "uplands", first, "--release"]) == 0
+    assert main([*hub, "retention", "run", "--school", "uplands"]) == 0
+    assert "deleted: 0 visits" in capsys.readouterr().out  # not over yet: still kept
+    assert main([*hub, "retention", "show", "--school", "nowhere"]) == 1
+    assert "no school 'nowhere'" in capsys.readouterr().err
+
+
+def test_a_member_of_staff_who_has_left_is_on_the_records_and_nowhere_else(
+        hub: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    from fieldapp.hub.accounts import SignInRefused
+    from fieldapp.hub.directory import DirectoryError, NotAuthenticated
+
+    assert main([*hub, "demo"]) == 0
+    engine = connect(hub[1])
+    directory = Directory(engine)
+    phone = directory.enrol(directory.enrol_code("uplands", "dsl-webster", datetime.now(UTC)),
+                            "her phone", datetime.now(UTC))
+    capsys.readouterr()
+    assert main([*hub, "staff", "remove", "uplands", "dsl-webster"]) == 0
+    assert capsys.readouterr().out == "dsl-webster has left: 1 phone revoked\n"
+    with pytest.raises(NotAuthenticated) as refused:
+        directory.authenticate(phone.token)
+    assert refused.value.wipe
+    with pytest.raises(SignInRefused):
+        Accounts(engine, 4).sign_in("uplands", "dsl-webster", "anything at all",
+                                    datetime.now(UTC))
+    with pytest.raises(DirectoryError, match="no such member of staff"):
+        directory.enrol_code("uplands", "dsl-webster", datetime.now(UTC))
+    assert "dsl-webster" not in {m.staff_id for m in directory.staff("uplands")}
+    assert directory.contacts("uplands")["dsl-webster"] == ("Mrs Webster-Smith", "")
+    assert main([*hub, "staff", "remove", "uplands", "dsl-webster"]) == 1
+    assert main([*hub, "school", "remove", "uplands", "--confirm", "nope"]) == 1
+    assert "nothing was deleted" in capsys.readouterr().err
+    assert main([*hub, "school", "remove", "uplands", "--confirm", "uplands"]) == 0
+    assert capsys.readouterr().out.startswith("uplands removed by cli:")
+    assert main([*hub, "school", "list"]) == 0 and capsys.readouterr().out == ""

@@ -151,11 +151,12 @@ def test_a_weeks_list_is_signed_off_in_one_go_each_visit_standing_alone(
 
 
 def visit_with_concern(world: World, school: School, child_ref: str, note: str,
-                       days: int) -> str:
+                       days: int, visit_id: str = "") -> str:
     """A visit `days` ago, walked on Ann's phone: let in, a concern raised, an outcome with an
     action, back at school; the DSL's debrief still to come."""
     pack = load_pack("uplands-junior")
-    visit = SimulatedVisit(pack, world.now - timedelta(days=days), visit_id=f"{child_ref}-v",
+    visit = SimulatedVisit(pack, world.now - timedelta(days=days),
+                           visit_id=visit_id or f"{child_ref}-v",
                            author=Author(school.staff("ann"), "phone-1"), seed=days)
     for _, after, command in let_in(visit):
         if isinstance(command, c.Plan):
@@ -292,7 +293,7 @@ def test_the_admin_keeps_staff_phones_and_contacts(world: World, uplands: School
         screen = await signed_in(world, uplands, "admin")
         await until(screen, f"save-{ann}")
         assert [i for i in screen.ids() if i.startswith("nav-")] == [
-            "nav-staff", "nav-phones", "nav-contacts", "nav-audit"]
+            "nav-staff", "nav-phones", "nav-contacts", "nav-records", "nav-audit"]
         await screen.type(f"mobile-{ann}", "07700 900123")
         await screen.tap(f"role-{ann}-safeguarding_lead")
         await screen.tap(f"save-{ann}")
@@ -376,6 +377,10 @@ AFTER_THE_SESSION: Final = [
     ("dsl", ("nav-visits", "visit-{out}"), "chronology", "chronology"),
     ("dsl", ("nav-visits", "visit-{waiting}", "open-cancel"), "form-cancel", "send"),
     ("dsl", ("nav-plan",), "field-child-ref", "send"), ("dsl", (), None, "nav-visits"),
+    ("dsl", ("nav-visits", "visit-{out}"), "hold", "hold"),
+    ("dsl", ("nav-visits", "visit-{out}", "chronology"), "erase", "subject-access-pdf"),
+    ("admin", ("nav-records",), "save-routine", "save-routine"),
+    ("admin", ("leave-{ann}",), "confirm-leave-{ann}", "confirm-leave-{ann}"),
 ]
 
 

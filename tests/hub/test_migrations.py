@@ -306,11 +306,15 @@ def test_the_migrate_command_upgrades_and_says_to_which_revision(
     databases: Databases, capsys: pytest.CaptureFixture[str]
 ) -> None:
     url = databases.new()
+    assert main(["--db", url, "migrate"]) == 1  # an empty database is no hub to migrate
+    assert "no hub" in capsys.readouterr().err  # SQLite: no file; PostgreSQL: empty
+    migrate.upgrade(engine := create_engine(url))
+    migrate.downgrade(engine, BASELINE)
     assert main(["--db", url, "migrate"]) == 0
     assert capsys.readouterr().out == f"database schema at revision {HEAD}\n"
     assert main(["--db", url, "migrate"]) == 0  # nothing left to do
     assert capsys.readouterr().out == f"database schema at revision {HEAD}\n"
-
+    engine.dispose()
 
 
 def test_the_hubs_quick_check_knows_the_newest_revision() -> None:

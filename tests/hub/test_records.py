@@ -133,8 +133,11 @@ def test_after_a_key_rotation_the_retired_key_still_opens_the_records_sealed_to_
     assert ref["unreadable"] is None
     opened = rotated.get(f"/api/v1/console/records/{school.record}", headers=school.auth("dsl"))
     assert opened.status_code == 200 and opened.json()["visit_id"] == school.out
-    # New records must be sealed to the live key: a phone still pinning the old one enrols
-    # again, and what it sealed to the old key is refused, not taken.
+    # A phone not enrolled again yet seals to the key it pinned: the hub holding that key as
+    # retired takes the record; a hub not given it refuses it, and the phone keeps it.
     assert SealedStore(engine, new_key, [KEYS]).ingest(
         "uplands", ANN, [record("rec-9")], [], NOW, on_visits=("visit-1",)
+    ).stored == ("rec-9",)
+    assert SealedStore(engine, new_key).ingest(
+        "uplands", ANN, [record("rec-10")], [], NOW, on_visits=("visit-1",)
     ).rejected[0].reason.startswith("sealed to hub key")

@@ -57,6 +57,7 @@ class Hub:
     store: EventStore
     server: uvicorn.Server | None = None
     visits: list[str] = field(default_factory=list)
+    thread: threading.Thread | None = None
 
     def slip(self, staff_id: str) -> str:
         code = self.directory.enrol_code("uplands", staff_id, datetime.now(UTC))
@@ -91,6 +92,13 @@ class Hub:
         if self.server is not None:
             self.server.should_exit = True
 
+    def stopped(self) -> int:
+        """Stop it, and answer its port once it is free again."""
+        self.stop()
+        assert self.thread is not None
+        self.thread.join(timeout=10)
+        return int(self.url.rsplit(":", 1)[1])
+
 
 def set_up_school(engine: Engine) -> Directory:
     """The demo's school: `fieldapp-hub demo`'s staff, without its visits."""
@@ -99,19 +107,26 @@ def set_up_school(engine: Engine) -> Directory:
     return directory
 
 
-def serve_in_thread(engine: Engine, keys: HubKeyPair) -> Hub:
+def serve_in_thread(engine: Engine, keys: HubKeyPair, port: int | None = None,
+                    retired: tuple[HubKeyPair, ...] = ()) -> Hub:
+    """The hub on `engine`, on `port` (a free one by default), with the keys a rotation
+    retired."""
     from fieldapp.console.app import mount_console
 
-    port = free_port()
-    app = create_api(engine, keys, password_cost=4)
+    port = port or free_port()
+    app = create_api(engine, keys, password_cost=4, retired_keys=retired)
     mount_console(app)  # the console at /console, as `fieldapp-hub serve` has it
     server = uvicorn.Server(uvicorn.Config(app,
                                            host="127.0.0.1", port=port, log_level="warning",
                                            lifespan="off"))
-    threading.Thread(target=server.run, name="hub", daemon=True).start()
+    thread = threading.Thread(target=server.run, name="hub", daemon=True)
+    thread.start()
     url = f"http://127.0.0.1:{port}"
     wait_for(url)
-    return Hub(url, engine, keys, set_up_school(engine), EventStore(engine), server)
+    directory = Directory(engine)
+    if not directory.schools():
+        set_up_school(engine)
+    return Hub(url, engine, keys, directory, EventStore(engine), server, thread=thread)
 
 
 def wait_for(url: str, seconds: float = 20) -> None:

@@ -7,6 +7,7 @@ import base64
 import gzip
 import json
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -402,3 +403,85 @@ def test_a_phone_the_hub_lost_enrols_again_and_keeps_what_it_recorded(
     assert ann.author.device_id == before  # the same device: its events are its own
     ann.client.sync()
     assert ann.client.status().settled
+
+
+def test_a_hub_restored_from_a_real_backup_gets_back_what_phones_sent_since(
+        hub: Hub, tmp_path: Path) -> None:
+    """`fieldapp-hub backup`, more work from a phone, the hub lost, `fieldapp-hub restore` of
+    the older backup into a new database, served where the old one was: the phone notices and
+    sends again all it holds, and the hub has it all."""
+    from fieldapp.hub.backup import backup, restore
+    from fieldapp.hub.events_store import open_hub
+    from tests.postgres import fresh_database
+
+    hub.plan("visit-1")
+    ann, _ben = pair(hub, tmp_path)
+    ann.client.sync()
+    written, _ = backup(hub.engine.url.render_as_string(hide_password=False),
+                        tmp_path / "backups", datetime.now(UTC))
+    ann.walk("visit-1", SETTING_OUT)
+    ann.do("visit-1", c.CheckIn("at the door"))
+    ann.client.sync()
+    since = {e.id for e in ann.repository.events("visit-1")}
+    port = hub.stopped()
+    with ExitStack() as cleanup:
+        if hub.engine.dialect.name == "sqlite":
+            url = f"sqlite:///{tmp_path / 'restored.db'}"
+        else:
+            url = cleanup.enter_context(fresh_database("sync_restored"))
+        restore(written, url, [hub.keys])
+        engine = open_hub(url)
+        cleanup.callback(engine.dispose)
+        restored = serve_in_thread(engine, hub.keys, port)
+        cleanup.callback(restored.stop)
+        assert not since <= {e.id for e in restored.events("visit-1")}
+        report = ann.client.sync()
+        assert report.restarted and since <= {e.id for e in restored.events("visit-1")}
+
+
+def test_a_key_rotation_loses_nothing_sealed_to_the_old_key_and_keeps_each_phone(
+        hub: Hub, tmp_path: Path) -> None:
+    """The documented rotation: a phone has a record sealed to the old key that has not
+    reached the hub; the hub is restarted with a new key and the old one retired; the record
+    still arrives and opens; the phone is enrolled again with a new slip, keeps its device and
+    what it holds, and seals to the new key from then on. Nothing is wiped."""
+    from fieldapp.hub.records import SealedStore
+
+    hub.plan("visit-1")
+    hub.plan("visit-2")
+
+    def no_records(request: httpx.Request, send: Callable[[], httpx.Response]
+                   ) -> httpx.Response:
+        if request.url.path.startswith("/api/v1/sealed"):
+            raise httpx.ConnectError("the records' upload failed")
+        return send()
+
+    ann = Phone(tmp_path / "ann", transport=Recording(no_records)).enrol(hub, "staff-ann")
+    device = ann.author.device_id
+    ann.client.sync()
+    ann.walk("visit-1", let_in)
+    with pytest.raises(Offline):  # the record is sealed to the old key, and waits
+        ann.client.sync()
+    old = hub.keys
+    port = hub.stopped()
+    new = HubKeyPair.generate()  # `fieldapp-hub rotate-key`, then serve --retired-key
+    rotated = serve_in_thread(hub.engine, new, port, retired=(old,))
+    ann.client.transport = None  # the network is back
+    try:
+        assert ann.client.sync().records_sent == 1  # taken: the hub holds the old key
+        enrol(ann.repository, rotated.url, rotated.slip("staff-ann"))  # a new slip
+        assert ann.author.device_id == device  # the same phone, its records its own
+        enrolment = enrolment_of(ann.repository)
+        assert enrolment is not None and enrolment.hub_key == new.public_bytes()
+        ann.walk("visit-2", let_in)
+        assert ann.client.sync().records_sent == 1
+        sealed = SealedStore(hub.engine, new, (old,))
+        keys = {sealed.for_visit("uplands", v)[0].hub_key for v in ("visit-1", "visit-2")}
+        assert keys == {old.fingerprint(), new.fingerprint()}
+        for visit_id in ("visit-1", "visit-2"):
+            stored = sealed.for_visit("uplands", visit_id)[0]
+            assert sealed.open("uplands", stored).visit_id == visit_id
+        assert [d["device_id"] for d in rotated.directory.devices("uplands")] == [device]
+        assert not ann.wiped
+    finally:
+        rotated.stop()

@@ -61,6 +61,10 @@ class RolledBackStoreError(StoreError):
     """The file is older than one this device has already written: a copy put back."""
 
 
+class MissingStoreFileError(StoreError):
+    """A file the store wrote, and still needs, is not there."""
+
+
 def key_id(key: bytes) -> bytes:
     """An 8-byte name for a key, so a file written under another key is told apart from a
     tampered one. It is a MAC of a fixed label: it reveals nothing about the key."""

@@ -47,12 +47,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hmac as stdlib_hmac
 import itertools
 import json
 import os
 import secrets
 import shutil
+import threading
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -86,6 +88,7 @@ CHECK_SIZE: Final = 8
 ROLE_PIN: Final = 1
 ROLE_DURESS: Final = 2
 MAX_KDF_MEMORY: Final = 1 << 30  # refuse parameters that would need more than 1 GiB
+_WRITING = threading.RLock()  # vault.json is read, changed and written by one thread at a time
 
 
 class VaultError(Exception):
@@ -233,6 +236,7 @@ class VaultFile:
     generation: int
     created: datetime
     rotated: datetime | None
+    anchor: dict[str, Any] | None = None  # the store's anchor (fieldapp.store.anchor)
 
 
 def b64(data: bytes) -> str:
@@ -267,6 +271,7 @@ def dump(state: VaultFile) -> bytes:
         "generation": state.generation,
         "created": state.created.isoformat(),
         "rotated": None if state.rotated is None else state.rotated.isoformat(),
+        "store_anchor": state.anchor,
     }
     return json.dumps(document, indent=1, sort_keys=True).encode("ascii") + b"\n"
 
@@ -319,6 +324,9 @@ def parse(blob: bytes) -> VaultFile:
         previous = document["previous_key"]
         failures = integer(document["failures"], "the failure count")
         rotated = document["rotated"]
+        anchor = document.get("store_anchor")
+        if anchor is not None and not isinstance(anchor, dict):
+            raise ValueError("the store's anchor is damaged")
         return VaultFile(
             vault_id=hex_id(document["vault_id"], 16, "the vault id"),
             kdf=params,
@@ -332,6 +340,7 @@ def parse(blob: bytes) -> VaultFile:
             generation=integer(document["generation"], "the store generation"),
             created=datetime.fromisoformat(document["created"]),
             rotated=None if rotated is None else datetime.fromisoformat(rotated),
+            anchor=anchor,
         )
     except VaultCorrupt:
         raise
@@ -549,7 +558,7 @@ class Vault:
         if state.previous is not None:
             before = unwrap_keys(state.vault_id, state.previous, kek)
             previous = None if before is None else before[1]
-        self._save(replace(state, failures=0))
+        self._update(failures=0)
         return Unlocked(data_key, role == ROLE_DURESS, now, previous)
 
     def rotate(self, pin: str, duress_pin: str, now: datetime) -> tuple[bytes, bytes]:
@@ -568,19 +577,61 @@ class Vault:
         if old is None or duress is None or old[0] != ROLE_PIN or duress[0] != ROLE_DURESS:
             self._failed(state)
         new = os.urandom(KEY_SIZE)
-        self._save(replace(state, current=wrap_keys(state.vault_id, new, keks),
-                           previous=state.current, failures=0, rotated=now))
+        self._update(current=wrap_keys(state.vault_id, new, keks), previous=state.current,
+                     failures=0, rotated=now)
         return old[1], new
 
-    def finish_rotation(self, generation: int) -> None:
-        """The store is re-encrypted under the new key (at `generation`): drop the old key."""
-        state = self._reload()
-        self._save(replace(state, previous=None, generation=self._grown(state, generation)))
+    def finish_rotation(self, generation: int, anchor: dict[str, Any] | None = None) -> None:
+        """The store is re-encrypted under the new key (at `generation`, with `anchor` sealed
+        under it): drop the old key."""
+        with _WRITING:
+            state = self._reload()
+            self._save(replace(state, previous=None, generation=self._grown(state, generation),
+                               anchor=state.anchor if anchor is None else anchor))
+        if anchor is not None:
+            self._raise_serial(integer(anchor.get("serial"), "the anchor's serial"))
 
     def record_generation(self, generation: int) -> None:
         """Durably note the store generation just written, for rollback checks."""
-        state = self._reload()
-        self._save(replace(state, generation=self._grown(state, generation)))
+        with _WRITING:
+            state = self._reload()
+            self._save(replace(state, generation=self._grown(state, generation)))
+
+    # -- the store's anchor (fieldapp.store.anchor.AnchorKeeper)
+
+    def load_anchor(self) -> tuple[dict[str, Any] | None, int]:
+        """(the anchor last recorded, the highest anchor serial the keystore has seen)."""
+        state = load(self.path)
+        entry = self._serial_entry(state)
+        if entry is None:
+            return state.anchor, 0
+        try:
+            kept = self._keystore.get(entry)
+        except KeystoreUnavailable:
+            raise KeystoreNotAnswering(NOT_ANSWERING) from None
+        return state.anchor, 0 if kept is None else int.from_bytes(kept, "big")
+
+    def save_anchor(self, document: dict[str, Any], serial: int) -> None:
+        """Keep the store's anchor in vault.json, then its serial in the keystore (in that
+        order: a crash between leaves the keystore behind, never ahead)."""
+        with _WRITING:
+            state = load(self.path)
+            generation = max(state.generation,
+                             integer(document.get("generation"), "the anchor's generation"))
+            self._save(replace(state, anchor=document, generation=generation))
+        self._raise_serial(serial)
+
+    def _serial_entry(self, state: VaultFile) -> str | None:
+        if state.keystore_entry is None or not self._keystore.available:
+            return None
+        return f"{state.keystore_entry}.anchor"
+
+    def _raise_serial(self, serial: int) -> None:
+        entry = self._serial_entry(self._state)
+        if entry is None:
+            return
+        with contextlib.suppress(KeystoreUnavailable):  # a floor: it may lag, never lead
+            self._keystore.set(entry, serial.to_bytes(8, "big"))
 
     def wipe(self) -> None:
         """Forget the keystore secret, delete every file in the directory, then vault.json
@@ -588,6 +639,7 @@ class Vault:
         entry = self._state.keystore_entry
         if entry is not None and self._keystore.available:
             self._keystore.delete(entry)
+            self._keystore.delete(f"{entry}.anchor")
         for child in self.directory.iterdir():
             if child == self.path:
                 continue
@@ -609,10 +661,11 @@ class Vault:
 
     def _attempt(self) -> VaultFile:
         """Count the attempt durably before anything is derived or compared."""
-        state = self._reload()
-        self._secret(state)  # a missing keystore secret is not a wrong PIN: refuse uncounted
-        counted = replace(state, failures=state.failures + 1)
-        self._save(counted)
+        with _WRITING:
+            state = self._reload()
+            self._secret(state)  # a missing keystore secret is not a wrong PIN: uncounted
+            counted = replace(state, failures=state.failures + 1)
+            self._save(counted)
         return counted
 
     def _failed(self, state: VaultFile) -> NoReturn:
@@ -644,6 +697,12 @@ class Vault:
     def _save(self, state: VaultFile) -> None:
         write_atomically(self.path, dump(state))
         self._state = state
+
+    def _update(self, **changes: Any) -> None:
+        """Change fields of the file as it is now (the store may have recorded its anchor
+        while a PIN was being checked)."""
+        with _WRITING:
+            self._save(replace(load(self.path), **changes))
 
     @staticmethod
     def _grown(state: VaultFile, generation: int) -> int:

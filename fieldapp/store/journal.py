@@ -4,13 +4,14 @@ Each record is sealed on its own (AES-256-GCM, its sequence number bound in as a
 data) and appended with one write and one fsync, so the cost of making a tap durable does not
 depend on how much is already stored. Replaying a journal after a crash drops a torn last
 record (one whose write never returned, so nothing was acknowledged) and refuses anything
-else that fails to decrypt: a damaged or reordered record in the middle is tampering.
+else: a damaged, reordered or altered record anywhere, the last one included, is tampering.
 
 File: header = magic `HVJL`, version 1, 16-byte journal id, 8-byte key id; then frames of
 u32 length, u32 CRC-32 of that length, 12-byte nonce, ciphertext and tag, sealed with the
 associated data header || u64 sequence (1, 2, ...), so no record can be moved or dropped
-from the middle unnoticed. Damage to the very last record cannot be told from a write cut
-short by a crash: that record is dropped, as it would have been had it never returned.
+from the middle unnoticed (docs/store-format.md). A write cut short leaves a prefix of its
+frame, or a frame whose end was never written (zeros); a complete frame that fails its tag
+was written whole and then changed, and is refused, the file left as it is.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import os
 import struct
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -43,11 +45,12 @@ LENGTH: Final = struct.Struct(">I")
 FRAME: Final = struct.Struct(">II")  # length, CRC-32 of the length
 SEQUENCE: Final = struct.Struct(">Q")
 NONCE_SIZE: Final = 12
+TAG_SIZE: Final = 16
 MAX_RECORD: Final = 16 * 1024 * 1024
 
 
 class Journal:
-    """Append sealed records to one journal file; `reopen` replays them."""
+    """Append sealed records to one journal file (`scan` reads one, `resume` carries on)."""
 
     def __init__(self, path: Path, key: bytes, header: bytes, next_sequence: int) -> None:
         self.path = path
@@ -69,17 +72,21 @@ class Journal:
         return cls(path, key, header, next_sequence=1)
 
     @classmethod
-    def reopen(cls, path: Path, key: bytes) -> tuple[Journal, list[dict[str, Any]]]:
-        """Open an existing journal for appending, after replaying (and trimming) it."""
-        records, header, good_length = _read(path, key)
-        if good_length < path.stat().st_size:  # a torn last record: never acknowledged
-            os.truncate(path, good_length)
+    def resume(cls, path: Path, key: bytes, scanned: Scanned) -> Journal:
+        """Append to a journal already read with `scan`, cutting off its torn last record."""
+        if scanned.torn:  # a torn last record: never acknowledged
+            os.truncate(path, scanned.good_length)
             fd = os.open(path, os.O_WRONLY)
             try:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-        return cls(path, key, header, next_sequence=len(records) + 1), records
+        return cls(path, key, scanned.header, next_sequence=len(scanned.records) + 1)
+
+    @property
+    def journal_id(self) -> str:
+        """The random id in the header, hex: tells this journal from any other."""
+        return self._header[5:21].hex()
 
     def append(self, record: dict[str, Any]) -> int:
         """Seal and append one record; durable (fsynced) when this returns. If the write
@@ -109,15 +116,37 @@ class Journal:
         return self.sequence
 
     def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        os.close(self._fd)
 
 
-def _read(path: Path, key: bytes) -> tuple[list[dict[str, Any]], bytes, int]:
-    """(records, header, length of the good prefix) of a journal file."""
+@dataclass(frozen=True, slots=True)
+class Scanned:
+    """A journal file as read: its records, header, and how much of it is whole."""
+
+    records: list[dict[str, Any]]
+    header: bytes
+    good_length: int
+    size: int
+
+    @property
+    def torn(self) -> bool:
+        """It ends in a record whose write was cut short."""
+        return self.good_length < self.size
+
+    @property
+    def journal_id(self) -> str:
+        return self.header[5:21].hex()
+
+
+def scan(path: Path, key: bytes) -> Scanned:
+    """Read a journal file without changing it; a StoreError naming it if it is damaged."""
     blob = path.read_bytes()
-    name = path.name
+    records, header, good_length = _read(blob, key, path.name)
+    return Scanned(records, header, good_length, len(blob))
+
+
+def _read(blob: bytes, key: bytes, name: str) -> tuple[list[dict[str, Any]], bytes, int]:
+    """(records, header, length of the good prefix) of a journal file's bytes."""
     if len(blob) < HEADER.size:
         raise TruncatedStoreError(f"{name} is cut off before its header ends")
     magic, version, _journal_id, file_key_id = HEADER.unpack_from(blob)
@@ -135,9 +164,9 @@ def _read(path: Path, key: bytes) -> tuple[list[dict[str, Any]], bytes, int]:
             plaintext = aead.decrypt(blob[start:start + NONCE_SIZE], blob[start + NONCE_SIZE:end],
                                      header + SEQUENCE.pack(sequence))
         except InvalidTag:
-            if end < len(blob):  # something was written after it: not a torn write
-                raise TamperedStoreError(f"{name}: record {sequence} has been altered") from None
-            break  # the last write, cut short by a crash before it returned
+            if end == len(blob) and not any(blob[end - TAG_SIZE:end]):
+                break  # the last write, its end never written: a crash before it returned
+            raise TamperedStoreError(f"{name}: record {sequence} has been altered") from None
         records.append(json.loads(plaintext))
         offset = end
     return records, header, offset
@@ -149,11 +178,12 @@ def _frames(blob: bytes, offset: int, name: str) -> Iterator[tuple[int, int]]:
     A frame starts with its length and a CRC-32 of that length, so a damaged length is told
     apart from a write cut short (which leaves a prefix of one frame, or zeros)."""
     while offset < len(blob):
-        rest = blob[offset:]
-        if len(rest) < FRAME.size or not any(rest):
-            return  # a torn frame header, or space the crash left unwritten
+        if len(blob) - offset < FRAME.size:
+            return  # a torn frame header
         length, check = FRAME.unpack_from(blob, offset)
         if check != zlib.crc32(LENGTH.pack(length)) or not NONCE_SIZE < length <= MAX_RECORD:
+            if not any(memoryview(blob)[offset:]):
+                return  # space the crash left unwritten
             raise TamperedStoreError(f"{name}: a record's length has been altered")
         start, end = offset + FRAME.size, offset + FRAME.size + length
         if end > len(blob):

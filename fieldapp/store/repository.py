@@ -12,23 +12,29 @@ file each, until the hub acknowledges them.
 
 from __future__ import annotations
 
-import contextlib
+import hashlib
 import json
+import os
 import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final, Protocol
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from fieldapp.crypto.storage import (
     EncryptedStorage,
     StoreError,
+    TamperedStoreError,
     fsync_directory,
     write_atomically,
 )
 from fieldapp.domain.events import Event, EventError
-from fieldapp.store.journal import Journal
+from fieldapp.store.anchor import Anchor, AnchorKeeper, Mark, diagnose, journal_name, recorded
+from fieldapp.store.journal import Journal, Scanned, scan
 from fieldapp.sync.records import is_record_id
 
 SNAPSHOT: Final = "store.db"
@@ -228,6 +234,35 @@ def _check_record_id(record_id: str) -> str:
     return record_id
 
 
+def first_journal(snapshot: Mapping[str, Any] | None) -> int:
+    """The journal a snapshot says carries on from it (1 where there is no snapshot yet)."""
+    return int((snapshot or {}).get("meta", {}).get("1", {"journal": 1})["journal"])
+
+
+def _note_ad(record_id: str) -> bytes:
+    return f"home-visits outbox note v1 {record_id}".encode()
+
+
+def _seal_note(key: bytes, record_id: str, visit_id: str, envelope: bytes,
+               events: Iterable[str]) -> bytes:
+    """The `.visit` file: which visit a sealed record purges, the events sealed in it and the
+    record's SHA-256, sealed under the store key and bound to the record id."""
+    note = json.dumps({"visit_id": visit_id, "sha256": hashlib.sha256(envelope).hexdigest(),
+                       "events": sorted(events)}, separators=(",", ":")).encode()
+    nonce = os.urandom(12)
+    return nonce + AESGCM(key).encrypt(nonce, note, _note_ad(record_id))
+
+
+def _open_note(key: bytes, record_id: str, blob: bytes) -> tuple[str, str, frozenset[str]]:
+    """(visit id, record digest, event ids) from a `.visit` file, or TamperedStoreError."""
+    try:
+        note = json.loads(AESGCM(key).decrypt(blob[:12], blob[12:], _note_ad(record_id)))
+        return str(note["visit_id"]), str(note["sha256"]), frozenset(note["events"])
+    except (InvalidTag, ValueError):
+        raise TamperedStoreError(f"{OUTBOX}/{record_id}.visit was not written by this store "
+                                 "or has been altered") from None
+
+
 class MemoryRepository:
     """The in-memory twin, for tests and for the hub's fakes."""
 
@@ -300,18 +335,24 @@ class EncryptedRepository:
 
     `compact_every`: journal records after which the state is snapshotted in the background
     (or a quarter of the events stored, if that is more).
-    `generation`: the snapshot generation the key vault last recorded (rollback check); after
-    a snapshot the new one is in `self.generation`, for the vault to record.
+    `generation`: the snapshot generation the key vault last recorded (rollback check).
+    `anchor`: where the store's anchor is kept (the key vault: see anchor.py). It is checked
+    on open and recorded on open, on every journal switch, after every snapshot and on close;
+    without one only the files' own consistency can be checked.
     """
 
     def __init__(self, directory: Path, key: bytes, compact_every: int = COMPACT_EVERY,
-                 generation: int = 0) -> None:
+                 generation: int = 0, anchor: AnchorKeeper | None = None) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         (self.directory / OUTBOX).mkdir(mode=0o700, exist_ok=True)
         self._key = key
         self._compact_every = compact_every
         self._lock = threading.Lock()
+        self._anchor_lock = threading.Lock()
+        self._keeper = anchor
+        self._serial = 0
+        self._closed_journals: list[Mark] = []  # switched away from, not yet in a snapshot
         self._compactor: threading.Thread | None = None
         self._compaction_error: BaseException | None = None
         self._storage = EncryptedStorage(self.directory / SNAPSHOT, key=key,
@@ -320,6 +361,7 @@ class EncryptedRepository:
                          *self.directory.glob(".tmp-journal-*")]:  # a journal never begun
             leftover.unlink()
         self._state, self._journal, self._number = self._recover()
+        self._record_anchor()
 
     @property
     def generation(self) -> int:
@@ -333,40 +375,113 @@ class EncryptedRepository:
         return sorted(found)
 
     def _recover(self) -> tuple[_State, Journal, int]:
-        data = self._storage.read() or {}
-        meta = data.get("meta", {}).get("1", {"journal": 1})
+        """Read everything, check it against itself and the anchor, and only then change
+        anything: a refused store is left exactly as it was found."""
+        data = self._storage.read()
+        snapshot = data is not None
+        first = first_journal(data)
+        data = data or {}
+        covered = [path for number, path in self._journals() if number < first]
+        live: list[tuple[int, Path, Scanned]] = [
+            (number, path, scan(path, self._key)) for number, path in self._journals()
+            if number >= first]
+        for _number, path, scanned in live[:-1]:
+            if scanned.torn:
+                raise TamperedStoreError(f"{path.name} ends in a cut-off record, but a later "
+                                         "journal follows it")
+        found = {number: (s.journal_id, len(s.records)) for number, _, s in live}
+        anchor = None
+        if self._keeper is not None:
+            anchor = recorded(self._keeper, self._key, snapshot, found)
+            self._serial = anchor.serial
+        diagnose(anchor, first, self._storage.generation if snapshot else 0, found)
+        outbox = self._check_outbox()
+        # Everything is as the store left it: from here on, it may be changed.
+        for path in covered:  # already in the snapshot: a compaction cut short
+            path.unlink()
         state = _State.from_snapshot(data)
-        first = int(meta["journal"])
-        journal: Journal | None = None
-        number = first
-        for number_found, path in self._journals():
-            if number_found < first:  # already in the snapshot: a compaction cut short
-                path.unlink()
-                continue
-            if journal is not None:
-                journal.close()
-            journal, records = Journal.reopen(path, self._key)
-            for record in records:
+        for _number, _path, scanned in live:
+            for record in scanned.records:
                 state.apply(record)
-            number = number_found
-        if journal is None:
-            journal = Journal.create(self._journal_path(first), self._key)
-        outbox = self.directory / OUTBOX
-        for orphan in outbox.glob("*.visit"):  # a seal cut short before its record was written
-            if not orphan.with_suffix(".sealed").exists():
-                orphan.unlink()
-        for record_id in self._outbox_ids():  # a seal cut short before the journal said so
-            visit_id = self._outbox_visit(record_id)
-            if not visit_id:  # no visit named: left by an older version; sealed again later
-                (outbox / f"{record_id}.sealed").unlink()
-            elif visit_id in state.by_visit:
-                record = {"op": "finalised", "visit_id": visit_id, "record_id": record_id}
-                journal.append(record)  # durable now, not only in memory
-                state.apply(record)
+        if live:
+            number, path, scanned = live[-1]
+            journal = Journal.resume(path, self._key, scanned)
+            self._closed_journals = [Mark(n, s.journal_id, len(s.records))
+                                     for n, _, s in live[:-1]]
+        else:
+            number, journal = first, Journal.create(self._journal_path(first), self._key)
+        self._settle_outbox(outbox, state, journal)
         return state, journal, number
 
+    def _check_outbox(self) -> dict[str, tuple[str, frozenset[str]]]:
+        """Each sealed record waiting in the outbox: record id -> (visit id, the event ids
+        sealed in it), read from its authenticated `.visit` file. A `.visit` left alone is a
+        seal cut short (removed later); a `.sealed` without one, or one that does not match
+        it, was not written by this store and is refused."""
+        outbox = self.directory / OUTBOX
+        found: dict[str, tuple[str, frozenset[str]]] = {}
+        for record_id in self._outbox_ids():
+            sealed = outbox / f"{record_id}.sealed"
+            try:
+                note = (outbox / f"{record_id}.visit").read_bytes()
+            except FileNotFoundError:
+                raise TamperedStoreError(f"{OUTBOX}/{sealed.name} has no .visit file: this "
+                                         "store did not put it there") from None
+            visit_id, digest, events = _open_note(self._key, record_id, note)
+            if hashlib.sha256(sealed.read_bytes()).hexdigest() != digest:
+                raise TamperedStoreError(f"{OUTBOX}/{sealed.name} is not the record its "
+                                         ".visit file names")
+            found[record_id] = (visit_id, events)
+        return found
+
+    def _settle_outbox(self, found: Mapping[str, tuple[str, frozenset[str]]], state: _State,
+                       journal: Journal) -> None:
+        """Finish seals a crash cut short: a record whose journal entry never came is
+        journaled now if the visit holds exactly the events sealed in it, all held by the
+        hub; otherwise (a tap came in while it was sealed) it is stale and goes, to be sealed
+        again. A `.visit` without its record is a seal cut short before the record."""
+        outbox = self.directory / OUTBOX
+        for orphan in outbox.glob("*.visit"):
+            if not orphan.with_suffix(".sealed").exists():
+                orphan.unlink()
+        for record_id, (visit_id, events) in found.items():
+            if visit_id not in state.by_visit:
+                continue  # journaled already: waiting for the hub's acknowledgement
+            try:
+                record = state.finalise_record(visit_id, record_id, None, events)
+            except NotAcknowledgedError:
+                for suffix in (".sealed", ".visit"):
+                    (outbox / f"{record_id}{suffix}").unlink()
+                continue
+            journal.append(record)  # durable now, not only in memory
+            state.apply(record)
+
     def _journal_path(self, number: int) -> Path:
-        return self.directory / f"journal-{number:08d}.log"
+        return self.directory / journal_name(number)
+
+    # --- the anchor ------------------------------------------------------------------------
+
+    def _anchor(self, generation: int) -> Anchor:
+        """What is on disk now: the snapshot generation and each live journal with the
+        records it holds (no fewer will ever be there). Callers hold the anchor lock."""
+        journal = self._journal
+        return Anchor(self._serial + 1, generation, (
+            *self._closed_journals, Mark(self._number, journal.journal_id, journal.sequence)))
+
+    def _record_anchor(self) -> None:
+        """Tell the vault what is on disk now (see anchor.py)."""
+        if self._keeper is None:
+            return
+        with self._anchor_lock:
+            anchor = self._anchor(self._storage.generation)
+            self._keeper.save_anchor(anchor.seal(self._key), anchor.serial)
+            self._serial = anchor.serial
+
+    def anchor_document(self, key: bytes, serial: int) -> dict[str, Any]:
+        """The anchor as it is now, numbered `serial` and sealed under `key` (a key rotation
+        records it in the vault with the new key)."""
+        with self._anchor_lock:
+            return replace(self._anchor(self._storage.generation), serial=serial).seal(key)
 
     # --- changes ---------------------------------------------------------------------------
 
@@ -424,18 +539,21 @@ class EncryptedRepository:
         keeping `receipt` (no personal data: ids and times). Refused (NotAcknowledgedError)
         while any of the visit's events is not yet held by the hub, or when it holds others
         than the `sealed` ones: a tap while the record was sealed is never lost with it.
-        The outbox names the visit first, then holds the record: a crash between the two
-        leaves a name alone, removed on open."""
+        The outbox names the visit first (authenticated: which visit, which events, and the
+        record's digest), then holds the record: a crash between the two leaves a name
+        alone, removed on open."""
         name = _check_record_id(record_id)
-        sealed = None if sealed is None else frozenset(sealed)
         with self._lock:
             self._state.finalise_record(visit_id, name, receipt, sealed)
+            events = frozenset(sealed) if sealed is not None else frozenset(
+                self._state.docs[d]["id"] for d in self._state.by_visit.get(visit_id, ()))
         outbox = self.directory / OUTBOX
-        write_atomically(outbox / f"{name}.visit", visit_id.encode())
+        write_atomically(outbox / f"{name}.visit",
+                         _seal_note(self._key, name, visit_id, bytes(envelope), events))
         write_atomically(outbox / f"{name}.sealed", bytes(envelope))
         with self._lock:
             try:  # checked again: the lock was let go while the files were written
-                record = self._state.finalise_record(visit_id, name, receipt, sealed)
+                record = self._state.finalise_record(visit_id, name, receipt, events)
             except NotAcknowledgedError:
                 for suffix in (".sealed", ".visit"):
                     (outbox / f"{name}{suffix}").unlink(missing_ok=True)
@@ -489,10 +607,6 @@ class EncryptedRepository:
     def _outbox_ids(self) -> list[str]:
         return sorted(p.stem for p in (self.directory / OUTBOX).glob("*.sealed"))
 
-    def _outbox_visit(self, record_id: str) -> str:
-        path = self.directory / OUTBOX / f"{record_id}.visit"
-        return path.read_text() if path.exists() else ""
-
     def sealed(self) -> tuple[tuple[str, bytes], ...]:
         outbox = self.directory / OUTBOX
         return tuple((i, (outbox / f"{i}.sealed").read_bytes()) for i in self._outbox_ids())
@@ -503,12 +617,15 @@ class EncryptedRepository:
         return self._compactor is not None and self._compactor.is_alive()
 
     def _start_compaction(self) -> None:
-        """Switch to a new journal now; write the snapshot of everything before it in the
-        background; then delete the old journal. A crash anywhere in between loses nothing:
-        the old snapshot and both journals are replayed on open."""
-        old = self._journal
-        self._number += 1
-        self._journal = Journal.create(self._journal_path(self._number), self._key)
+        """Switch to a new journal now; in the background, record both journals in the
+        anchor, write the snapshot of everything before the new one, record the anchor
+        again, then delete the old journal. A crash anywhere in between loses nothing and
+        leaves nothing the next open would refuse: the old snapshot and both journals are
+        replayed."""
+        old, number = self._journal, self._number
+        self._journal = Journal.create(self._journal_path(number + 1), self._key)
+        self._number = number + 1
+        self._closed_journals.append(Mark(number, old.journal_id, old.sequence))
         self._compactor = threading.Thread(
             target=self._write_snapshot, args=(self._state.frozen(), self._number, old),
             name="store-compaction", daemon=True)
@@ -516,8 +633,13 @@ class EncryptedRepository:
 
     def _write_snapshot(self, frozen: _Frozen, journal: int, old: Journal) -> None:
         try:
-            self._storage.write_json(_State.snapshot(frozen, journal))
             old.close()
+            self._record_anchor()
+            self._storage.write_json(_State.snapshot(frozen, journal))
+            with self._anchor_lock:
+                self._closed_journals = [m for m in self._closed_journals
+                                         if m.number >= journal]
+            self._record_anchor()
             for number, path in self._journals():
                 if number < journal:  # all in the snapshot now
                     path.unlink()
@@ -549,9 +671,13 @@ class EncryptedRepository:
             raise error
 
     def close(self) -> None:
+        """Wait for a snapshot being written, record the anchor (exact now: nothing more
+        will be written) and let the key go."""
         with self._lock:
             if self._compactor is not None:
                 self._compactor.join()
-            self._journal.close()
-        with contextlib.suppress(AttributeError):
-            del self._key
+            if self._key:
+                self._journal.close()
+                self._record_anchor()
+            self._key = b""
+            self._storage.close()

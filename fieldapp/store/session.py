@@ -5,7 +5,8 @@
 - A duress PIN opens the store as usual and, silently, appends a duress alert to every visit
   the staff are out on (or, with none, to the device's own record); it syncs like any event.
 - A key rotation cut short by a crash is finished before the store is used.
-- On close, the snapshot generation is recorded in the vault, for rollback checks.
+- The vault keeps the store's anchor (what files it has, how far each has grown), recorded by
+  the repository on open, at every journal switch and snapshot, and on close.
 """
 
 from __future__ import annotations
@@ -15,15 +16,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from fieldapp.crypto.storage import WrongKeyError
+from fieldapp.crypto.storage import EncryptedStorage, TamperedStoreError, WrongKeyError
 from fieldapp.crypto.vault import Unlocked, Vault, reencrypt_store
 from fieldapp.domain.events import Author, Event, EventType, device_visit_id
 from fieldapp.domain.findings import Decision, Draft
 from fieldapp.domain.lifecycle import OUT
 from fieldapp.domain.rules import stamp
 from fieldapp.domain.state import fold
-from fieldapp.store.repository import SNAPSHOT, EncryptedRepository
+from fieldapp.store.anchor import journal_name
+from fieldapp.store.journal import Journal, scan
+from fieldapp.store.repository import SNAPSHOT, EncryptedRepository, first_journal
 
 STORE = "store"
 
@@ -35,8 +39,9 @@ class OpenStore:
     repository: EncryptedRepository
 
     def close(self) -> None:
+        """Close the store (its anchor is recorded exactly) and lock the session."""
         self.repository.close()
-        self.vault.record_generation(self.repository.generation)
+        self.session.lock()
 
 
 def open_store(vault: Vault, pin: str, now: datetime,
@@ -48,9 +53,9 @@ def open_store(vault: Vault, pin: str, now: datetime,
     session = vault.unlock(pin, now)
     directory = vault.directory / STORE
     if session.previous_key is not None:  # a rotation cut short: finish it first
-        vault.finish_rotation(rekey_repository(directory, session.previous_key, session.key,
-                                               vault.generation))
-    repository = EncryptedRepository(directory, session.key, generation=vault.generation)
+        vault.finish_rotation(*rekey_repository(vault, session.previous_key, session.key))
+    repository = EncryptedRepository(directory, session.key, generation=vault.generation,
+                                     anchor=vault)
     if session.duress:
         by = author if isinstance(author, Author) else author(repository)
         raise_duress_alert(repository, by, now, entropy)
@@ -74,24 +79,49 @@ def rotate_key(vault: Vault, pin: str, duress_pin: str, now: datetime) -> None:
     """A new data key: the vault first (keeping the old one), then the store, then the vault
     lets the old key go. A crash at any point is finished by the next `open_store`."""
     old, new = vault.rotate(pin, duress_pin, now)
-    vault.finish_rotation(rekey_repository(vault.directory / STORE, old, new, vault.generation))
+    vault.finish_rotation(*rekey_repository(vault, old, new))
 
 
-def rekey_repository(directory: Path, old_key: bytes, new_key: bytes, generation: int) -> int:
-    """Re-encrypt the repository under `new_key`; returns the snapshot generation written.
+def rekey_repository(vault: Vault, old_key: bytes,
+                     new_key: bytes) -> tuple[int, dict[str, Any]]:
+    """Re-encrypt the repository under `new_key`: (the snapshot generation written, the
+    store's anchor sealed under the new key), for `vault.finish_rotation`.
 
-    Everything is first folded into the snapshot (leaving one empty journal), the empty
-    journal is removed, and the snapshot is rewritten under the new key; the next open starts
-    a journal under it. Repeating this after a crash at any step is safe."""
+    Everything is first folded into the snapshot (leaving one empty journal), the snapshot is
+    rewritten under the new key, and the empty journal is replaced by one under it.
+    Repeating this after a crash at any step is safe: the store found already under the new
+    key is checked against itself only (its anchor is still under the old key)."""
+    directory = vault.directory / STORE
     try:
-        repository = EncryptedRepository(directory, old_key, generation=generation)
-    except WrongKeyError:  # already under the new key
-        repository = EncryptedRepository(directory, new_key, generation=generation)
+        repository = EncryptedRepository(directory, old_key, generation=vault.generation,
+                                         anchor=vault)
+    except WrongKeyError:  # the snapshot is under the new key already
+        pass
+    else:
+        repository.compact()
+        generation = repository.generation
         repository.close()
-        return repository.generation
-    repository.compact()
-    generation = repository.generation
+        reencrypt_store(directory / SNAPSHOT, old_key, new_key, generation)
+    _replace_old_journals(directory, old_key, new_key)
+    repository = EncryptedRepository(directory, new_key, generation=vault.generation)
+    document, kept = vault.load_anchor()
+    serial = max(kept, document.get("serial", 0) if document else 0) + 1
+    anchor = repository.anchor_document(new_key, serial)
     repository.close()
-    for journal in directory.glob("journal-*.log"):
-        journal.unlink()
-    return reencrypt_store(directory / SNAPSHOT, old_key, new_key, generation)
+    return repository.generation, anchor
+
+
+def _replace_old_journals(directory: Path, old_key: bytes, new_key: bytes) -> None:
+    """After the snapshot is under the new key: the journal it names, empty and under the old
+    key, is made again under the new one. Anything else under the old key is refused."""
+    first = first_journal(EncryptedStorage(directory / SNAPSHOT, new_key).read())
+    for path in sorted(directory.glob("journal-*.log")):
+        try:
+            scan(path, new_key)
+        except WrongKeyError:
+            if scan(path, old_key).records:
+                raise TamperedStoreError(f"{path.name} holds records under the old key after "
+                                         "the store was re-encrypted") from None
+            path.unlink()
+    if not (directory / journal_name(first)).exists():
+        Journal.create(directory / journal_name(first), new_key)

@@ -45,10 +45,12 @@ def pdf_text(pdf: bytes) -> str:
 
 
 def saved(screen: Screen) -> tuple[str, bytes]:
-    """The last file the console handed the browser to save: (name, bytes)."""
-    name, method, args = screen.client.calls[-1]
-    assert (name, method) == ("FilePicker", "save_file"), screen.client.calls[-1]
-    return args["file_name"], bytes(args["src_bytes"])
+    """The last file the console handed the browser to save: (name, bytes). Other calls (the
+    alert chime) may have come after it."""
+    saves = [args for name, method, args in screen.client.calls
+             if (name, method) == ("FilePicker", "save_file")]
+    assert saves, screen.client.calls
+    return saves[-1]["file_name"], bytes(saves[-1]["src_bytes"])
 
 
 async def fill(screen: Screen, values: dict[str, Any]) -> None:

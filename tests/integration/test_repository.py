@@ -296,13 +296,24 @@ def test_a_seal_cut_short_is_completed_on_open(tmp_path: Path) -> None:
 
 
 def test_a_seal_cut_short_before_its_record_was_written_leaves_the_visit(
-        tmp_path: Path) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import fieldapp.store.repository as module
+
     store = open_store(tmp_path)
     store.append([event(1)], synced=True)
+    written = module.write_atomically
+
+    def crash_after_the_name(path: Path, data: bytes) -> None:
+        if path.suffix == ".sealed":
+            raise OSError("power cut")
+        written(path, data)
+
+    monkeypatch.setattr(module, "write_atomically", crash_after_the_name)
+    with pytest.raises(OSError, match="power cut"):
+        store.finalise("visit-1", "rec-1", b"envelope")
     store.close()
     outbox = tmp_path / "store" / "outbox"
-    (outbox / "rec-1.visit").write_bytes(b"visit-1")  # named, but the record never written
-    (outbox / "rec-0.sealed").write_bytes(b"from an older version, naming no visit")
+    assert [p.name for p in outbox.iterdir()] == ["rec-1.visit"]
     again = open_store(tmp_path)
     assert again.visit_ids() == ("visit-1",) and again.sealed() == ()
     assert list(outbox.iterdir()) == []
@@ -367,8 +378,26 @@ def test_a_journal_that_cannot_be_cut_back_refuses_further_writes(
     assert open_store(tmp_path).count() <= 1
 
 
-def test_damage_to_the_very_last_record_is_treated_as_a_write_cut_short(tmp_path: Path) -> None:
-    damaged_journal(tmp_path, -1)
+@pytest.mark.parametrize("index", [-1, -40], ids=["its tag", "its ciphertext"])
+def test_damage_to_the_very_last_record_is_refused_and_the_file_kept(
+        tmp_path: Path, index: int) -> None:
+    """A whole last record that fails its tag was written and then changed: no crash leaves
+    that (a write cut short leaves a prefix, or a frame whose end is zeros)."""
+    damaged = damaged_journal(tmp_path, index)
+    with pytest.raises(TamperedStoreError, match=r"journal-00000001\.log: record 2"):
+        open_store(tmp_path)
+    (journal,) = (tmp_path / "store").glob("journal-*.log")
+    assert journal.read_bytes() == damaged
+
+
+def test_a_last_record_whose_end_was_never_written_is_a_write_cut_short(
+        tmp_path: Path) -> None:
+    damaged_journal(tmp_path, 0)
+    (journal,) = (tmp_path / "store").glob("journal-*.log")
+    blob = bytearray(journal.read_bytes())
+    blob[0] ^= 0x01  # the magic back as it was
+    blob[-20:] = bytes(20)  # the crash left the end of the frame unwritten
+    journal.write_bytes(bytes(blob))
     again = open_store(tmp_path)
     assert [e.id for e in again.events("visit-1")] == [event(1).id]
     again.close()

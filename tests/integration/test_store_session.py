@@ -104,7 +104,12 @@ def test_a_rotation_cut_short_is_finished_on_the_next_unlock(tmp_path: Path) -> 
     again.close()
     assert vault.rotation_pending is False
     # repeating the store step after it is done is harmless
-    assert rekey_repository(tmp_path / STORE, old, new, vault.generation) == vault.generation
+    generation, anchor = rekey_repository(vault, old, new)
+    assert generation == vault.generation
+    vault.finish_rotation(generation, anchor)
+    third = open_store(vault, PIN, NOW, AUTHOR)
+    assert len(third.repository.events(visit.visit_id)) == len(visit.events)
+    third.close()
 
 
 def test_ten_wrong_pins_wipe_the_store_with_the_vault(tmp_path: Path) -> None:

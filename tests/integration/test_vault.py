@@ -638,6 +638,7 @@ DAMAGE: dict[str, Callable[[bytes], bytes]] = {
     "keystore entry renamed": edit(lambda d: d["keystore"].update(entry="../x")),
     "field missing": edit(lambda d: d.pop("previous_key")),
     "bad date": edit(lambda d: d.update(created="yesterday")),
+    "store anchor not an object": edit(lambda d: d.update(store_anchor=[1, 2])),
 }
 
 

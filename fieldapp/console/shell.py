@@ -8,7 +8,7 @@ answering included."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any, Final, TypeVar
 
@@ -31,7 +31,7 @@ class SignedOut(Exception):
 @dataclass
 class ConsoleShell:
     service: ConsoleService
-    token: str = ""
+    token: str = field(default="", repr=False)
     user: ConsoleUser | None = None  # as at sign-in; `call` checks the session each time
     view: str = ""  # the screen showing: "board", "visits", "visit", "plan", ...
     subject: str = ""  # what it is about: a visit id, a child's reference

@@ -87,6 +87,8 @@ WRAP_SIZE: Final = NONCE_SIZE + 1 + KEY_SIZE + 16  # nonce, role byte + key, tag
 CHECK_SIZE: Final = 8
 ROLE_PIN: Final = 1
 ROLE_DURESS: Final = 2
+CURRENT: Final = "key"  # the slots a wrapped key sits in (bound into its associated data)
+PREVIOUS: Final = "previous_key"
 MAX_KDF_MEMORY: Final = 1 << 30  # refuse parameters that would need more than 1 GiB
 _WRITING = threading.RLock()  # vault.json is read, changed and written by one thread at a time
 
@@ -220,6 +222,7 @@ class KeySet:
     """One data key wrapped under the PIN and under the duress PIN, in random order."""
 
     key_id: str  # storage.key_id(data key), hex: names the key the store header names
+    rotation: int  # 0 for the key made at set-up, +1 with every rotation
     wraps: tuple[bytes, ...]
 
 
@@ -253,7 +256,7 @@ def unb64(text: object, size: int, what: str) -> bytes:
 
 
 def dump_keyset(keys: KeySet) -> dict[str, Any]:
-    return {"id": keys.key_id, "wraps": [b64(w) for w in keys.wraps]}
+    return {"id": keys.key_id, "rotation": keys.rotation, "wraps": [b64(w) for w in keys.wraps]}
 
 
 def dump(state: VaultFile) -> bytes:
@@ -295,7 +298,8 @@ def parse_keyset(value: object, what: str) -> KeySet:
     wraps = tuple(unb64(w, WRAP_SIZE, f"a wrapped {what}") for w in value["wraps"])
     if len(wraps) != 2:
         raise ValueError(f"{what} does not have its two wraps")
-    return KeySet(hex_id(value.get("id"), 8, f"the {what} id"), wraps)
+    return KeySet(hex_id(value.get("id"), 8, f"the {what} id"),
+                  integer(value.get("rotation"), f"the {what}'s rotation"), wraps)
 
 
 def parse(blob: bytes) -> VaultFile:
@@ -324,6 +328,11 @@ def parse(blob: bytes) -> VaultFile:
         previous = document["previous_key"]
         failures = integer(document["failures"], "the failure count")
         rotated = document["rotated"]
+        current = parse_keyset(document["key"], "data key")
+        if previous is not None:
+            previous = parse_keyset(previous, "previous key")
+            if previous.rotation + 1 != current.rotation:
+                raise ValueError("the previous key is not the one before the data key")
         anchor = document.get("store_anchor")
         if anchor is not None and not isinstance(anchor, dict):
             raise ValueError("the store's anchor is damaged")
@@ -334,8 +343,8 @@ def parse(blob: bytes) -> VaultFile:
             keystore_entry=None if keystore is None else keystore["entry"],
             keystore_check=None if keystore is None
             else unb64(keystore.get("check"), CHECK_SIZE, "the keystore check"),
-            current=parse_keyset(document["key"], "data key"),
-            previous=None if previous is None else parse_keyset(previous, "previous key"),
+            current=current,
+            previous=previous,
             failures=min(failures, MAX_FAILURES),
             generation=integer(document["generation"], "the store generation"),
             created=datetime.fromisoformat(document["created"]),
@@ -367,28 +376,33 @@ def keystore_check(secret: bytes) -> bytes:
     return mac.finalize()[:CHECK_SIZE]
 
 
-def associated_data(vault_id: str, kid: str) -> bytes:
-    return f"{FORMAT} {VERSION} {vault_id} {kid}".encode("ascii")
+def associated_data(vault_id: str, kid: str, slot: str, rotation: int) -> bytes:
+    """What a wrap is bound to: the vault, the key, the slot it sits in (`key` or
+    `previous_key`) and the key's rotation number, so no wrap can be moved to another slot or
+    put back from an older vault.json into this one."""
+    return f"{FORMAT} {VERSION} {vault_id} {kid} {slot} {rotation}".encode("ascii")
 
 
-def wrap_keys(vault_id: str, data_key: bytes, keks: dict[int, bytes]) -> KeySet:
+def wrap_keys(vault_id: str, data_key: bytes, keks: dict[int, bytes], slot: str,
+              rotation: int) -> KeySet:
     kid = key_id(data_key).hex()
     wraps = []
     for role, kek in keks.items():
         nonce = os.urandom(NONCE_SIZE)
         plain = bytes([role]) + data_key
-        wraps.append(nonce + AESGCM(kek).encrypt(nonce, plain, associated_data(vault_id, kid)))
+        wraps.append(nonce + AESGCM(kek).encrypt(
+            nonce, plain, associated_data(vault_id, kid, slot, rotation)))
     secrets.SystemRandom().shuffle(wraps)
-    return KeySet(kid, tuple(wraps))
+    return KeySet(kid, rotation, tuple(wraps))
 
 
-def unwrap_keys(vault_id: str, keys: KeySet, kek: bytes) -> tuple[int, bytes] | None:
+def unwrap_keys(vault_id: str, keys: KeySet, kek: bytes, slot: str) -> tuple[int, bytes] | None:
     """(role, data key) from whichever wrap `kek` opens, or None. Tries every wrap."""
     opened = None
     for blob in keys.wraps:
         try:
-            plain = AESGCM(kek).decrypt(blob[:NONCE_SIZE], blob[NONCE_SIZE:],
-                                        associated_data(vault_id, keys.key_id))
+            plain = AESGCM(kek).decrypt(blob[:NONCE_SIZE], blob[NONCE_SIZE:], associated_data(
+                vault_id, keys.key_id, slot, keys.rotation))
         except InvalidTag:
             continue
         opened = (plain[0], plain[1:])
@@ -491,7 +505,7 @@ class Vault:
         salt = os.urandom(SALT_SIZE)
         keks = {ROLE_PIN: derive_kek(pin, kdf_params, salt, secret),
                 ROLE_DURESS: derive_kek(duress_pin, kdf_params, salt, secret)}
-        current = wrap_keys(vault_id, os.urandom(KEY_SIZE), keks)
+        current = wrap_keys(vault_id, os.urandom(KEY_SIZE), keks, CURRENT, 0)
         state = VaultFile(vault_id, kdf_params, salt, entry, check, current, None, 0, 0, now, None)
         write_atomically(path, dump(state))
         return cls(folder, keystore, state)
@@ -550,13 +564,16 @@ class Vault:
         """The data key, if `pin` is the PIN or the duress PIN; else WrongPin, or Wiped."""
         state = self._attempt()
         kek = derive_kek(pin, state.kdf, state.salt, self._secret(state))
-        opened = unwrap_keys(state.vault_id, state.current, kek)
+        opened = unwrap_keys(state.vault_id, state.current, kek, CURRENT)
         if opened is None:
             self._failed(state)
         role, data_key = opened
+        if state.current.rotation < self._kept_number(state, ".rotation"):
+            raise VaultCorrupt("vault.json is older than this phone's last key rotation: it was "
+                               "put back from a copy")
         previous = None
         if state.previous is not None:
-            before = unwrap_keys(state.vault_id, state.previous, kek)
+            before = unwrap_keys(state.vault_id, state.previous, kek, PREVIOUS)
             previous = None if before is None else before[1]
         self._update(failures=0)
         return Unlocked(data_key, role == ROLE_DURESS, now, previous)
@@ -570,15 +587,18 @@ class Vault:
         secret = self._secret(state)
         keks = {ROLE_PIN: derive_kek(pin, state.kdf, state.salt, secret),
                 ROLE_DURESS: derive_kek(duress_pin, state.kdf, state.salt, secret)}
-        opened = {role: unwrap_keys(state.vault_id, state.current, kek)
+        opened = {role: unwrap_keys(state.vault_id, state.current, kek, CURRENT)
                   for role, kek in keks.items()}
         old = opened[ROLE_PIN]
         duress = opened[ROLE_DURESS]
         if old is None or duress is None or old[0] != ROLE_PIN or duress[0] != ROLE_DURESS:
             self._failed(state)
         new = os.urandom(KEY_SIZE)
-        self._update(current=wrap_keys(state.vault_id, new, keks), previous=state.current,
+        rotation = state.current.rotation
+        self._update(current=wrap_keys(state.vault_id, new, keks, CURRENT, rotation + 1),
+                     previous=wrap_keys(state.vault_id, old[1], keks, PREVIOUS, rotation),
                      failures=0, rotated=now)
+        self._keep_number(".rotation", rotation + 1)
         return old[1], new
 
     def finish_rotation(self, generation: int, anchor: dict[str, Any] | None = None) -> None:
@@ -589,7 +609,7 @@ class Vault:
             self._save(replace(state, previous=None, generation=self._grown(state, generation),
                                anchor=state.anchor if anchor is None else anchor))
         if anchor is not None:
-            self._raise_serial(integer(anchor.get("serial"), "the anchor's serial"))
+            self._keep_number(".anchor", integer(anchor.get("serial"), "the anchor's serial"))
 
     def record_generation(self, generation: int) -> None:
         """Durably note the store generation just written, for rollback checks."""
@@ -602,14 +622,7 @@ class Vault:
     def load_anchor(self) -> tuple[dict[str, Any] | None, int]:
         """(the anchor last recorded, the highest anchor serial the keystore has seen)."""
         state = load(self.path)
-        entry = self._serial_entry(state)
-        if entry is None:
-            return state.anchor, 0
-        try:
-            kept = self._keystore.get(entry)
-        except KeystoreUnavailable:
-            raise KeystoreNotAnswering(NOT_ANSWERING) from None
-        return state.anchor, 0 if kept is None else int.from_bytes(kept, "big")
+        return state.anchor, self._kept_number(state, ".anchor")
 
     def save_anchor(self, document: dict[str, Any], serial: int) -> None:
         """Keep the store's anchor in vault.json, then its serial in the keystore (in that
@@ -619,27 +632,35 @@ class Vault:
             generation = max(state.generation,
                              integer(document.get("generation"), "the anchor's generation"))
             self._save(replace(state, anchor=document, generation=generation))
-        self._raise_serial(serial)
+        self._keep_number(".anchor", serial)
 
-    def _serial_entry(self, state: VaultFile) -> str | None:
+    # -- high-water marks kept in the keystore, outside the app's files
+
+    def _kept_number(self, state: VaultFile, suffix: str) -> int:
+        """The highest number the keystore has kept under this vault's entry + `suffix`."""
         if state.keystore_entry is None or not self._keystore.available:
-            return None
-        return f"{state.keystore_entry}.anchor"
+            return 0
+        try:
+            kept = self._keystore.get(state.keystore_entry + suffix)
+        except KeystoreUnavailable:
+            raise KeystoreNotAnswering(NOT_ANSWERING) from None
+        return 0 if kept is None else int.from_bytes(kept, "big")
 
-    def _raise_serial(self, serial: int) -> None:
-        entry = self._serial_entry(self._state)
-        if entry is None:
+    def _keep_number(self, suffix: str, number: int) -> None:
+        """Raise the keystore's mark, after vault.json was written: it may lag, never lead."""
+        entry = self._state.keystore_entry
+        if entry is None or not self._keystore.available:
             return
-        with contextlib.suppress(KeystoreUnavailable):  # a floor: it may lag, never lead
-            self._keystore.set(entry, serial.to_bytes(8, "big"))
+        with contextlib.suppress(KeystoreUnavailable):
+            self._keystore.set(entry + suffix, number.to_bytes(8, "big"))
 
     def wipe(self) -> None:
         """Forget the keystore secret, delete every file in the directory, then vault.json
         last (so a wipe cut short is finished by the next open). Also for a revoked device."""
         entry = self._state.keystore_entry
         if entry is not None and self._keystore.available:
-            self._keystore.delete(entry)
-            self._keystore.delete(f"{entry}.anchor")
+            for name in (entry, f"{entry}.anchor", f"{entry}.rotation"):
+                self._keystore.delete(name)
         for child in self.directory.iterdir():
             if child == self.path:
                 continue

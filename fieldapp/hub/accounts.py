@@ -29,7 +29,7 @@ import secrets
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -137,10 +137,11 @@ class ConsoleUser:
 
 @dataclass(frozen=True, slots=True)
 class Session:
-    token: str  # shown to the browser once; the hub keeps only its hash
+    token: str = field(repr=False)  # shown to the browser once; the hub keeps its hash
     user: ConsoleUser
     expires_at: datetime
-    device: str  # the console device token: the browser sends it with its next sign-in
+    # the console device token: the browser sends it with its next sign-in
+    device: str = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,7 +53,7 @@ __all__ = ["CONSOLE", "add_console_routes"]
 class SignIn(BaseModel):
     school_id: str = Field(min_length=1, max_length=64, pattern=NO_CONTROLS)
     staff_id: str = Field(min_length=1, max_length=64, pattern=NO_CONTROLS)
-    password: str = Field(min_length=1, max_length=200)
+    password: str = Field(min_length=1, max_length=200, repr=False)
     device: str = Field("", max_length=64, pattern=r"^[A-Za-z0-9_-]*$", description=(
         "the console device token an earlier sign-in to this account gave this browser: "
         "wrong passwords from elsewhere never lock it out"))
@@ -67,10 +67,11 @@ class User(BaseModel):
 
 
 class SignedIn(BaseModel):
-    token: str
+    token: str = Field(repr=False)
     expires_at: datetime
     user: User
-    device: str = Field(description="keep it in this browser, and send it with each sign-in")
+    device: str = Field(repr=False,
+                        description="keep it in this browser, and send it with each sign-in")
 
 
 class OverdueOut(BaseModel):

@@ -13,7 +13,7 @@ import functools
 import hashlib
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -171,7 +171,7 @@ class Device:
 @dataclass(frozen=True, slots=True)
 class Enrolment:
     device: Device
-    token: str  # shown to the phone once; the hub keeps only its hash
+    token: str = field(repr=False)  # shown to the phone once; the hub keeps its hash
 
 
 def digest(secret: str) -> str:

@@ -58,7 +58,8 @@ class EnrolRequest(BaseModel):
         "lost the phone: a restored backup), or if `previous_token` is that device's live "
         "token (enrolled again after a key rotation), so what the phone recorded before goes "
         "on being its own"))
-    previous_token: str = Field("", max_length=100, pattern=r"^[A-Za-z0-9_-]*$", description=(
+    previous_token: str = Field("", max_length=100, pattern=r"^[A-Za-z0-9_-]*$", repr=False,
+                                description=(
         "the device token this phone holds, proving it is `previous_device_id`: that device "
         "gets the new token and the old one stops working"))
 
@@ -66,7 +67,8 @@ class EnrolRequest(BaseModel):
 class Enrolled(BaseModel):
     protocol: int
     device_id: str
-    token: str = Field(description="the device token: shown once, send it as a Bearer token")
+    token: str = Field(repr=False,
+                       description="the device token: shown once, send it as a Bearer token")
     school_id: str
     school_name: str
     staff_id: str

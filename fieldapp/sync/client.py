@@ -31,7 +31,7 @@ import json
 import secrets
 import ssl
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -95,7 +95,7 @@ class EnrolmentError(SyncError):
 class Enrolment:
     hub_url: str
     device_id: str
-    token: str
+    token: str = field(repr=False)
     staff_id: str
     school_id: str
     school_name: str

@@ -566,6 +566,34 @@ def test_a_crash_after_the_store_write_of_a_rotation_loses_nothing(tmp_path: Pat
     assert read_store(store, new, generation) == [{"child": CHILD, "phase": "planned"}]
 
 
+def test_a_rotation_cannot_be_rolled_back_by_moving_wraps_between_slots_or_files(
+        tmp_path: Path) -> None:
+    """Swapping `key` and `previous_key`, or planting an older file's key, needs no key: it
+    must open nothing, so the store is never re-encrypted back under the old key. Each wrap
+    is bound to its slot and its key's rotation number; the keystore keeps the highest."""
+    keystore = MemoryKeystore()
+    vault = make(tmp_path, keystore)
+    before_rotation = header(tmp_path)
+    old, new = vault.rotate(PIN, DURESS, NOW)
+    pending = header(tmp_path)
+    assert (pending["key"]["rotation"], pending["previous_key"]["rotation"]) == (1, 0)
+    path = tmp_path / "vault.json"
+    path.write_text(json.dumps({**pending, "key": pending["previous_key"],
+                                "previous_key": pending["key"]}))
+    with pytest.raises(VaultCorrupt, match="previous key is not the one before"):
+        Vault.open(tmp_path, keystore)
+    path.write_text(json.dumps({**pending, "key": {**pending["previous_key"], "rotation": 1},
+                                "previous_key": {**pending["key"], "rotation": 0}}))
+    with pytest.raises(WrongPin):  # the numbers edited to fit: the wraps no longer open
+        Vault.open(tmp_path, keystore).unlock(PIN, NOW)
+    path.write_text(json.dumps({**before_rotation, "failures": 0}))  # the older file put back
+    with pytest.raises(VaultCorrupt, match="older than this phone's last key rotation"):
+        Vault.open(tmp_path, keystore).unlock(PIN, NOW)
+    path.write_text(json.dumps({**pending, "failures": 0}))
+    session = Vault.open(tmp_path, keystore).unlock(PIN, NOW)
+    assert (session.key, session.previous_key) == (new, old)
+
+
 def test_rotation_needs_both_pins_and_a_wrong_one_counts(tmp_path: Path) -> None:
     keystore = MemoryKeystore()
     vault = make(tmp_path, keystore)
@@ -683,7 +711,7 @@ def test_a_wrap_that_opens_to_a_key_other_than_the_one_it_names_is_refused_as_da
     secret = keystore.get(name)
     assert secret is not None
     kek = AESGCM(derive_kek(PIN, FAST, base64.b64decode(document["kdf"]["salt"]), secret))
-    aad = associated_data(document["vault_id"], document["key"]["id"])
+    aad = associated_data(document["vault_id"], document["key"]["id"], "key", 0)
 
     def opens(wrap: str) -> bool:
         raw = base64.b64decode(wrap)
@@ -713,7 +741,8 @@ def test_no_pin_or_key_material_is_written_in_clear(tmp_path: Path) -> None:
     with pytest.raises(WrongPin) as wrong:
         vault.unlock(WRONG, NOW)
     keys.append(rotate_fully(vault, store)[1])
-    (secret_name,) = keystore.names()
+    secret_name, rotation_mark = sorted(keystore.names())  # the secret, the rotation it is at
+    assert rotation_mark == f"{secret_name}.rotation"
     secret = keystore.get(secret_name)
     assert secret is not None
     needles = [PIN.encode(), DURESS.encode(), WRONG.encode(), CHILD.encode()]

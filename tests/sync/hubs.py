@@ -42,10 +42,23 @@ DSL = Author("dsl-webster", "hub-console")
 MORNING = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0) + timedelta(days=1)
 
 
-def free_port() -> int:
+def free_port(count: int = 1) -> int:
+    """A port that is free now, with the `count - 1` ports after it free too."""
+    while True:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+            if all(_free(port + n) for n in range(1, count)):
+                return port
+
+
+def _free(port: int) -> bool:
     with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 @dataclass

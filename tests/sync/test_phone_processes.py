@@ -153,7 +153,7 @@ def test_make_runs_demo_shows_a_phones_day_arriving_at_the_hub(tmp_path: Path) -
     demo = subprocess.run([sys.executable, "-m", "fieldapp.hub.cli", *args, "demo"],
                           capture_output=True, text=True, timeout=120, check=True).stdout
     (tmp_path / "demo.txt").write_text(demo)
-    port = free_port()
+    port = free_port(count=2)  # the hub's, and the field app's after it
     script = Path(__file__).parents[2] / "scripts" / "demo-day"
     running = subprocess.Popen([sys.executable, str(script), *args, "--port", str(port),
                                 "--demo", str(tmp_path / "demo.txt"), "--phone",

@@ -17,11 +17,13 @@ import contextlib
 import json
 import os
 import struct
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, hmac
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from tinydb.storages import Storage
 
@@ -81,14 +83,16 @@ def fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def write_atomically(path: Path, content: bytes) -> None:
-    """Durable replace: temp file (0600, same directory), fsync, rename, fsync directory."""
+def write_atomically(path: Path, content: bytes | Iterable[bytes]) -> None:
+    """Durable replace: temp file (0600, same directory), fsync, rename, fsync directory.
+    `content` may come in pieces, each written as it comes."""
     temp = path.with_name(f"{TEMP_PREFIX}{path.name}.{os.urandom(6).hex()}")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        view = memoryview(content)
-        while view:
-            view = view[os.write(fd, view):]
+        for piece in [content] if isinstance(content, bytes) else content:
+            view = memoryview(piece)
+            while view:
+                view = view[os.write(fd, view):]
         os.fsync(fd)
     except BaseException:
         os.close(fd)
@@ -171,10 +175,24 @@ class EncryptedStorage(Storage):
     def write(self, data: dict[str, dict[str, Any]]) -> None:
         self.write_json(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())
 
-    def write_json(self, plaintext: bytes) -> None:
-        """Write a database already encoded as JSON (for callers that encode it bit by bit)."""
-        write_atomically(self.path, seal(self._key, self.generation + 1, plaintext))
-        self.generation += 1
+    def write_json(self, plaintext: bytes | Iterable[bytes]) -> None:
+        """Write a database already encoded as JSON, whole or in pieces: each piece is
+        encrypted and written as it comes (AES-GCM run incrementally gives the same file as
+        `seal`), so a large database never sits in memory twice."""
+        generation = self.generation + 1
+        header = HEADER.pack(MAGIC, VERSION, key_id(self._key), generation)
+        nonce = os.urandom(NONCE_SIZE)
+        encryptor = Cipher(algorithms.AES(self._key), modes.GCM(nonce)).encryptor()
+        encryptor.authenticate_additional_data(header)
+
+        def sealed() -> Iterator[bytes]:
+            yield header + nonce
+            for piece in [plaintext] if isinstance(plaintext, bytes) else plaintext:
+                yield encryptor.update(piece)
+            yield encryptor.finalize() + encryptor.tag
+
+        write_atomically(self.path, sealed())
+        self.generation = generation
 
     def close(self) -> None:
         self._key = b""

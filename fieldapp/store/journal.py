@@ -156,19 +156,20 @@ def _read(blob: bytes, key: bytes, name: str) -> tuple[list[dict[str, Any]], byt
         raise WrongKeyError(f"{name} was written under another key")
     header = blob[: HEADER.size]
     aead = AESGCM(key)
-    records: list[dict[str, Any]] = []
+    plaintexts: list[bytes] = []
     offset = HEADER.size
     for start, end in _frames(blob, offset, name):
-        sequence = len(records) + 1
+        sequence = len(plaintexts) + 1
         try:
-            plaintext = aead.decrypt(blob[start:start + NONCE_SIZE], blob[start + NONCE_SIZE:end],
-                                     header + SEQUENCE.pack(sequence))
+            plaintexts.append(aead.decrypt(blob[start:start + NONCE_SIZE],
+                                           blob[start + NONCE_SIZE:end],
+                                           header + SEQUENCE.pack(sequence)))
         except InvalidTag:
             if end == len(blob) and not any(blob[end - TAG_SIZE:end]):
                 break  # the last write, its end never written: a crash before it returned
             raise TamperedStoreError(f"{name}: record {sequence} has been altered") from None
-        records.append(json.loads(plaintext))
         offset = end
+    records: list[dict[str, Any]] = json.loads(b"[" + b",".join(plaintexts) + b"]")  # at once
     return records, header, offset
 
 

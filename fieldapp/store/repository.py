@@ -17,7 +17,8 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final, Protocol
@@ -40,6 +41,7 @@ from fieldapp.sync.records import is_record_id
 SNAPSHOT: Final = "store.db"
 OUTBOX: Final = "outbox"
 COMPACT_EVERY: Final = 2000  # journal records before a background snapshot, at the least
+SNAPSHOT_PIECE: Final = 64  # events encoded, encrypted and written at a time
 _JOURNAL = re.compile(r"journal-(\d{8})\.log")
 
 
@@ -155,16 +157,21 @@ class _State:
                        dict(self.receipts), dict(self.settings))
 
     @staticmethod
-    def snapshot(frozen: _Frozen, journal: int) -> bytes:
-        """The state as a TinyDB database, as JSON: the `events` table (each with its `synced`
-        flag), `quarantine` (an event id and the hub's reason a document), `receipts` (one a
-        purged visit), `settings` (one document) and `meta` (which journal carries on from
-        it). Encoded one document at a time, so the thread doing it lets taps run between."""
+    def snapshot(frozen: _Frozen, journal: int) -> Iterator[bytes]:
+        """The state as a TinyDB database, as JSON in pieces: the `events` table (each with its
+        `synced` flag), `quarantine` (an event id and the hub's reason a document),
+        `receipts` (one a purged visit), `settings` (one document) and `meta` (which journal
+        carries on from it). Between pieces the thread writing it lets taps run (a tap waits
+        for at most one piece, not the whole snapshot)."""
         parts = [b'{"events":{']
         for index, (doc_id, doc) in enumerate(frozen.docs.items()):
             item = json.dumps({**doc, "synced": doc["id"] in frozen.synced},
                               separators=(",", ":"), ensure_ascii=False)
             parts.append(f'{"," if index else ""}"{doc_id}":{item}'.encode())
+            if len(parts) == SNAPSHOT_PIECE:
+                yield b"".join(parts)
+                parts = []
+                time.sleep(0)  # let a waiting tap have the interpreter
         tables = {
             "quarantine": {str(n): {"id": i, "reason": r}
                            for n, (i, r) in enumerate(sorted(frozen.quarantined.items()), 1)},
@@ -176,17 +183,22 @@ class _State:
         }
         rest = json.dumps(tables, separators=(",", ":"), ensure_ascii=False)
         parts.append(b"}," + rest[1:].encode())
-        return b"".join(parts)
+        yield b"".join(parts)
 
     @classmethod
     def from_snapshot(cls, data: dict[str, dict[str, Any]]) -> _State:
+        """The state a snapshot holds, built in one pass (unlock waits for it)."""
         state = cls()
-        for doc_id, stored in sorted(data.get("events", {}).items(), key=lambda i: int(i[0])):
-            doc = {k: v for k, v in stored.items() if k != "synced"}
-            state.apply({"op": "append", "events": [doc]})
-            if stored.get("synced"):
-                state.synced.add(doc["id"])
-            state.next_doc = max(state.next_doc, int(doc_id) + 1)
+        docs, by_id, by_visit, synced = state.docs, state.by_id, state.by_visit, state.synced
+        for key, doc in data.get("events", {}).items():
+            doc_id = int(key)
+            if doc.pop("synced", False):
+                synced.add(doc["id"])
+            docs[doc_id] = doc
+            by_id[doc["id"]] = doc_id
+            by_visit.setdefault(doc["visit_id"], set()).add(doc_id)
+        state.docs = dict(sorted(docs.items()))
+        state.next_doc = max(docs, default=0) + 1
         state.quarantined = {doc["id"]: doc["reason"]
                              for doc in data.get("quarantine", {}).values()}
         state.receipts = {doc["visit_id"]: {k: v for k, v in doc.items() if k != "visit_id"}
@@ -362,6 +374,8 @@ class EncryptedRepository:
             leftover.unlink()
         self._state, self._journal, self._number = self._recover()
         self._record_anchor()
+        if self._closed_journals or self._journal.sequence >= self._due():
+            self.start_compaction()  # so the next unlock has less to replay
 
     @property
     def generation(self) -> int:
@@ -491,9 +505,11 @@ class EncryptedRepository:
         self._state.apply(record)
         # Snapshot when the journal has grown by a quarter of what is stored: the snapshot's
         # cost, spread over the taps in between, stays the same however much is stored.
-        due = max(self._compact_every, len(self._state.docs) // 4)
-        if self._journal.sequence >= due and not self._compacting():
+        if self._journal.sequence >= self._due() and not self._compacting():
             self._start_compaction()
+
+    def _due(self) -> int:
+        return max(self._compact_every, len(self._state.docs) // 4)
 
     def append(self, events: Sequence[Event], synced: bool = False) -> None:
         """Store new events durably; `synced`: they came from the hub (a pull), which holds

@@ -15,4 +15,7 @@ def test_the_store_benchmark_prints_every_figure() -> None:
     out = result.stdout
     for backend in ("this store", "SQLite WAL FULL", "TinyDB JSONStorage"):
         assert f"{backend:<20}     100" in out
-    assert "p50 at 1,000 / p50 at 100" in out and "worst p99" in out and "unlock:" in out
+    assert "p50 at 1,000 / p50 at 100" in out and "worst p99" in out
+    assert "background snapshot of 1,000 events" in out
+    for stop in ("killed while writing a snapshot", "after a clean close"):
+        assert f"unlock to a usable store of 1,000 events, {stop}:" in out

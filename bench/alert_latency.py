@@ -91,7 +91,7 @@ def main() -> None:
     Accounts(engine, 4).set_password("uplands", "office-jones", PASSWORD)
     hub.plan("visit-1")
     clock = Clock()  # a school morning: the visit can be signed out
-    phone = Timed(folder / "ann", MemoryKeystore(), clock, kdf=FAST)
+    phone = Timed(folder / "ann", MemoryKeystore(), clock, kdf=FAST, kdf_floor=FAST)
     phone.create(PIN, DURESS)
     phone.enrol(hub.url, hub.slip("staff-ann"), "bench phone")
     phone.sync()

@@ -157,8 +157,8 @@ def unlock_seconds(stored: int) -> dict[str, float]:
         while not store._closed_journals:  # one tap at a time, as on the doorstep, until
             store.append([tap_event(n)])   # the journal is full and its snapshot begun
             n += 1
-        for n in range(n, n + 20):
-            store.append([tap_event(n)])
+        for extra in range(n, n + 20):
+            store.append([tap_event(extra)])
         held = store.count()
         figures["killed while writing a snapshot"] = _unlock(Path(folder), keystore, held)
         _unlock(Path(folder), keystore, held)  # the snapshot is written this time

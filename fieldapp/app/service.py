@@ -25,7 +25,7 @@ import httpx
 
 from fieldapp.crypto.keystore import Keystore
 from fieldapp.crypto.storage import StoreError
-from fieldapp.crypto.vault import DEFAULT_KDF, WHY_LONG, ScryptParams, Vault, VaultError
+from fieldapp.crypto.vault import DEFAULT_KDF, KDF_FLOOR, WHY_LONG, ScryptParams, Vault, VaultError
 from fieldapp.domain import commands as c
 from fieldapp.domain.events import Author
 from fieldapp.domain.facts import not_at_home_text, safe_phrase
@@ -51,6 +51,7 @@ from fieldapp.sync.client import (
     Status,
     SyncClient,
     SyncError,
+    duress_sender,
     enrol,
     enrolment_of,
     pack_of,
@@ -122,12 +123,13 @@ class Settings:
 class PhoneService:
     def __init__(self, data: Path, keystore: Keystore, clock: Clock = lambda: datetime.now(UTC),
                  transport: httpx.BaseTransport | None = None,
-                 kdf: ScryptParams = DEFAULT_KDF) -> None:
+                 kdf: ScryptParams = DEFAULT_KDF, kdf_floor: ScryptParams = KDF_FLOOR) -> None:
         self.data = Path(data)
         self.keystore = keystore
         self.clock = clock
         self.transport = transport
         self.kdf = kdf
+        self.kdf_floor = kdf_floor  # lowered only by tests, which want a quick scrypt
         self._store: OpenStore | None = None
         self._tap = threading.Lock()  # one tap at a time: gather, decide, stamp, append
         self.wiped = False  # the school revoked this phone: its data is gone
@@ -143,14 +145,15 @@ class PhoneService:
 
     def create(self, pin: str, duress_pin: str) -> None:
         """First run: the PIN and the duress PIN (WeakPin says why one is refused)."""
-        Vault.create(self.data / VAULT, pin, duress_pin, self.keystore, self.clock(), self.kdf)
+        Vault.create(self.data / VAULT, pin, duress_pin, self.keystore, self.clock(), self.kdf,
+                     self.kdf_floor)
         self.unlock(pin)
 
     def unlock(self, pin: str) -> None:
         """Open the store. WrongPin (with the attempts left), Wiped, KeystoreNotAnswering and
         the other VaultErrors pass through. The duress PIN opens it the same way."""
         vault = Vault.open(self.data / VAULT, self.keystore)
-        self._store = open_store(vault, pin, self.clock(), _enrolled_as)
+        self._store = open_store(vault, pin, self.clock(), duress_sender)
         self.wiped = False
 
     def lock(self) -> None:
@@ -385,13 +388,6 @@ class PhoneService:
             lock_after_minutes=self.lock_after(),
             hub=enrolment.hub_url if enrolment else "",
             protection=self._store.vault.protection)
-
-
-def _enrolled_as(repository: EncryptedRepository) -> Author:
-    enrolment = enrolment_of(repository)
-    if enrolment is None:
-        return Author("unenrolled", "unenrolled")
-    return Author(enrolment.staff_id, enrolment.device_id)
 
 
 def _card(state: VisitState, pack: Pack, me: Author, now: datetime) -> Card:

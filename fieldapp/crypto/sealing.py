@@ -325,3 +325,60 @@ def _parse(envelope: bytes) -> tuple[EnvelopeHeader, bytes, bytes, bytes, bytes]
     ephemeral = envelope[header_end : header_end + KEY_SIZE]
     nonce = envelope[header_end + KEY_SIZE : header_end + KEY_SIZE + NONCE_SIZE]
     return header, envelope[:header_end], ephemeral, nonce, envelope[expected - sealed_size :]
+
+
+# --- unlock tokens ------------------------------------------------------------------------------
+#
+# Every unlock leaves one token in the store, of one size, whatever the PIN: after a duress
+# unlock it is the silent alert sealed to the hub's key; after a normal one, a decoy sealed the
+# same way to a key nobody keeps. Without the hub's private key the two cannot be told apart,
+# so the store a duress PIN opens shows nothing of the alert. The phone sends every token, the
+# hub opens what it can. Layout: ephemeral X25519 public key (32) || nonce (12) ||
+# AES-256-GCM(plaintext padded to TOKEN_TEXT bytes) with its tag (16).
+
+TOKEN_TEXT: Final = 4096
+TOKEN_SIZE: Final = KEY_SIZE + NONCE_SIZE + TOKEN_TEXT + TAG_SIZE
+TOKEN_INFO: Final = b"home-visits unlock token v1"
+
+
+def seal_token(hub_public: bytes, plaintext: bytes) -> bytes:
+    """`plaintext` (at most TOKEN_TEXT bytes, padded with spaces to it) sealed to the hub."""
+    if len(plaintext) > TOKEN_TEXT:
+        raise ValueError(f"an unlock token carries at most {TOKEN_TEXT} bytes")
+    hub = _public_key(hub_public)
+    ephemeral = X25519PrivateKey.generate()
+    shared = _check_shared(ephemeral, hub, InvalidKeyError("a low-order hub key"))
+    ephemeral_public = ephemeral.public_key().public_bytes(_RAW, serialization.PublicFormat.Raw)
+    key = HKDF(hashes.SHA256(), KEY_SIZE, salt=ephemeral_public + hub_public,
+               info=TOKEN_INFO).derive(shared)
+    nonce = os.urandom(NONCE_SIZE)
+    padded = plaintext.ljust(TOKEN_TEXT, b" ")
+    return ephemeral_public + nonce + AESGCM(key).encrypt(nonce, padded, ephemeral_public)
+
+
+def decoy_token() -> bytes:
+    """A token like any other, sealed to a key made here and forgotten: nobody can open it."""
+    nobody = X25519PrivateKey.generate().public_key().public_bytes(
+        _RAW, serialization.PublicFormat.Raw)
+    return seal_token(nobody, b"")
+
+
+def open_token(hub_private: HubKeyPair, token: bytes) -> bytes | None:
+    """The token's plaintext (padding included) if it was sealed to this hub, else None (a
+    decoy, or another hub's). A token of the wrong size is a SealError."""
+    if not isinstance(token, bytes) or len(token) != TOKEN_SIZE:
+        raise TruncatedEnvelopeError(f"an unlock token is {TOKEN_SIZE} bytes")
+    ephemeral_public = token[:KEY_SIZE]
+    try:
+        shared = _check_shared(hub_private._private,
+                               X25519PublicKey.from_public_bytes(ephemeral_public),
+                               TamperedEnvelopeError("a low-order key"))
+    except TamperedEnvelopeError:
+        return None
+    key = HKDF(hashes.SHA256(), KEY_SIZE, salt=ephemeral_public + hub_private.public_bytes(),
+               info=TOKEN_INFO).derive(shared)
+    try:
+        return AESGCM(key).decrypt(token[KEY_SIZE:KEY_SIZE + NONCE_SIZE],
+                                   token[KEY_SIZE + NONCE_SIZE:], ephemeral_public)
+    except InvalidTag:
+        return None

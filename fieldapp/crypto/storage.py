@@ -110,12 +110,6 @@ def remove_leftovers(path: Path) -> None:
             leftover.unlink()
 
 
-def seal(key: bytes, generation: int, plaintext: bytes) -> bytes:
-    header = HEADER.pack(MAGIC, VERSION, key_id(key), generation)
-    nonce = os.urandom(NONCE_SIZE)
-    return header + nonce + AESGCM(key).encrypt(nonce, plaintext, header)
-
-
 def unseal(key: bytes, blob: bytes, name: str) -> tuple[int, bytes]:
     """(generation, plaintext) from a sealed file, or the StoreError that says what is wrong."""
     if not blob:
@@ -177,8 +171,8 @@ class EncryptedStorage(Storage):
 
     def write_json(self, plaintext: bytes | Iterable[bytes]) -> None:
         """Write a database already encoded as JSON, whole or in pieces: each piece is
-        encrypted and written as it comes (AES-GCM run incrementally gives the same file as
-        `seal`), so a large database never sits in memory twice."""
+        encrypted and written as it comes (AES-GCM run incrementally: the same file as one
+        call would give), so a large database never sits in memory twice."""
         generation = self.generation + 1
         header = HEADER.pack(MAGIC, VERSION, key_id(self._key), generation)
         nonce = os.urandom(NONCE_SIZE)

@@ -26,7 +26,11 @@ Rotation, ordered so that a crash at any point loses nothing (docs/store-format.
     gen = reencrypt_store(store, old, new, vault.generation)  # store: rewritten under new key
     vault.finish_rotation(gen)                       # vault: old key dropped, generation recorded
 After a crash, `unlock` returns `previous_key` too; the app repeats the last two steps
-(`reencrypt_store` does nothing to a store that is already under the new key).
+(`reencrypt_store` does nothing to a store that is already under the new key). A rotation also
+renews the salt and the keystore secret; each wrap is bound to its slot and its key's rotation
+number, and the keystore keeps the highest rotation reached, so a rotation cannot be undone by
+editing or putting back vault.json. `change_pin` replaces the PIN (the duress PIN stays).
+The store's anchor (fieldapp.store.anchor) is kept here too (`load_anchor`, `save_anchor`).
 
 Errors (none carries a PIN, a key or anything personal):
 
@@ -213,8 +217,17 @@ class ScryptParams:
         if 128 * self.n * self.r * self.p > MAX_KDF_MEMORY:
             raise ValueError("scrypt parameters would need more than 1 GiB")
 
+    def at_least(self, floor: ScryptParams) -> None:
+        """Refuse parameters costing less than `floor` (memory, and so time, per guess)."""
+        if self.n * self.r * self.p < floor.n * floor.r * floor.p:
+            raise ValueError(f"scrypt n={self.n}, r={self.r}, p={self.p} costs less than the "
+                             f"floor, n={floor.n}, r={floor.r}, p={floor.p}")
+
 
 DEFAULT_KDF: Final = ScryptParams()
+# The least a vault is set up with (docs/store-format.md): OWASP's minimum for scrypt. Tests
+# and demo phones pass a lower floor on purpose (`kdf_floor`), never the app.
+KDF_FLOOR: Final = ScryptParams()
 
 
 @dataclass(frozen=True)
@@ -396,6 +409,14 @@ def wrap_keys(vault_id: str, data_key: bytes, keks: dict[int, bytes], slot: str,
     return KeySet(kid, rotation, tuple(wraps))
 
 
+def _opens(kek: bytes, wrap: bytes, ad: bytes) -> bool:
+    try:
+        AESGCM(kek).decrypt(wrap[:NONCE_SIZE], wrap[NONCE_SIZE:], ad)
+    except InvalidTag:
+        return False
+    return True
+
+
 def unwrap_keys(vault_id: str, keys: KeySet, kek: bytes, slot: str) -> tuple[int, bytes] | None:
     """(role, data key) from whichever wrap `kek` opens, or None. Tries every wrap."""
     opened = None
@@ -480,10 +501,13 @@ class Vault:
     @classmethod
     def create(cls, directory: str | os.PathLike[str], pin: str, duress_pin: str,
                keystore: Keystore, now: datetime,
-               kdf_params: ScryptParams = DEFAULT_KDF) -> Vault:
-        """Set up a new vault with a new random data key. Takes two scrypt runs."""
+               kdf_params: ScryptParams = DEFAULT_KDF,
+               kdf_floor: ScryptParams = KDF_FLOOR) -> Vault:
+        """Set up a new vault with a new random data key. Takes two scrypt runs. Parameters
+        costing less than `kdf_floor` are refused (ValueError)."""
         check_pins(pin, duress_pin)
         kdf_params.check()
+        kdf_params.at_least(kdf_floor)
         folder = Path(directory)
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = folder / FILE_NAME
@@ -491,17 +515,8 @@ class Vault:
             raise VaultExists("a key vault is already set up here")
         remove_leftovers(path)
         vault_id = os.urandom(16).hex()
-        entry, check, secret = None, None, b""
-        if keystore.available:
-            entry, secret = f"home-visits.vault.{vault_id}", os.urandom(KEY_SIZE)
-            try:
-                keystore.set(entry, secret)
-                kept = keystore.get(entry)
-            except KeystoreUnavailable:
-                raise KeystoreNotAnswering(NOT_ANSWERING) from None
-            if kept != secret:
-                raise KeystoreMismatch("the platform keystore did not keep the vault's secret")
-            check = keystore_check(secret)
+        entry, check, secret = (new_secret(keystore, secret_name(vault_id, 0))
+                                if keystore.available else (None, None, b""))
         salt = os.urandom(SALT_SIZE)
         keks = {ROLE_PIN: derive_kek(pin, kdf_params, salt, secret),
                 ROLE_DURESS: derive_kek(duress_pin, kdf_params, salt, secret)}
@@ -593,13 +608,53 @@ class Vault:
         duress = opened[ROLE_DURESS]
         if old is None or duress is None or old[0] != ROLE_PIN or duress[0] != ROLE_DURESS:
             self._failed(state)
-        new = os.urandom(KEY_SIZE)
+        # A new salt and, where there is a keystore, a new secret under a new name: a copy of
+        # the vault file from before the rotation, with the PINs, no longer opens anything.
         rotation = state.current.rotation
+        entry, check, secret = state.keystore_entry, state.keystore_check, b""
+        if entry is not None:
+            entry, check, secret = new_secret(self._keystore,
+                                              secret_name(state.vault_id, rotation + 1))
+        salt = os.urandom(SALT_SIZE)
+        keks = {ROLE_PIN: derive_kek(pin, state.kdf, salt, secret),
+                ROLE_DURESS: derive_kek(duress_pin, state.kdf, salt, secret)}
+        new = os.urandom(KEY_SIZE)
         self._update(current=wrap_keys(state.vault_id, new, keks, CURRENT, rotation + 1),
                      previous=wrap_keys(state.vault_id, old[1], keks, PREVIOUS, rotation),
+                     salt=salt, keystore_entry=entry, keystore_check=check,
                      failures=0, rotated=now)
         self._keep_number(".rotation", rotation + 1)
+        if state.keystore_entry is not None and state.keystore_entry != entry:
+            with contextlib.suppress(KeystoreUnavailable):  # the old secret goes
+                self._keystore.delete(state.keystore_entry)
         return old[1], new
+
+    def change_pin(self, pin: str, new_pin: str) -> None:
+        """Replace the PIN; the duress PIN stays. WrongPin if `pin` is not the PIN (counted,
+        like an unlock), WeakPin if the new one is refused or is the duress PIN."""
+        problem = pin_problem(new_pin)
+        if problem is not None:
+            raise WeakPin(f"the new PIN is refused: {problem}")
+        if self._reload().previous is not None:
+            raise RotationPending("finish the last key rotation before changing the PIN")
+        state = self._attempt()
+        secret = self._secret(state)
+        old_kek = derive_kek(pin, state.kdf, state.salt, secret)
+        opened = unwrap_keys(state.vault_id, state.current, old_kek, CURRENT)
+        if opened is None or opened[0] != ROLE_PIN:
+            self._failed(state)
+        new_kek = derive_kek(new_pin, state.kdf, state.salt, secret)
+        if unwrap_keys(state.vault_id, state.current, new_kek, CURRENT) is not None:
+            self._update(failures=0)
+            raise WeakPin("the new PIN is refused: it must differ from the PIN and the duress PIN")
+        ad = associated_data(state.vault_id, state.current.key_id, CURRENT,
+                             state.current.rotation)
+        duress = [w for w in state.current.wraps if not _opens(old_kek, w, ad)]
+        nonce = os.urandom(NONCE_SIZE)
+        wraps = [nonce + AESGCM(new_kek).encrypt(nonce, bytes([ROLE_PIN]) + opened[1], ad),
+                 *duress]
+        secrets.SystemRandom().shuffle(wraps)
+        self._update(current=replace(state.current, wraps=tuple(wraps)), failures=0)
 
     def finish_rotation(self, generation: int, anchor: dict[str, Any] | None = None) -> None:
         """The store is re-encrypted under the new key (at `generation`, with `anchor` sealed
@@ -637,29 +692,30 @@ class Vault:
     # -- high-water marks kept in the keystore, outside the app's files
 
     def _kept_number(self, state: VaultFile, suffix: str) -> int:
-        """The highest number the keystore has kept under this vault's entry + `suffix`."""
+        """The highest number the keystore has kept under this vault's name + `suffix`."""
         if state.keystore_entry is None or not self._keystore.available:
             return 0
         try:
-            kept = self._keystore.get(state.keystore_entry + suffix)
+            kept = self._keystore.get(secret_name(state.vault_id, 0) + suffix)
         except KeystoreUnavailable:
             raise KeystoreNotAnswering(NOT_ANSWERING) from None
         return 0 if kept is None else int.from_bytes(kept, "big")
 
     def _keep_number(self, suffix: str, number: int) -> None:
         """Raise the keystore's mark, after vault.json was written: it may lag, never lead."""
-        entry = self._state.keystore_entry
-        if entry is None or not self._keystore.available:
+        if self._state.keystore_entry is None or not self._keystore.available:
             return
         with contextlib.suppress(KeystoreUnavailable):
-            self._keystore.set(entry + suffix, number.to_bytes(8, "big"))
+            self._keystore.set(secret_name(self._state.vault_id, 0) + suffix,
+                               number.to_bytes(8, "big"))
 
     def wipe(self) -> None:
         """Forget the keystore secret, delete every file in the directory, then vault.json
         last (so a wipe cut short is finished by the next open). Also for a revoked device."""
         entry = self._state.keystore_entry
         if entry is not None and self._keystore.available:
-            for name in (entry, f"{entry}.anchor", f"{entry}.rotation"):
+            base = secret_name(self._state.vault_id, 0)
+            for name in (entry, f"{base}.anchor", f"{base}.rotation"):
                 self._keystore.delete(name)
         for child in self.directory.iterdir():
             if child == self.path:
@@ -730,6 +786,25 @@ class Vault:
         if type(generation) is not int or generation < state.generation:
             raise ValueError(f"store generations only grow: {generation} < {state.generation}")
         return generation
+
+
+def secret_name(vault_id: str, rotation: int) -> str:
+    """The keystore name of the secret a vault uses after `rotation` rotations."""
+    base = f"home-visits.vault.{vault_id}"
+    return base if rotation == 0 else f"{base}.s{rotation}"
+
+
+def new_secret(keystore: Keystore, name: str) -> tuple[str, bytes, bytes]:
+    """(name, check, secret): a new random secret kept in the keystore under `name`."""
+    secret = os.urandom(KEY_SIZE)
+    try:
+        keystore.set(name, secret)
+        kept = keystore.get(name)
+    except KeystoreUnavailable:
+        raise KeystoreNotAnswering(NOT_ANSWERING) from None
+    if kept != secret:
+        raise KeystoreMismatch("the platform keystore did not keep the vault's secret")
+    return name, keystore_check(secret), secret
 
 
 def load(path: Path) -> VaultFile:

@@ -48,7 +48,7 @@ from fieldapp.hub.schemas import (
     then,
 )
 from fieldapp.hub.urgency import Turns, UrgentFirst, is_urgent
-from fieldapp.sync.protocol import PROTOCOL, ProtocolError, parse_push
+from fieldapp.sync.protocol import PROTOCOL, ProtocolError, parse_push, unlock_events
 
 MAX_BODY: Final = 1024 * 1024
 Clock = Callable[[], datetime]
@@ -214,13 +214,17 @@ def create_api(engine: Engine, hub_keys: HubKeyPair,
         if not is_urgent(request.headers):
             await turns.bulk()  # alerts first (fieldapp.hub.urgency)
         try:
+            unlocks, alerts = unlock_events(body, (hub_keys, *retired_keys))
+            if alerts and isinstance(body.get("events"), list):  # a duress unlock's alert:
+                body = {**body, "events": [*alerts, *body["events"]]}  # as pushed
             parsed = parse_push(body, Author(me.staff_id, me.id))
         except ProtocolError as refused:
             raise HubError(400, "bad_push", str(refused)) from None
         result = store.ingest(me.school_id, me.id, parsed, staff_id=me.staff_id)
         stored = set(result.stored)
         changes.publish(me.school_id, {e.visit_id for e in parsed.events if e.id in stored})
-        return AsciiJSON(result.to_json(), status_code=409 if result.conflicts else 200)
+        return AsciiJSON({**result.to_json(), "unlocks": unlocks},
+                         status_code=409 if result.conflicts else 200)
 
     @app.get("/api/v1/pull", response_model=PullAnswer, tags=["sync"],
              responses={**refusals(), **REFUSED_DEVICE, **then(

@@ -18,8 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
+from fieldapp.crypto.sealing import TOKEN_SIZE
 from fieldapp.domain.events import EventType
-from fieldapp.sync.protocol import MAX_BATCH
+from fieldapp.sync.protocol import MAX_BATCH, MAX_UNLOCKS
 
 # Text the hub keeps or looks up: no control characters (PostgreSQL refuses a NUL in text).
 NO_CONTROLS: Final = r"^[^\u0000-\u001f\u007f-\u009f]*$"
@@ -105,6 +106,11 @@ class PushRequest(BaseModel):
     protocol: Literal[1]
     events: list[EventWire] = Field(max_length=MAX_BATCH, description=(
         "a bad event is rejected on its own (`rejected` in the answer); the others go on"))
+    unlocks: list[str] = Field([], max_length=MAX_UNLOCKS, description=(
+        f"unlock tokens, one per unlock of the phone, each base64 of exactly {TOKEN_SIZE} "
+        "bytes (anything else is refused, 400 `bad_push`): the hub opens those sealed to it "
+        "(a duress unlock's silent alert, whose events it takes as pushed) and counts the "
+        "rest"))
 
 
 class RejectedEvent(BaseModel):
@@ -122,6 +128,7 @@ class PushAnswer(BaseModel):
     conflicts: list[str] = Field(description="another event is stored with this id: kept as "
                                  "it was (the answer is then 409)")
     rejected: list[RejectedEvent]
+    unlocks: int = Field(0, description="how many of the push's unlock tokens the hub took")
 
 
 class SchoolContacts(BaseModel):

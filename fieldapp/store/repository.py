@@ -12,6 +12,7 @@ file each, until the hub acknowledges them.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -64,6 +65,9 @@ class Repository(Protocol):
     def acknowledge_sealed(self, record_id: str) -> None: ...
     def set(self, key: str, value: Any) -> None: ...
     def get(self, key: str, default: Any = None) -> Any: ...
+    def record_unlock(self, token: bytes) -> None: ...
+    def unlocks(self) -> tuple[bytes, ...]: ...
+    def unlocks_sent(self, count: int) -> None: ...
     def count(self) -> int: ...
     def close(self) -> None: ...
 
@@ -83,6 +87,7 @@ class _State:
         self.quarantined: dict[str, str] = {}  # event id -> the hub's reason for refusing it
         self.receipts: dict[str, dict[str, Any]] = {}  # purged visit id -> its receipt
         self.settings: dict[str, Any] = {}  # enrolment, hub, pack, contacts, pull cursor
+        self.unlocks: list[str] = []  # unlock tokens (base64) not yet taken by the hub
         self.next_doc = 1
 
     def check_new(self, events: Sequence[Event]) -> list[Event]:
@@ -128,6 +133,10 @@ class _State:
                 self.quarantined.pop(event_id, None)
             self.receipts[record["visit_id"]] = record.get(
                 "receipt", {"record_id": record["record_id"]})
+        elif op == "unlocked":
+            self.unlocks.append(record["token"])
+        elif op == "unlocks_sent":
+            del self.unlocks[:record["count"]]
         elif op == "set":
             if record["value"] is None:
                 self.settings.pop(record["key"], None)
@@ -154,7 +163,7 @@ class _State:
     def frozen(self) -> _Frozen:
         """A cheap copy to snapshot from (documents are never changed once stored)."""
         return _Frozen(dict(self.docs), frozenset(self.synced), dict(self.quarantined),
-                       dict(self.receipts), dict(self.settings))
+                       dict(self.receipts), dict(self.settings), tuple(self.unlocks))
 
     @staticmethod
     def snapshot(frozen: _Frozen, journal: int) -> Iterator[bytes]:
@@ -179,6 +188,7 @@ class _State:
                          for n, (visit_id, receipt) in enumerate(sorted(frozen.receipts.items()),
                                                                  1)},
             "settings": {"1": frozen.settings} if frozen.settings else {},
+            "unlocks": {str(n): {"token": token} for n, token in enumerate(frozen.unlocks, 1)},
             "meta": {"1": {"journal": journal}},
         }
         rest = json.dumps(tables, separators=(",", ":"), ensure_ascii=False)
@@ -204,6 +214,8 @@ class _State:
         state.receipts = {doc["visit_id"]: {k: v for k, v in doc.items() if k != "visit_id"}
                           for doc in data.get("receipts", {}).values()}
         state.settings = dict(data.get("settings", {}).get("1", {}))
+        state.unlocks = [doc["token"] for _n, doc in sorted(
+            data.get("unlocks", {}).items(), key=lambda item: int(item[0]))]
         return state
 
     def finalise_record(self, visit_id: str, record_id: str,
@@ -231,6 +243,7 @@ class _Frozen:
     quarantined: dict[str, str]
     receipts: dict[str, dict[str, Any]]
     settings: dict[str, Any]
+    unlocks: tuple[str, ...]
 
 
 def _append(events: Sequence[Event], synced: bool) -> dict[str, Any]:
@@ -238,6 +251,10 @@ def _append(events: Sequence[Event], synced: bool) -> dict[str, Any]:
     if synced:
         record["synced"] = True
     return record
+
+
+def _unlocked(token: bytes) -> dict[str, Any]:
+    return {"op": "unlocked", "token": base64.b64encode(token).decode("ascii")}
 
 
 def _check_record_id(record_id: str) -> str:
@@ -337,6 +354,16 @@ class MemoryRepository:
 
     def count(self) -> int:
         return len(self._state.docs)
+
+    def record_unlock(self, token: bytes) -> None:
+        self._state.apply(_unlocked(token))
+
+    def unlocks(self) -> tuple[bytes, ...]:
+        return tuple(base64.b64decode(t) for t in self._state.unlocks)
+
+    def unlocks_sent(self, count: int) -> None:
+        if count:
+            self._state.apply({"op": "unlocks_sent", "count": count})
 
     def close(self) -> None:
         pass
@@ -596,6 +623,22 @@ class EncryptedRepository:
     def get(self, key: str, default: Any = None) -> Any:
         with self._lock:
             return self._state.settings.get(key, default)
+
+    def record_unlock(self, token: bytes) -> None:
+        """Keep an unlock token (crypto.sealing): every unlock leaves one, of one size."""
+        with self._lock:
+            self._record(_unlocked(token))
+
+    def unlocks(self) -> tuple[bytes, ...]:
+        """The unlock tokens the hub has not taken yet, oldest first."""
+        with self._lock:
+            return tuple(base64.b64decode(t) for t in self._state.unlocks)
+
+    def unlocks_sent(self, count: int) -> None:
+        """The hub took the `count` oldest unlock tokens."""
+        with self._lock:
+            if count:
+                self._record({"op": "unlocks_sent", "count": count})
 
     def acknowledge_sealed(self, record_id: str) -> None:
         outbox = self.directory / OUTBOX

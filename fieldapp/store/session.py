@@ -2,8 +2,9 @@
 
 - The vault opens the data key; the repository lives in the vault's directory (`store/`), so a
   wipe after ten wrong PINs, or on a revoked device, takes it too.
-- A duress PIN opens the store as usual and, silently, appends a duress alert to every visit
-  the staff are out on (or, with none, to the device's own record); it syncs like any event.
+- A duress PIN opens the store as usual and, silently, seals a duress alert for every visit
+  the staff are out on (or, with none, for the device's own record) to the hub, in the unlock
+  token every unlock leaves: the store it opens shows nothing of it, and sync sends it first.
 - A key rotation cut short by a crash is finished before the store is used.
 - The vault keeps the store's anchor (what files it has, how far each has grown), recorded by
   the repository on open, at every journal switch and snapshot, and on close.
@@ -11,6 +12,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,9 +20,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from fieldapp.crypto.sealing import TOKEN_TEXT, decoy_token, seal_token
 from fieldapp.crypto.storage import EncryptedStorage, TamperedStoreError, WrongKeyError
 from fieldapp.crypto.vault import Unlocked, Vault, reencrypt_store
-from fieldapp.domain.events import Author, Event, EventType, device_visit_id
+from fieldapp.domain.events import Author, EventType, device_visit_id
 from fieldapp.domain.findings import Decision, Draft
 from fieldapp.domain.lifecycle import OUT
 from fieldapp.domain.rules import stamp
@@ -44,35 +47,53 @@ class OpenStore:
         self.session.lock()
 
 
+@dataclass(frozen=True)
+class Sender:
+    """Who a duress alert raised on this phone is from, and the hub's key it is sealed to."""
+
+    author: Author
+    hub_key: bytes
+
+
 def open_store(vault: Vault, pin: str, now: datetime,
-               author: Author | Callable[[EncryptedRepository], Author],
+               sender: Sender | Callable[[EncryptedRepository], Sender | None] | None = None,
                entropy: Callable[[], bytes] = lambda: os.urandom(10)) -> OpenStore:
     """Unlock and open the store; WrongPin, Wiped and the other VaultErrors pass through.
-    `author`: who a duress alert is from (or how to read it from the store: the phone's
-    enrolment is kept there)."""
+
+    Every unlock leaves one unlock token in the store (crypto.sealing), the same size
+    whatever the PIN: after the duress PIN, the silent alert sealed to the hub (`sender`, or
+    how to read it from the store: the enrolment is kept there); otherwise, or before the
+    phone is enrolled, a decoy. Nothing the duress PIN opens shows the alert."""
     session = vault.unlock(pin, now)
     directory = vault.directory / STORE
     if session.previous_key is not None:  # a rotation cut short: finish it first
         vault.finish_rotation(*rekey_repository(vault, session.previous_key, session.key))
     repository = EncryptedRepository(directory, session.key, generation=vault.generation,
                                      anchor=vault)
-    if session.duress:
-        by = author if isinstance(author, Author) else author(repository)
-        raise_duress_alert(repository, by, now, entropy)
+    to = sender(repository) if callable(sender) else sender
+    token = decoy_token()
+    if session.duress and to is not None:
+        token = seal_token(to.hub_key, duress_alert(repository, to.author, now, entropy))
+    repository.record_unlock(token)
     return OpenStore(vault, session, repository)
 
 
-def raise_duress_alert(repository: EncryptedRepository, author: Author, now: datetime,
-                       entropy: Callable[[], bytes]) -> tuple[Event, ...]:
-    """Append a silent duress alert to each visit staff are out on, or to the device's record."""
+def duress_alert(repository: EncryptedRepository, author: Author, now: datetime,
+                 entropy: Callable[[], bytes]) -> bytes:
+    """A silent duress alert for each visit staff are out on, or for the device's own record,
+    as the JSON a token carries: `{"events": [...]}` (as many visits as fit in it)."""
     out = [v for v in repository.visit_ids() if fold(repository.events(v)).phase in OUT]
     alert = Decision(drafts=(Draft(EventType.DURESS_ALERT, {"silent": True}),))
-    events: list[Event] = []
+    events: list[dict[str, Any]] = []
+    text = b'{"events":[]}'
     for visit_id in out or [device_visit_id(author.device_id)]:
         state = fold(repository.events(visit_id))
-        events += stamp(state, alert, visit_id, author, now, entropy)
-    repository.append(events)
-    return tuple(events)
+        more = [e.to_dict() for e in stamp(state, alert, visit_id, author, now, entropy)]
+        longer = json.dumps({"events": events + more}, separators=(",", ":")).encode()
+        if len(longer) > TOKEN_TEXT:
+            break
+        events, text = events + more, longer
+    return text
 
 
 def rotate_key(vault: Vault, pin: str, duress_pin: str, now: datetime) -> None:

@@ -41,12 +41,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from fieldapp.crypto.sealing import SealError, key_fingerprint, load_public_key, seal
-from fieldapp.domain.events import ALERTS, Event, EventError
+from fieldapp.domain.events import ALERTS, Author, Event, EventError
 from fieldapp.domain.lifecycle import Phase
 from fieldapp.domain.policy import Pack, PackError, parse_pack
 from fieldapp.domain.state import fold
 from fieldapp.store.repository import NotAcknowledgedError, Repository
-from fieldapp.sync.protocol import MAX_BATCH, PROTOCOL
+from fieldapp.store.session import Sender
+from fieldapp.sync.protocol import MAX_BATCH, MAX_UNLOCKS, PROTOCOL
 from fieldapp.sync.records import MAX_RECORDS, new_record_id, visit_record
 from fieldapp.sync.slip import key_check, read_slip
 
@@ -326,6 +327,15 @@ def enrolment_of(repository: Repository) -> Enrolment | None:
     return Enrolment(**{**kept, "tls_pins": tuple(kept.get("tls_pins", ()))})
 
 
+def duress_sender(repository: Repository) -> Sender | None:
+    """Who a duress alert raised as this phone opens is from, and the hub key it is sealed
+    to; None before the phone is enrolled (there is no hub to tell)."""
+    enrolment = enrolment_of(repository)
+    if enrolment is None:
+        return None
+    return Sender(Author(enrolment.staff_id, enrolment.device_id), enrolment.hub_key)
+
+
 def pack_of(repository: Repository) -> Pack | None:
     """The school's pack as the phone holds it (enrolment, then pulls)."""
     text = repository.get("pack")
@@ -372,6 +382,7 @@ class SyncClient:
         report = Report()
         self._problems = []
         try:
+            self._send_unlocks(hub)
             report.pushed += self._push(hub, urgent=True)
             report.pushed += self._push(hub, urgent=False)
             self._pull(hub, enrolment, report)
@@ -408,6 +419,20 @@ class SyncClient:
             last_failure=repo.get("last_failure"))
 
     # --- push -------------------------------------------------------------------------------
+
+    def _send_unlocks(self, hub: Hub) -> None:
+        """Every unlock token the store holds, first and urgently: one may be a duress alert
+        (nothing here can tell which: only the hub can open it)."""
+        tokens = self.repository.unlocks()
+        for start in range(0, len(tokens), MAX_UNLOCKS):
+            chunk = tokens[start:start + MAX_UNLOCKS]
+            status, data = hub.call("POST", "/api/v1/push", {
+                "protocol": PROTOCOL, "events": [],
+                "unlocks": [base64.b64encode(t).decode("ascii") for t in chunk]}, urgent=True)
+            if status not in (200, 409) or data.get("unlocks") != len(chunk):
+                raise HubFault(f"the hub refused a push ({status}): "
+                               f"{str(data.get('message', ''))[:200]}")
+            self.repository.unlocks_sent(len(chunk))
 
     def _push(self, hub: Hub, urgent: bool) -> int:
         waiting = [e for e in self.repository.unsynced() if (e.type in ALERTS) is urgent]

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from fieldapp.crypto.keystore import NoKeystore
-from fieldapp.crypto.vault import DEFAULT_KDF, ScryptParams, Vault, VaultError
+from fieldapp.crypto.vault import DEFAULT_KDF, KDF_FLOOR, ScryptParams, Vault, VaultError
 from fieldapp.domain import commands as c
 from fieldapp.domain.events import Author
 from fieldapp.domain.journeys import JOURNEYS, Visit
@@ -47,6 +47,7 @@ from fieldapp.sync.client import (
     Revoked,
     SyncClient,
     SyncError,
+    duress_sender,
     enrol,
     enrolment_of,
     pack_of,
@@ -94,7 +95,8 @@ def parser() -> argparse.ArgumentParser:
                            help="the hub's TLS key's SPKI pin, where the slip gives one "
                            "(repeat for the backup key's)")
     enrolling.add_argument("--kdf-cost", type=int, default=DEFAULT_KDF.n.bit_length() - 1,
-                           help="scrypt's log2(N) for the PINs (tests may lower it)")
+                           help="scrypt's log2(N) for the PINs: below the vault's floor "
+                           f"({KDF_FLOOR.n.bit_length() - 1}) only for tests and demos")
     walking = commands.add_parser("walk", help="record a journey for an authorised visit")
     walking.add_argument("--journey", choices=sorted(JOURNEYS), default="let-in")
     walking.add_argument("--visit", help="which visit (default: the first authorised)")
@@ -159,7 +161,8 @@ def run(args: argparse.Namespace, clock: Any) -> int:
 def _first_run(data: Path, kdf_cost: int, now: datetime) -> OpenStore:
     if not (data / VAULT / "vault.json").exists():
         Vault.create(data / VAULT, _pin("FIELDAPP_PIN"), _pin("FIELDAPP_DURESS_PIN"),
-                     NoKeystore(), now, ScryptParams(n=2**kdf_cost))
+                     NoKeystore(), now, ScryptParams(n=2**kdf_cost),
+                     kdf_floor=min(KDF_FLOOR, ScryptParams(n=2**kdf_cost), key=lambda p: p.n))
     return _unlock(data, now)
 
 
@@ -168,15 +171,7 @@ def _unlock(data: Path, now: datetime) -> OpenStore:
         vault = Vault.open(data / VAULT, NoKeystore())
     except VaultError:
         raise PhoneError(f"no phone set up in {data}: run `enrol` first") from None
-    return open_store(vault, _pin("FIELDAPP_PIN"), now, _enrolled_as)
-
-
-def _enrolled_as(repository: Repository) -> Author:
-    """Who this phone is, for a duress alert raised as it opens."""
-    enrolment = enrolment_of(repository)
-    if enrolment is None:
-        return Author("unenrolled", "unenrolled")
-    return Author(enrolment.staff_id, enrolment.device_id)
+    return open_store(vault, _pin("FIELDAPP_PIN"), now, duress_sender)
 
 
 def _pin(name: str) -> str:

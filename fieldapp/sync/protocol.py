@@ -16,19 +16,28 @@ A phone is one person's: it sends only events its own member of staff recorded o
 alert (safe phrase, 999, duress) on its own, with the HTTP header `Priority: u=0`, so that the
 hub stores it before bulk sync (fieldapp.hub.urgency). A pull answers `withheld`: stored
 events the hub cannot serve as events of their type, which the cursor moves past.
+
+A push may also carry `unlocks`: the unlock tokens the phone's store holds (base64; one per
+unlock, fieldapp.crypto.sealing), sent first and alone. The hub opens those sealed to it (a
+duress unlock's silent alert: its events are taken as if pushed with the others) and counts
+the rest (decoys); the answer's `unlocks` says how many it took.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from fieldapp.crypto.sealing import TOKEN_SIZE, HubKeyPair, open_token
 from fieldapp.domain.events import Author, Event, EventError, EventType
 from fieldapp.domain.payloads import check_event
 
 PROTOCOL: Final = 1
 MAX_BATCH: Final = 500
+MAX_UNLOCKS: Final = 20
 
 
 class ProtocolError(ValueError):
@@ -115,6 +124,32 @@ def batch(body: Any, key: str, most: int) -> list[Any]:
     if len(items) > most:
         raise ProtocolError(f"{key}: at most {most} in one push, got {len(items)}")
     return items
+
+
+def unlock_events(body: Any, keys: Sequence[HubKeyPair]) -> tuple[int, list[Any]]:
+    """(how many unlock tokens the push carries, the events those sealed to one of `keys`
+    hold). A token that is not one (not base64, the wrong size) is a ProtocolError."""
+    tokens = body.get("unlocks", []) if isinstance(body, Mapping) else []
+    if not isinstance(tokens, list) or len(tokens) > MAX_UNLOCKS:
+        raise ProtocolError(f"unlocks: expected a list of at most {MAX_UNLOCKS} tokens")
+    events: list[Any] = []
+    for index, text in enumerate(tokens):
+        try:
+            token = base64.b64decode(str(text), validate=True)
+        except ValueError:
+            raise ProtocolError(f"unlocks[{index}]: not base64") from None
+        if len(token) != TOKEN_SIZE:
+            raise ProtocolError(f"unlocks[{index}]: an unlock token is {TOKEN_SIZE} bytes")
+        for key in keys:
+            opened = open_token(key, token)
+            if opened is not None:
+                try:
+                    carried = json.loads(opened).get("events", [])
+                except (ValueError, AttributeError):
+                    raise ProtocolError(f"unlocks[{index}]: not an unlock's alert") from None
+                events += carried if isinstance(carried, list) else []
+                break
+    return len(tokens), events
 
 
 def _ref(item: Any, index: int) -> str:

@@ -60,7 +60,7 @@ def clock() -> Clock:
 
 
 def new_phone(tmp_path: Path, clock: Clock, name: str = "ann") -> PhoneService:
-    return PhoneService(tmp_path / name, MemoryKeystore(), clock, kdf=FAST)
+    return PhoneService(tmp_path / name, MemoryKeystore(), clock, kdf=FAST, kdf_floor=FAST)
 
 
 def ready(tmp_path: Path, hub: Hub, clock: Clock, slip: str) -> PhoneService:

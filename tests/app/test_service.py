@@ -13,11 +13,12 @@ import pytest
 
 from fieldapp.app.service import NotOpen, PhoneService, ServiceError, Setup
 from fieldapp.crypto.vault import WeakPin, WrongPin
-from fieldapp.domain.events import EventType
+from fieldapp.domain.events import Event, EventType, new_event_id
 from fieldapp.domain.forms import FormError
 from fieldapp.domain.guide import Stage
 from fieldapp.domain.lifecycle import Phase
 from tests.app.conftest import DURESS, PIN, SIGN_OUT, Clock, new_phone
+from tests.samples import STAFF, sample
 from tests.sync.hubs import Hub
 
 
@@ -125,12 +126,17 @@ def test_the_phone_locks_after_the_schools_idle_time(ann: PhoneService, clock: C
 
 
 def test_a_duress_unlock_opens_the_same_visits_and_raises_a_silent_alert(
-        ann: PhoneService) -> None:
+        ann: PhoneService, hub: Hub) -> None:
     ann.act("visit-1", "sign_out", SIGN_OUT)
     ann.lock()
     ann.unlock(DURESS)
     assert ann.setup() is Setup.READY and [c.visit_id for c in ann.today()] == ["visit-1"]
-    assert ann.repository.events("visit-1")[-1].type is EventType.DURESS_ALERT
+    assert ann.state("visit-1").alerts == ()  # nothing on the phone shows it...
+    assert ann.repository.events("visit-1")[-1].type is EventType.SIGNED_OUT
+    ann.sync()  # ...and the hub has it once the phone syncs
+    alerts = [e for e in hub.events() if e.type is EventType.DURESS_ALERT]
+    assert [(e.visit_id, e.author.staff_id) for e in alerts] == [("visit-1", "staff-ann")]
+    assert ann.state("visit-1").alerts == ()  # nor does a pull bring it back
 
 
 def test_an_unreachable_hub_is_said_in_the_status_and_nothing_is_lost(
@@ -156,15 +162,27 @@ def test_what_the_phone_refuses_before_it_is_enrolled(tmp_path: Path, clock: Clo
         phone.enrol("http://[::1", "A" * 36)
     phone.lock()
     phone.lock()  # locking a locked phone changes nothing
-    phone.unlock(DURESS)  # a duress unlock before enrolment: the alert is the device's own
-    [device] = phone.repository.visit_ids()
-    assert phone.repository.events(device)[-1].author.staff_id == "unenrolled"
+    phone.unlock(DURESS)  # before enrolment there is no hub to tell: a decoy, as ever
+    assert phone.repository.visit_ids() == () and len(phone.repository.unlocks()) == 2
 
 
-def test_a_duress_alert_with_no_visit_out_is_not_a_visit_on_today(ann: PhoneService) -> None:
+def test_a_duress_alert_with_no_visit_out_is_not_a_visit_on_today(ann: PhoneService,
+                                                                  hub: Hub) -> None:
     ann.lock()
     ann.unlock(DURESS)
-    assert len(ann.repository.visit_ids()) == 2  # the visit, and the device's own record
+    assert ann.repository.visit_ids() == ("visit-1",)
+    assert [card.visit_id for card in ann.today()] == ["visit-1"]
+    ann.sync()
+    alerts = [e for e in hub.events() if e.type is EventType.DURESS_ALERT]
+    assert [e.visit_id for e in alerts] == [f"device-{ann.me().device_id}"]
+
+
+def test_a_visit_this_member_of_staff_is_not_on_is_not_on_today(ann: PhoneService) -> None:
+    plan = Event.from_dict({**Event(new_event_id(datetime.now(UTC), bytes(10)), "visit-ben",
+                                    EventType.PLANNED, datetime.now(UTC), ann.me(), {}).to_dict(),
+                            "payload": sample(EventType.PLANNED, staff=STAFF[1:])})
+    ann.repository.append([plan], synced=True)  # Ben's alone: a plan this phone was sent
+    assert ann.state("visit-ben").phase is not Phase.NEW
     assert [card.visit_id for card in ann.today()] == ["visit-1"]
 
 

@@ -228,7 +228,8 @@ def test_a_pack_update_that_does_not_parse_is_said_and_the_old_pack_kept(
         tmp_path: Path, hub: Hub) -> None:
     hub.plan("visit-1")
     transport = BrokenPackHub()
-    phone = PhoneService(tmp_path / "ann", MemoryKeystore(), Clock(), transport, kdf=FAST)
+    phone = PhoneService(tmp_path / "ann", MemoryKeystore(), Clock(), transport, kdf=FAST,
+                         kdf_floor=FAST)
     phone.create(PIN, DURESS)
     phone.enrol(hub.url, hub.slip("staff-ann"), "phone")
     phone.sync()

@@ -222,13 +222,19 @@ def test_malformed_pushes_get_a_4xx_and_change_nothing(hub: Hub, body: Any, stat
 
 
 JSON = {"Content-Type": "application/json"}
+TOO_LARGE = {"error": "too_large", "message": "at most 1 MiB per request"}
 
 
-def test_an_oversized_request_is_413(hub: Hub) -> None:
+def test_an_oversized_request_is_413_and_stores_nothing(hub: Hub) -> None:
     phone = hub.enrol("uplands", "staff-ann")
-    answer = hub.client.post("/api/v1/push", headers=auth(phone),
-                             content=b"{" + b" " * MAX_BODY + b"}")
-    assert answer.status_code == 413
+    push = json.dumps({"protocol": 1, "events": [planned(1, phone)]}).encode()
+    answer = hub.client.post("/api/v1/push", headers=auth(phone) | JSON,
+                             content=push + b" " * MAX_BODY)  # padded, and still JSON
+    assert (answer.status_code, answer.json()) == (413, TOO_LARGE)
+    assert answer.headers["content-type"] == "application/json"
+    assert hub.store.count() == 0
+    within = hub.client.post("/api/v1/push", headers=auth(phone) | JSON, content=push)
+    assert within.status_code == 200 and hub.store.count() == 1  # the same push, unpadded
 
 
 def test_the_openapi_document_describes_the_versioned_api(hub: Hub) -> None:
@@ -321,13 +327,12 @@ def test_an_oversized_body_sent_in_chunks_is_413_too(hub: Hub) -> None:
     phone = hub.enrol("uplands", "staff-ann")
 
     def chunks() -> Iterator[bytes]:
-        yield b'{"protocol": 1, "events": [], "padding": "'
-        yield from (b"x" * 65536 for _ in range(17))
-        yield b'"}'
+        yield json.dumps({"protocol": 1, "events": [planned(1, phone)]}).encode()
+        yield from (b" " * 65536 for _ in range(17))  # 1 MiB and more of JSON's spaces
 
     answer = hub.client.post("/api/v1/push", headers=auth(phone) | JSON, content=chunks())
-    assert answer.status_code == 413
-    assert answer.json() == {"error": "too_large", "message": "at most 1 MiB per request"}
+    assert (answer.status_code, answer.json()) == (413, TOO_LARGE)
+    assert hub.store.count() == 0
 
 
 def test_a_phone_enrolling_again_keeps_its_device_id_only_if_nobody_has_it(hub: Hub) -> None:

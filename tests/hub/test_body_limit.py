@@ -53,6 +53,22 @@ def chunks(*parts: bytes) -> list[Message]:
             for i, part in enumerate(parts)]
 
 
+def refusal(sent: list[Message]) -> tuple[int, Any]:
+    """The one answer sent, whole: its status and its body, JSON declared as such and of the
+    length declared."""
+    start, body = sent
+    headers = dict(start["headers"])
+    assert headers[b"content-type"] == b"application/json"
+    assert int(headers[b"content-length"]) == len(body["body"])
+    assert not body.get("more_body", False)
+    return start["status"], json.loads(body["body"])
+
+
+def too_large(limit: str = "10 bytes") -> tuple[int, Any]:
+    """The documented answer to a body over the limit (docs/hub.md, errors)."""
+    return 413, {"error": "too_large", "message": f"at most {limit} per request"}
+
+
 def test_a_body_in_chunks_within_the_limit_reaches_the_app_whole() -> None:
     sent = call(Echo(), chunks(b"12345", b"67890"))
     assert sent[0]["status"] == 200 and sent[1]["body"] == b"1234567890"
@@ -61,21 +77,19 @@ def test_a_body_in_chunks_within_the_limit_reaches_the_app_whole() -> None:
 def test_a_body_in_chunks_over_the_limit_is_413_and_never_reaches_the_app() -> None:
     app = Echo()
     sent = call(app, chunks(b"123456", b"78901", b"more"))
-    assert sent[0]["status"] == 413 and not app.called
-    assert json.loads(sent[1]["body"]) == {"error": "too_large",
-                                           "message": "at most 10 bytes per request"}
+    assert refusal(sent) == too_large() and not app.called
 
 
 @pytest.mark.parametrize("length", [b"11", b"-1", b"ten"])
 def test_a_declared_length_over_the_limit_or_unreadable_is_413(length: bytes) -> None:
     app = Echo()
     sent = call(app, chunks(b"x"), ((b"content-length", length),))
-    assert sent[0]["status"] == 413 and not app.called
+    assert refusal(sent) == too_large() and not app.called
 
 
 def test_a_declared_length_within_the_limit_reaches_the_app() -> None:
     sent = call(Echo(), chunks(b"0123456789"), ((b"content-length", b"10"),))
-    assert sent[1]["body"] == b"0123456789"
+    assert sent[0]["status"] == 200 and sent[1]["body"] == b"0123456789"
 
 
 def test_a_client_that_goes_away_mid_body_gets_no_answer() -> None:
@@ -130,21 +144,22 @@ def test_a_gzip_body_that_inflates_past_the_limit_is_413(inflated: int, limit: i
     packed = gzip.compress(b"x" * inflated)
     assert len(packed) <= limit
     sent = call(app, chunks(packed), GZIP, limit=limit)
-    assert sent[0]["status"] == 413 and not app.called
+    assert refusal(sent) == too_large(f"{limit} bytes") and not app.called
 
 
 def test_a_gzip_body_over_the_limit_as_sent_is_413() -> None:
     app = Echo()
     sent = call(app, chunks(bytes(range(256)) * 2), GZIP, limit=100)
-    assert sent[0]["status"] == 413 and not app.called
+    assert refusal(sent) == too_large("100 bytes") and not app.called
 
 
 @pytest.mark.parametrize(("body", "says"), [
-    (b"not gzip", "not gzip"), (gzip.compress(b"0123456789", mtime=0)[:-4], "cut short")])
+    (b"not gzip", "the body is not gzip"),
+    (gzip.compress(b"0123456789", mtime=0)[:-4], "the gzip body is cut short")])
 def test_a_body_that_is_not_gzip_or_is_cut_short_is_400(body: bytes, says: str) -> None:
     app = Echo()
     sent = call(app, chunks(body), GZIP, limit=100)
-    assert sent[0]["status"] == 400 and says in json.loads(sent[1]["body"])["message"]
+    assert refusal(sent) == (400, {"error": "bad_encoding", "message": says})
     assert not app.called
 
 

@@ -361,7 +361,8 @@ def test_an_administrators_commands_list_cancel_unlock_and_are_audited(
         "dsl\tDee\tdsl\tnot trained\tno mobile\tsigns off as safeguarding_lead\tconsole login "
         "(locked for new browsers)"]
     assert main([*hub, "staff", "unlock", "uplands", "dsl"]) == 0  # her password still works
-    assert accounts.sign_in("uplands", "dsl", "a long enough password", datetime.now(UTC))
+    unlocked = accounts.sign_in("uplands", "dsl", "a long enough password", datetime.now(UTC))
+    assert (unlocked.user.staff_id, unlocked.user.role) == ("dsl", "dsl")
     assert main([*hub, "device", "list", "uplands"]) == 0
     (unused,) = capsys.readouterr().out.splitlines()
     assert unused.startswith("unused enrolment code\tann\texpires ")

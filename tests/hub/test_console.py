@@ -5,7 +5,7 @@ sealed and opened only for the DSL, and admins managing phones."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -20,7 +20,6 @@ from fieldapp.domain.simulate import SimulatedVisit
 from fieldapp.domain.state import Staff
 from fieldapp.hub.accounts import LOCK_AFTER, REFUSED, SESSION_FOR, hash_password, password_matches
 from fieldapp.hub.api import create_api
-from fieldapp.hub.audit import AuditLog
 from fieldapp.hub.directory import DirectoryError
 from fieldapp.hub.records import sealed_records
 from fieldapp.sync.protocol import Push
@@ -181,19 +180,32 @@ def test_the_dsl_reads_a_visit_and_the_read_is_audit_logged_without_its_content(
     assert "Child 0" not in str(audit)
 
 
-def test_no_case_content_is_sent_unless_its_read_was_logged(engine: Engine, world: World,
-                                                            uplands: School,
-                                                            monkeypatch: pytest.MonkeyPatch
-                                                            ) -> None:
-    def broken(*_args: Any) -> None:
+class FullAuditLog:
+    """An audit log on a full disk: it is asked to record each read, and cannot."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, str]] = []
+
+    def record(self, school_id: str, at: datetime, staff_id: str, role: str, action: str,
+               subject: str) -> None:
+        self.asked.append((action, subject))
         raise OSError("disk full")
 
-    monkeypatch.setattr(AuditLog, "record", broken)
+
+def test_no_case_content_is_sent_unless_its_read_was_logged(world: World, uplands: School,
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    audit = FullAuditLog()
+    console = world.client.app.state.console  # type: ignore[attr-defined]
+    monkeypatch.setattr(console, "audit", audit)  # this hub's, and only its
     client = TestClient(world.client.app, raise_server_exceptions=False)
     for path in (f"/api/v1/console/visits/{uplands.out}", "/api/v1/console/visits",
                  f"/api/v1/console/records/{uplands.record}"):
         answer = client.get(path, headers=uplands.auth("dsl"))
-        assert answer.status_code == 500 and "Child" not in answer.text
+        assert answer.status_code == 500 and answer.json()["error"] == "internal"
+        assert "Child" not in answer.text
+    assert audit.asked == [("read_visit", uplands.out), ("list_visits", "*"),
+                           ("open_record", uplands.record)]
 
 
 def test_staff_see_only_the_visits_they_are_on(world: World, uplands: School) -> None:

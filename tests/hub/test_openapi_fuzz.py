@@ -57,9 +57,12 @@ ENVELOPES = "/api/v1/sealed/envelopes"
 
 def valid_data_is_taken(ctx: Any, response: Any, case: Case) -> bool | None:
     """What the schema allows is taken; but a binary body's schema cannot say "sealed records
-    back to back": random bytes that are not are refused, 400 `bad_push`."""
-    if case.path == ENVELOPES and response.status_code == 400 and \
-            response.json()["error"] == "bad_push":
+    back to back", nor a push's "base64 of exactly 4,156 bytes" for an unlock token (a
+    pattern that exact makes schemathesis take minutes to start): what is not is refused,
+    400 `bad_push`, saying which."""
+    if response.status_code == 400 and response.json()["error"] == "bad_push" and (
+            case.path == ENVELOPES
+            or (case.path == PUSH and response.json()["message"].startswith("unlocks["))):
         return None
     return positive_data_acceptance(ctx, response, case)
 

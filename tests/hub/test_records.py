@@ -82,7 +82,7 @@ def test_the_audit_log_pages_back_newest_first_one_school_at_a_time(engine: Engi
 
 def test_record_ids_belong_to_their_school(engine: Engine) -> None:
     store = SealedStore(engine, KEYS)
-    assert store.ingest("uplands", ANN, [record("rec-1")], [], NOW, ON).stored
+    assert store.ingest("uplands", ANN, [record("rec-1")], [], NOW, ON).stored == ("rec-1",)
     elsewhere = store.ingest("hart-hill", ANN, [record("rec-1", "hart-hill")], [], NOW, ON)
     assert elsewhere.stored == ("rec-1",)  # not a conflict: another school's record
 

@@ -112,7 +112,7 @@ def test_a_zero_length_file_is_refused_not_taken_as_empty(tmp_path: Path) -> Non
 def test_a_truncated_file_is_refused(tmp_path: Path, keep: int) -> None:
     path = written(tmp_path)
     path.write_bytes(path.read_bytes()[:keep])
-    with pytest.raises((TruncatedStoreError, TamperedStoreError)):
+    with pytest.raises(TruncatedStoreError, match=rf"^store\.db is cut off \({keep} bytes\)$"):
         EncryptedStorage(path, key=KEY).read()
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from fieldapp.crypto.keystore import KeystoreUnavailable, NoKeystore
 from fieldapp.crypto.keystore_flet import FletKeystore, platform_keystore
-from fieldapp.crypto.vault import ScryptParams, Vault
+from fieldapp.crypto.vault import KeystoreMismatch, ScryptParams, Vault
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 FAST = ScryptParams(n=2**10, r=8, p=1)
@@ -46,7 +46,8 @@ def test_the_vault_keeps_its_secret_in_the_phones_keystore(tmp_path: Path) -> No
         keystore = FletKeystore(storage, asyncio.get_running_loop())
 
         def set_up_and_unlock() -> bytes:  # what the app runs with asyncio.to_thread
-            Vault.create(tmp_path, "28491375", "71930564", keystore, NOW, kdf_params=FAST)
+            Vault.create(tmp_path, "28491375", "71930564", keystore, NOW, kdf_params=FAST,
+                         kdf_floor=FAST)
             return Vault.open(tmp_path, keystore).unlock("28491375", NOW).key
 
         key = await asyncio.to_thread(set_up_and_unlock)
@@ -56,8 +57,10 @@ def test_the_vault_keeps_its_secret_in_the_phones_keystore(tmp_path: Path) -> No
         assert secret.isascii()
 
         storage.values.clear()  # the file copied to another phone: no secret there
-        with pytest.raises(Exception, match="keystore"):
+        with pytest.raises(KeystoreMismatch, match="secret is not in this device's keystore"):
             await asyncio.to_thread(lambda: Vault.open(tmp_path, keystore).unlock("28491375", NOW))
+        failures = await asyncio.to_thread(lambda: Vault.open(tmp_path, keystore).failures)
+        assert failures == 0  # not counted as a wrong PIN
 
     asyncio.run(scenario())
 

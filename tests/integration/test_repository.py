@@ -136,6 +136,14 @@ def test_settings_are_kept_and_removed(repo: Repository) -> None:
     assert repo.get("cursor") is None
 
 
+def test_unlock_tokens_wait_in_order_until_the_hub_takes_them(repo: Repository) -> None:
+    for token in (b"first", b"second", b"third"):
+        repo.record_unlock(token)
+    repo.unlocks_sent(0)  # nothing taken: nothing changes
+    repo.unlocks_sent(2)
+    assert repo.unlocks() == (b"third",)
+
+
 def test_a_record_id_must_be_safe_as_a_file_name(repo: Repository) -> None:
     with pytest.raises(ValueError, match="names a file"):
         repo.finalise("visit-1", "../../etc/passwd", b"x")

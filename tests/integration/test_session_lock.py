@@ -19,7 +19,7 @@ FAST = ScryptParams(n=2**10, r=8, p=1)
 def test_the_phone_locks_after_the_packs_idle_time(tmp_path: Path) -> None:
     pack = replace(load_pack("uplands-junior"), lock_after_minutes=2)
     keystore = MemoryKeystore()
-    Vault.create(tmp_path, "28491375", "71930564", keystore, NOW, kdf_params=FAST)
+    Vault.create(tmp_path, "28491375", "71930564", keystore, NOW, kdf_params=FAST, kdf_floor=FAST)
     session = Vault.open(tmp_path, keystore).unlock("28491375", NOW)
     session.touch(NOW + timedelta(minutes=1))  # a tap
     assert not session.is_locked(NOW + timedelta(minutes=2, seconds=59), pack.lock_after_minutes)

@@ -310,9 +310,9 @@ def test_a_tap_recorded_while_a_seal_was_cut_short_is_kept(
 # --- through the vault -------------------------------------------------------------------------
 
 def vault_with_store(folder: Path, keystore: MemoryKeystore | NoKeystore) -> Vault:
-    Vault.create(folder, PIN, DURESS, keystore, NOW, kdf_params=FAST)
+    Vault.create(folder, PIN, DURESS, keystore, NOW, kdf_params=FAST, kdf_floor=FAST)
     vault = Vault.open(folder, keystore)
-    opened = open_store(vault, PIN, NOW, AUTHOR)
+    opened = open_store(vault, PIN, NOW)
     opened.repository.append([event(1), event(2)])
     opened.close()
     return vault
@@ -326,11 +326,11 @@ def test_an_altered_or_removed_anchor_in_the_vault_is_refused(tmp_path: Path) ->
     document["store_anchor"]["journals"][0][2] = 0  # "it held no records"
     vault.path.write_text(json.dumps(document))
     with pytest.raises(TamperedStoreError, match="anchor has been altered"):
-        open_store(vault, PIN, NOW, AUTHOR)
+        open_store(vault, PIN, NOW)
     document["store_anchor"] = None
     vault.path.write_text(json.dumps(document))
     with pytest.raises(MissingStoreFileError, match=r"vault\.json has no record"):
-        open_store(vault, PIN, NOW, AUTHOR)
+        open_store(vault, PIN, NOW)
 
 
 def test_the_whole_app_folder_put_back_is_refused_where_there_is_a_keystore(
@@ -338,13 +338,13 @@ def test_the_whole_app_folder_put_back_is_refused_where_there_is_a_keystore(
     keystore = MemoryKeystore()
     vault = vault_with_store(tmp_path / "app", keystore)
     shutil.copytree(tmp_path / "app", tmp_path / "copy")
-    opened = open_store(vault, PIN, NOW, AUTHOR)
+    opened = open_store(vault, PIN, NOW)
     opened.repository.append([event(3)])
     opened.close()
     shutil.rmtree(tmp_path / "app")
     shutil.copytree(tmp_path / "copy", tmp_path / "app")
     with pytest.raises(RolledBackStoreError, match="keystore"):
-        open_store(Vault.open(tmp_path / "app", keystore), PIN, NOW, AUTHOR)
+        open_store(Vault.open(tmp_path / "app", keystore), PIN, NOW)
 
 
 def test_without_a_keystore_the_whole_app_folder_put_back_cannot_be_seen(
@@ -352,12 +352,12 @@ def test_without_a_keystore_the_whole_app_folder_put_back_cannot_be_seen(
     """The limit docs/store-format.md states: nothing outside the folder remembers it."""
     vault = vault_with_store(tmp_path / "app", NoKeystore())
     shutil.copytree(tmp_path / "app", tmp_path / "copy")
-    opened = open_store(vault, PIN, NOW, AUTHOR)
+    opened = open_store(vault, PIN, NOW)
     opened.repository.append([event(3)])
     opened.close()
     shutil.rmtree(tmp_path / "app")
     shutil.copytree(tmp_path / "copy", tmp_path / "app")
-    again = open_store(Vault.open(tmp_path / "app", NoKeystore()), PIN, NOW, AUTHOR)
+    again = open_store(Vault.open(tmp_path / "app", NoKeystore()), PIN, NOW)
     assert again.repository.count() == 2
     again.close()
 
@@ -366,7 +366,7 @@ def test_a_rotation_keeps_the_anchor_and_a_closed_store_lets_its_key_go(tmp_path
     keystore = MemoryKeystore()
     vault = vault_with_store(tmp_path, keystore)
     rotate_key(vault, PIN, DURESS, NOW)
-    opened = open_store(vault, PIN, NOW, AUTHOR)
+    opened = open_store(vault, PIN, NOW)
     assert opened.repository.count() == 2
     opened.repository.append([event(3)])
     opened.close()
@@ -374,7 +374,7 @@ def test_a_rotation_keeps_the_anchor_and_a_closed_store_lets_its_key_go(tmp_path
     journals = sorted((tmp_path / STORE).glob("journal-*.log"))
     journals[-1].write_bytes(journals[-1].read_bytes()[:29])  # its records cut off
     with pytest.raises(RolledBackStoreError, match="fewer than"):
-        open_store(vault, PIN, NOW, AUTHOR)
+        open_store(vault, PIN, NOW)
 
 
 def test_a_damaged_anchor_or_a_silent_keystore_opens_nothing(tmp_path: Path) -> None:
@@ -384,26 +384,26 @@ def test_a_damaged_anchor_or_a_silent_keystore_opens_nothing(tmp_path: Path) -> 
     vault = vault_with_store(tmp_path, keystore)
     keystore.silent_on = ".anchor"
     with pytest.raises(KeystoreNotAnswering):
-        open_store(vault, PIN, NOW, AUTHOR)
+        open_store(vault, PIN, NOW)
     keystore.silent_on = None
     document = json.loads(vault.path.read_text())
     for damaged in ({"serial": -1}, {**document["store_anchor"], "mac": "not hex"}):
         vault.path.write_text(json.dumps({**document, "store_anchor": damaged}))
         with pytest.raises(TamperedStoreError, match="anchor is damaged"):
-            open_store(vault, PIN, NOW, AUTHOR)
+            open_store(vault, PIN, NOW)
 
 
 def test_records_under_the_old_key_after_a_rotations_rewrite_are_refused(
         tmp_path: Path) -> None:
     vault = vault_with_store(tmp_path, MemoryKeystore())
-    opened = open_store(vault, PIN, NOW, AUTHOR)
+    opened = open_store(vault, PIN, NOW)
     opened.repository.compact()
     opened.repository.append([event(3)])
     opened.close()
     old, new = vault.rotate(PIN, DURESS, NOW)
     reencrypt_store(tmp_path / STORE / "store.db", old, new, vault.generation)
     with pytest.raises(TamperedStoreError, match="holds records under the old key"):
-        open_store(vault, PIN, NOW, AUTHOR)
+        open_store(vault, PIN, NOW)
 
 
 class SilentKeystore(MemoryKeystore):

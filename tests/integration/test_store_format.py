@@ -5,6 +5,7 @@ exactly what the app shows."""
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +14,6 @@ from typing import Any
 
 from fieldapp.crypto.keystore import MemoryKeystore
 from fieldapp.crypto.vault import ScryptParams, Vault
-from fieldapp.domain.events import Author
 from fieldapp.store.session import open_store
 from tests.integration.test_repository import event
 
@@ -38,6 +38,8 @@ def replay(read: dict[str, Any]) -> dict[str, Any]:
     quarantine = {doc["id"]: doc["reason"] for doc in tables.get("quarantine", {}).values()}
     receipts = {doc["visit_id"]: doc for doc in tables.get("receipts", {}).values()}
     settings = dict(tables.get("settings", {}).get("1", {}))
+    unlocks = [doc["token"] for _, doc in sorted(tables.get("unlocks", {}).items(),
+                                                 key=lambda item: int(item[0]))]
     first = tables.get("meta", {}).get("1", {}).get("journal", 1)
     for number, (_journal_id, records) in sorted(read["journals"].items()):
         assert number >= first, "journals before the snapshot's are deleted"
@@ -62,6 +64,10 @@ def replay(read: dict[str, Any]) -> dict[str, Any]:
                     del events[i]
                     synced.discard(i)
                 receipts[record["visit_id"]] = record["receipt"]
+            elif op == "unlocked":
+                unlocks.append(record["token"])
+            elif op == "unlocks_sent":
+                del unlocks[:record["count"]]
             else:
                 assert op == "set"
                 if record["value"] is None:
@@ -69,15 +75,16 @@ def replay(read: dict[str, Any]) -> dict[str, Any]:
                 else:
                     settings[record["key"]] = record["value"]
     return {"events": sorted(events), "synced": sorted(synced & set(events)),
-            "quarantine": quarantine, "receipts": sorted(receipts), "settings": settings}
+            "quarantine": quarantine, "receipts": sorted(receipts), "settings": settings,
+            "unlocks": [base64.b64decode(t) for t in unlocks]}
 
 
 def test_every_file_the_store_writes_is_read_by_the_documents_reader(tmp_path: Path) -> None:
     keystore = MemoryKeystore()
     Vault.create(tmp_path, "28491375", "71930564", keystore, NOW,
-                 kdf_params=ScryptParams(n=2**10))
+                 kdf_params=ScryptParams(n=2**10), kdf_floor=ScryptParams(n=2**10))
     vault = Vault.open(tmp_path, keystore)
-    opened = open_store(vault, "28491375", NOW, Author("staff-ann", "phone-a"))
+    opened = open_store(vault, "28491375", NOW)
     store, key = opened.repository, opened.session.key
     store.append([event(n) for n in range(1, 6)])
     store.append([event(10, visit="visit-2"), event(11, visit="visit-2")], synced=True)
@@ -90,13 +97,16 @@ def test_every_file_the_store_writes_is_read_by_the_documents_reader(tmp_path: P
     store.resync([event(1).id])
     store.set("cursor", None)
     store.set("pack_id", "uplands-junior")
+    store.unlocks_sent(1)  # the hub took the first unlock's token
+    store.record_unlock(b"a second unlock's token")
     shown = {"events": sorted(e.id for v in store.visit_ids() for e in store.events(v)),
              "synced": sorted({e.id for v in store.visit_ids() for e in store.events(v)}
                               - {e.id for e in store.unsynced()}
                               - {e.id for e, _ in store.quarantined()}),
              "quarantine": {e.id: why for e, why in store.quarantined()},
              "receipts": sorted(store.receipts()),
-             "settings": {"pack_id": "uplands-junior"}}
+             "settings": {"pack_id": "uplands-junior"},
+             "unlocks": list(store.unlocks())}
     opened.close()
 
     read = reader().read_store(tmp_path, key)

@@ -4,11 +4,15 @@ without a trace; rotation re-encrypts the store without a crash ever losing it."
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import re
 import shutil
 import stat
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,6 +30,7 @@ from fieldapp.crypto.keystore import (
     MemoryKeystore,
     NoKeystore,
 )
+from fieldapp.crypto.keystore_flet import FletKeystore
 from fieldapp.crypto.storage import EncryptedStorage, WrongKeyError, key_id
 from fieldapp.crypto.vault import (
     DEFAULT_KDF,
@@ -53,6 +58,7 @@ from fieldapp.crypto.vault import (
     pin_problem,
     reencrypt_store,
 )
+from tests.integration.test_keystore_flet import FakeSecureStorage
 
 PIN = "48291673"
 DURESS = "73058419"
@@ -68,7 +74,7 @@ class PowerCut(BaseException):
 
 def make(directory: Path, keystore: Keystore | None = None) -> Vault:
     return Vault.create(directory, PIN, DURESS, keystore or MemoryKeystore(), NOW,
-                        kdf_params=FAST)
+                        kdf_params=FAST, kdf_floor=FAST)
 
 
 def header(directory: Path) -> dict[str, Any]:
@@ -126,7 +132,8 @@ def test_each_vault_gets_its_own_random_data_key(tmp_path: Path) -> None:
 def test_the_vault_file_is_private_and_versioned(tmp_path: Path) -> None:
     make(tmp_path)
     assert stat.S_IMODE((tmp_path / "vault.json").stat().st_mode) == 0o600
-    assert header(tmp_path)["version"] == 1 and header(tmp_path)["format"]
+    assert header(tmp_path)["version"] == 1
+    assert header(tmp_path)["format"] == "home-visits key vault"
 
 
 def test_a_second_vault_is_not_created_over_the_first(tmp_path: Path) -> None:
@@ -237,7 +244,7 @@ def test_ten_wrong_pins_wipe_the_vault_the_store_and_the_keystore_secret(tmp_pat
     for _ in range(MAX_FAILURES - 1):
         with pytest.raises(WrongPin):
             vault.unlock(WRONG, NOW)
-    assert keystore.names()
+    assert len(keystore.names()) == 1  # the vault's secret, still kept
     with pytest.raises(Wiped, match="deleted"):
         vault.unlock(WRONG, NOW)
     assert list(tmp_path.iterdir()) == []
@@ -246,23 +253,30 @@ def test_ten_wrong_pins_wipe_the_vault_the_store_and_the_keystore_secret(tmp_pat
         Vault.open(tmp_path, keystore)
 
 
-def test_a_wipe_cut_short_by_a_crash_is_finished_on_the_next_open(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    keystore = MemoryKeystore()
+class DiesOnForgetting(MemoryKeystore):
+    """A keystore on a phone whose power goes, once armed, as it is told to forget a secret
+    (the first thing a wipe does)."""
+
+    armed = False
+
+    def delete(self, name: str) -> None:
+        if self.armed:
+            self.armed = False
+            raise PowerCut
+        super().delete(name)
+
+
+def test_a_wipe_cut_short_by_a_crash_is_finished_on_the_next_open(tmp_path: Path) -> None:
+    keystore = DiesOnForgetting()
     vault = make(tmp_path, keystore)
     write_store(tmp_path / "store.db", vault.unlock(PIN, NOW).key)
     for _ in range(MAX_FAILURES - 1):
         with pytest.raises(WrongPin):
             vault.unlock(WRONG, NOW)
-
-    def power_cut(self: Vault) -> None:
-        raise PowerCut
-
-    monkeypatch.setattr(Vault, "wipe", power_cut)
+    keystore.armed = True
     with pytest.raises(PowerCut):
         vault.unlock(WRONG, NOW)
-    monkeypatch.undo()
-    assert (tmp_path / "store.db").exists()
+    assert (tmp_path / "store.db").exists() and len(keystore.names()) == 1
     with pytest.raises(Wiped):
         Vault.open(tmp_path, keystore)
     assert list(tmp_path.iterdir()) == [] and keystore.names() == frozenset()
@@ -342,7 +356,9 @@ def test_weak_pins_are_refused_with_a_plain_reason(pin: str, reason: str) -> Non
     problem = pin_problem(pin)
     assert problem is not None and reason in problem
     assert pin in {"", *EXAMPLES} or pin not in problem  # the PIN is never echoed
-    with pytest.raises(WeakPin, match=f"duress PIN is refused: .*{reason}"):
+    with pytest.raises(WeakPin, match=rf"^the PIN is refused: .*{reason}"):
+        check_pins(pin, DURESS)
+    with pytest.raises(WeakPin, match=rf"^the duress PIN is refused: .*{reason}"):
         check_pins(PIN, pin)
 
 
@@ -350,22 +366,27 @@ def test_weak_pins_are_refused_with_a_plain_reason(pin: str, reason: str) -> Non
                                  "red folder on tuesday", "correct horse battery"])
 def test_eight_digits_or_a_passphrase_are_accepted(pin: str) -> None:
     assert pin_problem(pin) is None
-    check_pins(pin, DURESS)
+    # Refused only for being the same twice: each passed its own checks first.
+    with pytest.raises(WeakPin, match=r"^the duress PIN is refused: it must differ from the PIN$"):
+        check_pins(pin, pin)
 
 
 def test_the_set_up_screen_says_why_in_one_line() -> None:
     assert "\n" not in WHY_LONG and "8 digits" in WHY_LONG and "passphrase" in WHY_LONG
 
 
-def test_a_weak_pin_writes_no_vault(tmp_path: Path) -> None:
-    with pytest.raises(WeakPin, match="at least 8 digits"):
-        Vault.create(tmp_path, "482916", DURESS, MemoryKeystore(), NOW, kdf_params=FAST)
-    assert not (tmp_path / "vault.json").exists()
+def test_a_weak_pin_writes_no_vault_and_keeps_no_secret(tmp_path: Path) -> None:
+    keystore = MemoryKeystore()
+    with pytest.raises(WeakPin, match=r"^the PIN is refused: a PIN needs at least 8 digits$"):
+        Vault.create(tmp_path / "phone", "482916", DURESS, keystore, NOW, kdf_params=FAST,
+                     kdf_floor=FAST)
+    assert not (tmp_path / "phone").exists() and keystore.names() == frozenset()
 
 
-def test_the_duress_pin_must_differ_from_the_pin(tmp_path: Path) -> None:
-    with pytest.raises(WeakPin, match="must differ"):
-        Vault.create(tmp_path, PIN, PIN, MemoryKeystore(), NOW, kdf_params=FAST)
+def test_the_duress_pin_must_differ_from_the_pin() -> None:
+    for pin in (PIN, "red folder on tuesday"):
+        with pytest.raises(WeakPin, match=r"^the duress PIN is refused: it must differ"):
+            check_pins(pin, pin)
 
 
 # --- keystore ---------------------------------------------------------------------------------
@@ -410,21 +431,51 @@ def test_without_a_keystore_the_vault_says_so_and_relies_on_the_pin(tmp_path: Pa
         Vault.open(tmp_path, NoKeystore()).unlock(WRONG, NOW)
 
 
-@pytest.mark.parametrize("keystore", [MemoryKeystore], ids=["memory"])
-def test_a_keystore_keeps_replaces_and_forgets_secrets(keystore: type[MemoryKeystore]) -> None:
-    store = keystore()
-    assert store.available and store.get("home-visits.vault.x") is None
-    store.set("home-visits.vault.x", b"\x00" * 32)
-    store.set("home-visits.vault.x", b"\x01" * 32)
-    assert store.get("home-visits.vault.x") == b"\x01" * 32
-    store.delete("home-visits.vault.x")
-    store.delete("home-visits.vault.x")
-    assert store.get("home-visits.vault.x") is None
-    for bad_name in ("", "Child Name", "a/b", "x" * 65):
-        with pytest.raises(ValueError):
-            store.get(bad_name)
-    with pytest.raises(ValueError):
-        store.set("ok", b"x" * 65)
+@contextmanager
+def in_memory() -> Iterator[Keystore]:
+    yield MemoryKeystore()
+
+
+@contextmanager
+def on_a_phone() -> Iterator[Keystore]:
+    """FletKeystore over a stand-in for the phone's secure storage, its loop running in a
+    thread of its own (the page's), called from this one (as the vault's worker calls it)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="page", daemon=True)
+    thread.start()
+    try:
+        yield FletKeystore(FakeSecureStorage(), loop)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5)
+        loop.close()
+
+
+BAD_NAME = "a keystore name is 1-64 characters of a-z, 0-9, '.' and '-'"
+
+
+@pytest.mark.parametrize("keystore", [in_memory, on_a_phone], ids=["memory", "flet"])
+def test_a_keystore_keeps_replaces_and_forgets_secrets(
+        keystore: Callable[[], AbstractContextManager[Keystore]]) -> None:
+    with keystore() as store:
+        assert store.available is True and store.get("home-visits.vault.x") is None
+        store.set("home-visits.vault.x", b"\x00" * 32)
+        store.set("home-visits.vault.x", b"\x01" * 32)
+        store.set("home-visits.vault.y", b"\x02" * 64)
+        assert store.get("home-visits.vault.x") == b"\x01" * 32
+        store.delete("home-visits.vault.x")
+        store.delete("home-visits.vault.x")
+        assert store.get("home-visits.vault.x") is None
+        assert store.get("home-visits.vault.y") == b"\x02" * 64  # the other one kept
+        for bad_name in ("", "Child Name", "a/b", "x" * 65):
+            with pytest.raises(ValueError, match=re.escape(BAD_NAME)):
+                store.get(bad_name)
+            with pytest.raises(ValueError, match=re.escape(BAD_NAME)):
+                store.set(bad_name, b"\x01" * 32)
+        for bad_value in (b"", b"x" * 65):
+            with pytest.raises(ValueError, match=r"^a keystore value is 1-64 bytes$"):
+                store.set("home-visits.vault.z", bad_value)
+        assert store.get("home-visits.vault.z") is None
 
 
 def test_no_keystore_keeps_nothing() -> None:
@@ -437,7 +488,7 @@ def test_forgetting_on_a_device_without_a_keystore_is_harmless_but_still_checks_
         ) -> None:
     NoKeystore().delete("home-visits.vault.x")
     for bad_name in ("", "Child Name", "a/b", "x" * 65):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=re.escape(BAD_NAME)):
             NoKeystore().delete(bad_name)
 
 
@@ -574,6 +625,7 @@ def test_a_rotation_cannot_be_rolled_back_by_moving_wraps_between_slots_or_files
     keystore = MemoryKeystore()
     vault = make(tmp_path, keystore)
     before_rotation = header(tmp_path)
+    old_secret = keystore.get(before_rotation["keystore"]["entry"])
     old, new = vault.rotate(PIN, DURESS, NOW)
     pending = header(tmp_path)
     assert (pending["key"]["rotation"], pending["previous_key"]["rotation"]) == (1, 0)
@@ -587,6 +639,10 @@ def test_a_rotation_cannot_be_rolled_back_by_moving_wraps_between_slots_or_files
     with pytest.raises(WrongPin):  # the numbers edited to fit: the wraps no longer open
         Vault.open(tmp_path, keystore).unlock(PIN, NOW)
     path.write_text(json.dumps({**before_rotation, "failures": 0}))  # the older file put back
+    with pytest.raises(KeystoreMismatch):  # its secret went with the rotation
+        Vault.open(tmp_path, keystore).unlock(PIN, NOW)
+    assert old_secret is not None  # had it survived (a crash before it was deleted):
+    keystore.set(before_rotation["keystore"]["entry"], old_secret)
     with pytest.raises(VaultCorrupt, match="older than this phone's last key rotation"):
         Vault.open(tmp_path, keystore).unlock(PIN, NOW)
     path.write_text(json.dumps({**pending, "failures": 0}))
@@ -607,11 +663,13 @@ def test_rotation_needs_both_pins_and_a_wrong_one_counts(tmp_path: Path) -> None
 
 def test_a_second_rotation_waits_until_the_first_is_finished(tmp_path: Path) -> None:
     vault = make(tmp_path)
-    vault.rotate(PIN, DURESS, NOW)
-    with pytest.raises(RotationPending):
+    first = vault.rotate(PIN, DURESS, NOW)
+    with pytest.raises(RotationPending, match="finish the last key rotation"):
         vault.rotate(PIN, DURESS, NOW)
+    assert vault.unlock(PIN, NOW).key == first[1]  # the refused one changed nothing
     vault.finish_rotation(0)
-    vault.rotate(PIN, DURESS, NOW)
+    second = vault.rotate(PIN, DURESS, NOW)
+    assert second[0] == first[1] and second[1] not in first  # on from the first's new key
 
 
 def test_reencrypting_a_store_that_was_never_written_is_nothing_to_do(tmp_path: Path) -> None:
@@ -741,9 +799,9 @@ def test_no_pin_or_key_material_is_written_in_clear(tmp_path: Path) -> None:
     with pytest.raises(WrongPin) as wrong:
         vault.unlock(WRONG, NOW)
     keys.append(rotate_fully(vault, store)[1])
-    secret_name, rotation_mark = sorted(keystore.names())  # the secret, the rotation it is at
-    assert rotation_mark == f"{secret_name}.rotation"
-    secret = keystore.get(secret_name)
+    base = f"home-visits.vault.{header(tmp_path)['vault_id']}"
+    assert keystore.names() == {f"{base}.s1", f"{base}.rotation"}  # the renewed secret, the
+    secret = keystore.get(f"{base}.s1")                             # rotation it is at
     assert secret is not None
     needles = [PIN.encode(), DURESS.encode(), WRONG.encode(), CHILD.encode()]
     for key in [*keys, secret]:
@@ -784,7 +842,8 @@ def test_a_keystore_that_does_not_answer_is_a_vault_error_and_counts_no_attempt(
     assert isinstance(caught.value, VaultError)  # what an unlock screen catches
     assert header(tmp_path)["failures"] == 0
     with pytest.raises(KeystoreNotAnswering):
-        Vault.create(tmp_path / "new", PIN, DURESS, keystore, NOW, kdf_params=FAST)
+        Vault.create(tmp_path / "new", PIN, DURESS, keystore, NOW, kdf_params=FAST,
+                     kdf_floor=FAST)
     assert not (tmp_path / "new" / "vault.json").exists()
     keystore.silent = False
     assert Vault.open(tmp_path, keystore).unlock(PIN, NOW).duress is False

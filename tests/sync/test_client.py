@@ -17,7 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, delete, update
 
-from fieldapp.crypto.sealing import HubKeyPair
+from fieldapp.crypto.sealing import HubKeyPair, decoy_token
 from fieldapp.domain import commands as c
 from fieldapp.domain.events import EventType
 from fieldapp.domain.journeys import Journey, child_at_door, let_in, no_answer
@@ -485,3 +485,29 @@ def test_a_key_rotation_loses_nothing_sealed_to_the_old_key_and_keeps_each_phone
         assert not ann.wiped
     finally:
         rotated.stop()
+
+
+def test_unlock_tokens_go_first_and_stay_until_the_hub_takes_them(hub: Hub,
+                                                                  tmp_path: Path) -> None:
+    refusing = True
+
+    def refuse(request: httpx.Request, send: Callable[[], httpx.Response]) -> httpx.Response:
+        if refusing and request.url.path == "/api/v1/push" and "unlocks" in body_of(request):
+            return httpx.Response(400, json={"error": "bad_push", "message": "not today"})
+        return send()
+
+    transport = Recording(refuse)
+    ann = Phone(tmp_path / "ann", transport=transport).enrol(hub, "staff-ann")
+    tokens = (decoy_token(), decoy_token())
+    for token in tokens:
+        ann.repository.record_unlock(token)
+    with pytest.raises(HubFault, match="the hub refused a push \\(400\\): not today"):
+        ann.client.sync()
+    assert ann.repository.unlocks() == tokens
+    refusing = False
+    transport.seen.clear()
+    ann.client.sync()
+    assert ann.repository.unlocks() == ()
+    first = body_of(transport.seen[0])
+    assert transport.seen[0].headers["Priority"] == "u=0" and first["events"] == []
+    assert [base64.b64decode(t) for t in first["unlocks"]] == list(tokens)

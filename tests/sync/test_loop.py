@@ -98,7 +98,13 @@ def test_stopping_the_loop_ends_it(waiting: int) -> None:
 
 
 def test_a_loop_never_started_stops_quietly() -> None:
-    SyncLoop(Client()).stop()
+    client = Client()
+    loop = SyncLoop(client)
+    loop.stop()  # nothing to wait for
+    started = threading.Thread(target=loop.run, daemon=True)
+    started.start()  # run after all: it is stopped, and syncs nothing
+    started.join(timeout=5)
+    assert not started.is_alive() and client.calls == 0
 
 
 def test_a_bug_in_a_sync_is_kept_and_retried_not_the_end_of_syncing() -> None:

@@ -73,6 +73,8 @@ def test_an_id_carries_the_millisecond_and_the_entropy_it_was_made_from() -> Non
 
 
 def test_the_same_time_and_entropy_always_give_the_same_id() -> None:
+    # as a ULID: 48 bits of milliseconds, then the 80 of entropy, in Crockford base 32
+    assert new_event_id(T0, b"0123456789") == "01HM65JQM060RK4CSM6MV3EE1S"
     assert new_event_id(T0, b"0123456789") == new_event_id(T0, b"0123456789")
 
 

@@ -115,8 +115,54 @@ def test_allowed_lists_exactly_the_events_the_table_accepts() -> None:
         assert allowed(phase) == accepted, phase
 
 
-def test_every_phase_allows_something() -> None:
-    assert all(allowed(phase) for phase in Phase)
+# Where each event may be recorded, written out from the rules rather than read from the table.
+AWAY = {P.SIGNED_OUT, P.ARRIVED, P.WAITING, P.AT_DOOR, P.INSIDE, P.DOORSTEP, P.NOT_AT_HOME,
+        P.CALLED_OFF, P.LEFT}
+OVER = {P.LEFT, P.RETURNED, P.DEBRIEFED, P.CANCELLED}
+WHERE: dict[E, set[Phase]] = {
+    E.PLANNED: {P.NEW},
+    E.RISK_ASSESSED: {P.PLANNED, P.AUTHORISED},
+    E.AUTHORISED: {P.PLANNED, P.AUTHORISED},
+    E.SIGNED_OUT: {P.AUTHORISED},
+    E.CANCELLED: {P.PLANNED, P.AUTHORISED, P.SIGNED_OUT, P.ARRIVED, P.WAITING, P.AT_DOOR,
+                  P.INSIDE, P.DOORSTEP},
+    E.ARRIVED: {P.SIGNED_OUT},
+    E.CHECKLIST_ANSWERED: {P.ARRIVED, P.AT_DOOR, P.INSIDE, P.DOORSTEP},
+    E.NO_ANSWER: {P.ARRIVED, P.WAITING},
+    E.WAIT_STARTED: {P.ARRIVED, P.WAITING},
+    E.DOOR_ANSWERED: {P.ARRIVED, P.WAITING, P.AT_DOOR},
+    E.NOT_AT_HOME_NOTE_LEFT: {P.WAITING},
+    E.ENTERED: {P.AT_DOOR},
+    E.DOORSTEP_ONLY: {P.AT_DOOR, P.INSIDE},
+    E.UPSTAIRS: {P.INSIDE},
+    E.ADULT_IN_ROOM: {P.INSIDE},
+    E.OUTCOME_RECORDED: {P.INSIDE, P.DOORSTEP, P.LEFT, P.RETURNED},
+    E.LEFT: set(AT_THE_ADDRESS),
+    E.RETURNED: {P.LEFT},
+    E.DEBRIEFED: {P.RETURNED},
+    E.CHECKED_IN: AWAY,
+    E.SAFE_PHRASE_USED: AWAY,
+    E.EMERGENCY_CALL: AWAY,
+    E.CONCERN_RAISED: AWAY | {P.RETURNED, P.DEBRIEFED},
+    E.DURESS_ALERT: set(Phase),
+    E.ALERT_ACKNOWLEDGED: set(Phase),
+    E.FOLLOW_UP_CREATED: OVER,
+    E.FOLLOW_UP_DONE: OVER,
+}
+
+
+def test_every_event_type_has_its_phases_written_out() -> None:
+    assert set(WHERE) == set(E)
+
+
+@pytest.mark.parametrize("event", list(WHERE), ids=[event.value for event in WHERE])
+def test_each_event_is_allowed_in_exactly_the_phases_the_rules_give_it(event: E) -> None:
+    assert {phase for phase in Phase if event in allowed(phase)} == WHERE[event]
+
+
+def test_every_phase_allows_something_besides_an_alert() -> None:
+    """No phase is a dead end: something of the visit's own can still be recorded."""
+    assert {phase for phase in Phase if allowed(phase) - ALERT} == set(Phase)
 
 
 # --- journeys, top to bottom -----------------------------------------------------------------

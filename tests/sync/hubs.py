@@ -4,6 +4,7 @@ authorised; and phones with encrypted stores of their own."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import threading
@@ -42,14 +43,20 @@ DSL = Author("dsl-webster", "hub-console")
 MORNING = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0) + timedelta(days=1)
 
 
+# Ports the tests serve on: below the kernel's ephemeral range (32768-60999 here), where no
+# outgoing connection can take one between choosing it and binding it, and a block of its own
+# for each xdist worker, so that two workers never choose the same one.
+_PORTS = itertools.count()
+
+
 def free_port(count: int = 1) -> int:
     """A port that is free now, with the `count - 1` ports after it free too."""
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    base = 20000 + 2000 * (worker % 6)
     while True:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1])
-            if all(_free(port + n) for n in range(1, count)):
-                return port
+        port = base + next(_PORTS) % (2000 - count)
+        if all(_free(port + n) for n in range(count)):
+            return port
 
 
 def _free(port: int) -> bool:
@@ -143,13 +150,17 @@ def serve_in_thread(engine: Engine, keys: HubKeyPair, port: int | None = None,
 
 
 def wait_for(url: str, seconds: float = 20) -> None:
+    """Until a hub answers its health check at `url` (a hub's JSON, not whatever else might
+    answer 200 there)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
+            answer = httpx.get(f"{url}/api/v1/health", timeout=1)
+            if answer.status_code == 200 and answer.json().get("protocol") == 1:
                 return
-        except httpx.TransportError:
-            time.sleep(0.05)
+        except (httpx.TransportError, ValueError):
+            pass
+        time.sleep(0.05)
     raise AssertionError(f"no hub answered at {url}")
 
 

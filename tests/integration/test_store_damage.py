@@ -333,9 +333,9 @@ def test_an_altered_or_removed_anchor_in_the_vault_is_refused(tmp_path: Path) ->
         open_store(vault, PIN, NOW)
 
 
-def test_the_whole_app_folder_put_back_is_refused_where_there_is_a_keystore(
-        tmp_path: Path) -> None:
-    keystore = MemoryKeystore()
+def app_folder_put_back(tmp_path: Path, keystore: MemoryKeystore | NoKeystore) -> Vault:
+    """A phone whose whole app folder (vault.json and store) was copied, used on, then put
+    back from the copy: its vault as it is now."""
     vault = vault_with_store(tmp_path / "app", keystore)
     shutil.copytree(tmp_path / "app", tmp_path / "copy")
     opened = open_store(vault, PIN, NOW)
@@ -343,21 +343,20 @@ def test_the_whole_app_folder_put_back_is_refused_where_there_is_a_keystore(
     opened.close()
     shutil.rmtree(tmp_path / "app")
     shutil.copytree(tmp_path / "copy", tmp_path / "app")
+    return Vault.open(tmp_path / "app", keystore)
+
+
+def test_the_whole_app_folder_put_back_is_refused_where_there_is_a_keystore(
+        tmp_path: Path) -> None:
+    vault = app_folder_put_back(tmp_path, MemoryKeystore())
     with pytest.raises(RolledBackStoreError, match="keystore"):
-        open_store(Vault.open(tmp_path / "app", keystore), PIN, NOW)
+        open_store(vault, PIN, NOW)
 
 
 def test_without_a_keystore_the_whole_app_folder_put_back_cannot_be_seen(
         tmp_path: Path) -> None:
     """The limit docs/store-format.md states: nothing outside the folder remembers it."""
-    vault = vault_with_store(tmp_path / "app", NoKeystore())
-    shutil.copytree(tmp_path / "app", tmp_path / "copy")
-    opened = open_store(vault, PIN, NOW)
-    opened.repository.append([event(3)])
-    opened.close()
-    shutil.rmtree(tmp_path / "app")
-    shutil.copytree(tmp_path / "copy", tmp_path / "app")
-    again = open_store(Vault.open(tmp_path / "app", NoKeystore()), PIN, NOW)
+    again = open_store(app_folder_put_back(tmp_path, NoKeystore()), PIN, NOW)
     assert again.repository.count() == 2
     again.close()
 

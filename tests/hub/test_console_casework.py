@@ -30,7 +30,7 @@ from fieldapp.hub.errors import HubError
 from fieldapp.sync.protocol import Push
 from tests.app.fake_flet import Screen, run
 from tests.hub.test_access_matrix import rows
-from tests.hub.test_console_screens import service, signed_in, until
+from tests.hub.test_console_screens import service, signed_in, until, visit_opened
 from tests.hub.world import PASSWORD, School, World
 
 pytestmark = pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
@@ -534,12 +534,7 @@ def test_a_role_taken_away_mid_screen_refuses_the_next_tap_and_says_why(
 def test_a_visits_chronology_shows_each_visit_with_or_without_an_outcome(
         world: World, uplands: School) -> None:
     async def scenario() -> None:
-        screen = await signed_in(world, uplands, "dsl")
-        await until(screen, "nav-visits")
-        await screen.tap("nav-visits")
-        await until(screen, f"visit-{uplands.out}")
-        await screen.tap(f"visit-{uplands.out}")
-        await until(screen, "chronology")
+        screen = await visit_opened(world, uplands, "dsl", uplands.out, "chronology")
         await screen.tap("chronology")
         await until(screen, f"chronology-{uplands.out}")
         assert "Out: on the way" in screen.words(f"chronology-{uplands.out}")

@@ -17,7 +17,7 @@ from fieldapp.hub.retention import Retention
 from tests.app.fake_flet import run
 from tests.hub.outage import Relay
 from tests.hub.test_console_casework import visit_with_concern
-from tests.hub.test_console_screens import service, signed_in, until
+from tests.hub.test_console_screens import service, signed_in, until, visit_opened
 from tests.hub.world import COST, PASSWORD, World
 
 
@@ -36,12 +36,7 @@ def test_the_console_says_the_database_is_down_and_carries_on_when_it_is_back(
     async def scenario() -> None:
         board = await signed_in(world, uplands, "reception")
         await until(board, f"row-{uplands.out}")
-        dsl = await signed_in(world, uplands, "dsl")
-        await until(dsl, "nav-visits")
-        await dsl.tap("nav-visits")
-        await until(dsl, f"visit-{held}")
-        await dsl.tap(f"visit-{held}")
-        await until(dsl, "hold")
+        dsl = await visit_opened(world, uplands, "dsl", held, "hold")
         admin = await signed_in(world, uplands, "admin")
         await until(admin, "nav-records")
         relay.cut()

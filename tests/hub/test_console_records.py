@@ -14,7 +14,7 @@ from fieldapp.hub.audit import AuditLog
 from fieldapp.hub.retention import Retention
 from tests.app.fake_flet import run
 from tests.hub.test_console_casework import pdf_text, saved, visit_with_concern
-from tests.hub.test_console_screens import signed_in, until
+from tests.hub.test_console_screens import signed_in, until, visit_opened
 from tests.hub.world import School, World
 
 pytestmark = pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
@@ -26,12 +26,7 @@ def test_the_dsl_holds_a_visit_exports_a_childs_records_and_erases_the_rest(
     other = visit_with_concern(world, uplands, "UPN-Q", "Missed meals", 1, "UPN-Q-later")
 
     async def scenario() -> None:
-        screen = await signed_in(world, uplands, "dsl")
-        await until(screen, "nav-visits")
-        await screen.tap("nav-visits")
-        await until(screen, f"visit-{held}")
-        await screen.tap(f"visit-{held}")
-        await until(screen, "hold")
+        screen = await visit_opened(world, uplands, "dsl", held, "hold")
         await screen.tap("hold")  # no reason given: refused, and said
         assert "say why the visit is held" in screen.words("hold-card")
         await screen.type("hold-reason", "Police inquiry")
@@ -75,12 +70,7 @@ def test_a_child_erased_already_is_said_and_nothing_more_happens(
     visit_with_concern(world, uplands, "UPN-W", "Left alone at night", 2)
 
     async def scenario() -> None:
-        screen = await signed_in(world, uplands, "dsl")
-        await until(screen, "nav-visits")
-        await screen.tap("nav-visits")
-        await until(screen, "visit-UPN-W-v")
-        await screen.tap("visit-UPN-W-v")
-        await until(screen, "chronology")
+        screen = await visit_opened(world, uplands, "dsl", "UPN-W-v", "chronology")
         await screen.tap("chronology")
         await until(screen, "erase")
         await screen.type("erase-confirm", "UPN-W")
@@ -99,12 +89,7 @@ def test_a_dsl_who_has_left_is_signed_out_at_their_next_tap_and_holds_nothing(
     held = visit_with_concern(world, uplands, "UPN-L", "Bruise", 3)
 
     async def scenario() -> None:
-        screen = await signed_in(world, uplands, "dsl")
-        await until(screen, "nav-visits")
-        await screen.tap("nav-visits")
-        await until(screen, f"visit-{held}")
-        await screen.tap(f"visit-{held}")
-        await until(screen, "hold")
+        screen = await visit_opened(world, uplands, "dsl", held, "hold")
         world.directory.remove_staff("uplands", uplands.staff("dsl"), world.now)
         await screen.type("hold-reason", "Police inquiry")
         await screen.tap("hold")

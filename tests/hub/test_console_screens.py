@@ -55,6 +55,18 @@ async def signed_in(world: World, school: School, user: str,
     return screen
 
 
+async def visit_opened(world: World, school: School, user: str, visit_id: str,
+                       ready: str) -> Screen:
+    """The console signed in as `user`, on the visit's page (once `ready` is drawn on it)."""
+    screen = await signed_in(world, school, user)
+    await until(screen, "nav-visits")
+    await screen.tap("nav-visits")
+    await until(screen, f"visit-{visit_id}")
+    await screen.tap(f"visit-{visit_id}")
+    await until(screen, ready)
+    return screen
+
+
 async def until(screen: Screen, ident: str, present: bool = True) -> None:
     for _ in range(300):
         if screen.has(ident) is present:

@@ -132,6 +132,9 @@ class PhoneService:
         self.kdf_floor = kdf_floor  # lowered only by tests, which want a quick scrypt
         self._store: OpenStore | None = None
         self._tap = threading.Lock()  # one tap at a time: gather, decide, stamp, append
+        # The clock is read and the idle time judged in one step: a check that read the clock
+        # just before a tap stamped a later time would see time go back, and lock.
+        self._idle = threading.Lock()
         self.wiped = False  # the school revoked this phone: its data is gone
         self._syncing: SyncLoop | None = None  # in the background, while open and enrolled
         self._listeners: list[Callable[[], None]] = []  # told when a background sync ends
@@ -169,17 +172,25 @@ class PhoneService:
         store = self._store
         if store is None:
             return False
-        if store.session.is_locked(self.clock(), self.lock_after()):
+        after = self.lock_after()
+        with self._idle:
+            now = self.clock()
+            locked = store.session.is_locked(now, after)
+            if not locked:
+                store.session.touch(now)
+        if locked:
             self.lock()
-            return False
-        store.session.touch(self.clock())
-        return True
+        return not locked
 
     def idle_lock(self) -> bool:
         """Lock if the school's idle time has passed since the last tap; True if locked."""
         store = self._store
-        if store is not None and store.session.is_locked(self.clock(), self.lock_after()):
-            self.lock()
+        if store is not None:
+            after = self.lock_after()
+            with self._idle:
+                locked = store.session.is_locked(self.clock(), after)
+            if locked:
+                self.lock()
         return self._store is None
 
     def lock_after(self) -> int:

@@ -125,6 +125,26 @@ def test_the_phone_locks_after_the_schools_idle_time(ann: PhoneService, clock: C
     assert ann.setup() is Setup.READY and len(ann.today()) == 1
 
 
+def test_a_tap_during_the_idle_check_does_not_lock_the_phone(ann: PhoneService,
+                                                             clock: Clock) -> None:
+    """The screen's idle check runs on its own thread. A tap stamped just after the check read
+    the clock is not time going back: the phone stays open (it locked, in a journey test)."""
+    tapped = threading.Thread(target=lambda: (clock.advance(4), ann.touch()))
+
+    def reading() -> datetime:
+        now = clock.now
+        if not tapped.is_alive() and tapped.ident is None:  # the check's read: a tap lands
+            tapped.start()
+            tapped.join(timeout=0.5)  # done at once if nothing holds it back
+        return now
+
+    ann.clock = reading
+    assert not ann.idle_lock()
+    tapped.join()
+    ann.clock = clock
+    assert ann.setup() is Setup.READY and ann.touch()
+
+
 def test_a_duress_unlock_opens_the_same_visits_and_raises_a_silent_alert(
         ann: PhoneService, hub: Hub) -> None:
     ann.act("visit-1", "sign_out", SIGN_OUT)

@@ -35,12 +35,13 @@ def read_database(blob: bytes, key: bytes) -> tuple[int, dict[str, Any]]:
 
 
 def read_journal(blob: bytes, key: bytes) -> tuple[str, list[dict[str, Any]]]:
-    """(journal id in hex, records) of a journal file that ends cleanly."""
+    """(journal id in hex, records) of a journal file that ends cleanly: its records, then
+    zeros (room for more) or nothing."""
     header = blob[:29]
     magic, version, journal_id, kid = struct.unpack(">4sB16s8s", header)
     assert (magic, version, kid) == (b"HVJL", 1, key_id(key))
     records, offset, n = [], 29, 0
-    while offset < len(blob):
+    while offset < len(blob) and any(blob[offset:]):
         length, check = struct.unpack_from(">II", blob, offset)
         assert check == zlib.crc32(struct.pack(">I", length)) and 12 < length <= 16 << 20
         frame = blob[offset + 8: offset + 8 + length]

@@ -19,7 +19,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final, Protocol
@@ -381,7 +381,9 @@ class EncryptedRepository:
     """
 
     def __init__(self, directory: Path, key: bytes, compact_every: int = COMPACT_EVERY,
-                 generation: int = 0, anchor: AnchorKeeper | None = None) -> None:
+                 generation: int = 0, anchor: AnchorKeeper | None = None,
+                 snapshot: Callable[..., EncryptedStorage] = EncryptedStorage) -> None:
+        """`snapshot` makes the snapshot file's storage (a test's fails or holds its writes)."""
         self.directory = Path(directory)
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         (self.directory / OUTBOX).mkdir(mode=0o700, exist_ok=True)
@@ -394,8 +396,8 @@ class EncryptedRepository:
         self._closed_journals: list[Mark] = []  # switched away from, not yet in a snapshot
         self._compactor: threading.Thread | None = None
         self._compaction_error: BaseException | None = None
-        self._storage = EncryptedStorage(self.directory / SNAPSHOT, key=key,
-                                         min_generation=generation)
+        self._storage = snapshot(self.directory / SNAPSHOT, key=key,
+                                 min_generation=generation)
         for leftover in [*(self.directory / OUTBOX).glob(".tmp-*"),  # a seal cut short
                          *self.directory.glob(".tmp-journal-*")]:  # a journal never begun
             leftover.unlink()
@@ -716,11 +718,16 @@ class EncryptedRepository:
     def compacting(self) -> bool:
         return self._compacting()
 
+    def wait_for_snapshot(self) -> None:
+        """Wait until the snapshot being written in the background, if any, is done."""
+        compactor = self._compactor
+        if compactor is not None:
+            compactor.join()
+
     def compact(self) -> None:
         """Snapshot now and wait for it (on close, and in tests)."""
         with self._lock:
-            if self._compactor is not None:
-                self._compactor.join()
+            self.wait_for_snapshot()
             self._start_compaction()
             compactor = self._compactor
         assert compactor is not None

@@ -8,6 +8,7 @@ import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,13 +21,14 @@ from fieldapp.crypto.storage import (
     WrongKeyError,
 )
 from fieldapp.domain.events import Author, Event, EventError, EventType, new_event_id
-from fieldapp.store.journal import FRAME, LENGTH
+from fieldapp.store.journal import FRAME, GROW, LENGTH, SECTOR
 from fieldapp.store.repository import (
     EncryptedRepository,
     MemoryRepository,
     NotAcknowledgedError,
     Repository,
 )
+from tests.integration.store_files import Snapshots, record_ends, records_end, write_over
 
 KEY = bytes(range(32))
 CHILD = "Zebedee Quillfeather"
@@ -151,19 +153,20 @@ def test_a_record_id_must_be_safe_as_a_file_name(repo: Repository) -> None:
 
 # --- only on disk --------------------------------------------------------------------------
 
-def open_store(tmp_path: Path, **options: int) -> EncryptedRepository:
+def open_store(tmp_path: Path, **options: Any) -> EncryptedRepository:
     return EncryptedRepository(tmp_path / "store", KEY, **options)
 
 
 def damaged_journal(tmp_path: Path, index: int, records: int = 2) -> bytes:
-    """A closed store of `records` taps whose journal has one bit flipped at `index`."""
+    """A closed store of `records` taps whose journal has one bit flipped at `index` (from
+    the end of its records if negative)."""
     store = open_store(tmp_path)
     for n in range(1, records + 1):
         store.append([event(n)])
     store.close()
     (journal,) = (tmp_path / "store").glob("journal-*.log")
     blob = bytearray(journal.read_bytes())
-    blob[index] ^= 0x01
+    blob[index if index >= 0 else records_end(journal) + index] ^= 0x01
     journal.write_bytes(bytes(blob))
     return bytes(blob)
 
@@ -207,29 +210,77 @@ def test_nothing_personal_is_written_in_clear(tmp_path: Path) -> None:
             assert oct(path.stat().st_mode & 0o777) == oct(0o600), path
 
 
+RECORD_CUT_SHORT = FRAME.pack(300, zlib.crc32(LENGTH.pack(300))) + b"\x17" * 100
+A_LATER_SECTOR_WRITTEN = bytes(SECTOR) + b"\x17" * 200
 TORN_TAILS = {
-    "record cut short": FRAME.pack(300, zlib.crc32(LENGTH.pack(300))) + b"\x17" * 100,
-    "frame header cut short": b"\x00\x00",
-    "unwritten space": bytes(64),
+    "record cut short, in the room ahead": (RECORD_CUT_SHORT, True),
+    "a later sector written, in the room ahead": (A_LATER_SECTOR_WRITTEN, True),
+    "record cut short, at the file's end": (RECORD_CUT_SHORT, False),
+    "frame header cut short, at the file's end": (b"\x00\x00\x01", False),
+    "a later sector written, at the file's end": (A_LATER_SECTOR_WRITTEN, False),
 }
 
 
-@pytest.mark.parametrize("tail", TORN_TAILS.values(), ids=TORN_TAILS.keys())
-def test_a_torn_last_record_is_dropped_and_the_rest_kept(tmp_path: Path, tail: bytes) -> None:
+@pytest.mark.parametrize(("tail", "grown"), TORN_TAILS.values(), ids=TORN_TAILS.keys())
+def test_a_torn_last_record_is_dropped_and_the_rest_kept(tmp_path: Path, tail: bytes,
+                                                         grown: bool) -> None:
+    """A crash in the middle of a write: over the zeros the journal keeps ahead of its
+    records, or at the end of a journal without them (written before they were kept)."""
     store = open_store(tmp_path)
     store.append([event(1)])
     store.append([event(2)])
     store.close()
     (journal,) = (tmp_path / "store").glob("journal-*.log")
-    size = journal.stat().st_size
-    with journal.open("ab") as f:
-        f.write(tail)  # what a crash in the middle of a write can leave
+    end = records_end(journal)
+    if not grown:
+        journal.write_bytes(journal.read_bytes()[:end])
+    write_over(journal, end, tail)
     again = open_store(tmp_path)
     assert [e.id for e in again.events("visit-1")] == [event(1).id, event(2).id]
-    assert journal.stat().st_size == size  # trimmed back to the last good record
+    assert not any(journal.read_bytes()[end:])  # the torn write is zeroed, not kept
     again.append([event(3)])
     again.close()
     assert open_store(tmp_path).count() == 3
+
+
+def test_a_record_with_a_sector_never_written_is_a_write_cut_short(tmp_path: Path) -> None:
+    """A long record spans sectors; a power cut may leave any of them unwritten (zeros),
+    even one before its tag. Only the last record can be so, and only with nothing after."""
+    store = open_store(tmp_path)
+    store.append([event(1)])
+    store.append([event(2, child="K" * 2000)])
+    store.close()
+    (journal,) = (tmp_path / "store").glob("journal-*.log")
+    start, end = record_ends(journal)[-2:]
+    sector = (start // SECTOR + 2) * SECTOR
+    assert sector + SECTOR < end
+    intact = journal.read_bytes()
+    write_over(journal, sector, bytes(SECTOR))
+    again = open_store(tmp_path)
+    assert [e.id for e in again.events("visit-1")] == [event(1).id]
+    again.close()
+    journal.write_bytes(intact[:sector] + bytes(SECTOR) + intact[sector + SECTOR:end]
+                        + bytes(SECTOR) + b"\x17" + intact[end + SECTOR + 1:])
+    with pytest.raises(TamperedStoreError, match="record 2 has been altered"):
+        open_store(tmp_path)  # written after it: not a write cut short
+
+
+def test_the_journal_grows_ahead_of_its_records_and_reopens_at_each_step(
+        tmp_path: Path) -> None:
+    store = open_store(tmp_path, compact_every=10_000)
+    (journal,) = (tmp_path / "store").glob("journal-*.log")
+    assert journal.stat().st_size == GROW
+    n = 0
+    while journal.stat().st_size == GROW:
+        n += 1
+        store.append([event(n, child="K" * 1000)])
+    assert journal.stat().st_size == 2 * GROW and records_end(journal) > GROW
+    store.close()
+    again = open_store(tmp_path, compact_every=10_000)
+    assert again.count() == n
+    again.append([event(n + 1)])
+    again.close()
+    assert open_store(tmp_path).count() == n + 1
 
 
 def test_a_damaged_record_in_the_middle_is_refused_not_dropped(tmp_path: Path) -> None:
@@ -270,10 +321,11 @@ def test_a_rolled_back_snapshot_is_refused(tmp_path: Path) -> None:
 
 def test_a_compaction_cut_short_loses_nothing(tmp_path: Path) -> None:
     """Crash after the new journal started but before the snapshot was written."""
-    store = open_store(tmp_path)
+    snapshots = Snapshots()
+    store = open_store(tmp_path, snapshot=snapshots)
     store.append([event(1)])
     store.append([event(2)])
-    store._storage.write_json = lambda data: (_ for _ in ()).throw(OSError("power cut"))  # type: ignore[method-assign]
+    snapshots.cut()
     with pytest.raises(OSError, match="power cut"):
         store.compact()
     store.append([event(3)])
@@ -286,12 +338,21 @@ def test_a_compaction_cut_short_loses_nothing(tmp_path: Path) -> None:
     again.close()
 
 
-def test_a_seal_cut_short_is_completed_on_open(tmp_path: Path) -> None:
+def test_a_seal_cut_short_is_completed_on_open(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The record is in the outbox, but the power went before its purge was journaled."""
     store = open_store(tmp_path)
     store.append([event(1), event(2, visit="visit-2")])
     store.mark_synced([event(1).id])
-    store._record = lambda record: None  # type: ignore[method-assign]  # crash before journaling
-    store.finalise("visit-1", "rec-1", b"envelope")
+
+    def power_cut(fd: int) -> None:
+        raise OSError("power cut")
+
+    monkeypatch.setattr("os.fdatasync", power_cut)  # the journal's, not the outbox's fsync
+    with pytest.raises(OSError, match="power cut"):
+        store.finalise("visit-1", "rec-1", b"envelope")
+    monkeypatch.undo()
+    assert (tmp_path / "store" / "outbox" / "rec-1.sealed").exists()
     store.close()
     again = open_store(tmp_path)
     assert again.visit_ids() == ("visit-2",)
@@ -404,7 +465,8 @@ def test_a_last_record_whose_end_was_never_written_is_a_write_cut_short(
     (journal,) = (tmp_path / "store").glob("journal-*.log")
     blob = bytearray(journal.read_bytes())
     blob[0] ^= 0x01  # the magic back as it was
-    blob[-20:] = bytes(20)  # the crash left the end of the frame unwritten
+    end = records_end(journal)
+    blob[end - 20:end] = bytes(20)  # the crash left the end of the frame unwritten
     journal.write_bytes(bytes(blob))
     again = open_store(tmp_path)
     assert [e.id for e in again.events("visit-1")] == [event(1).id]
@@ -424,11 +486,10 @@ def test_a_journal_that_is_not_one_is_refused(tmp_path: Path, content: bytes,
 
 
 def test_background_compaction_can_be_started_and_joined(tmp_path: Path) -> None:
-    store = open_store(tmp_path)
+    snapshots = Snapshots()
+    store = open_store(tmp_path, snapshot=snapshots)
     store.append([event(n) for n in range(1, 50)])
-    gate = threading.Event()  # the snapshot is held until the second start has been asked
-    write = store._storage.write_json
-    store._storage.write_json = lambda data: (gate.wait(10), write(data))  # type: ignore[method-assign]
+    gate = snapshots.held = threading.Event()  # held until the second start has been asked
     store.start_compaction()
     assert store.compacting
     store.start_compaction()  # one at a time: no second journal is begun

@@ -26,6 +26,7 @@ from fieldapp.crypto.vault import KeystoreNotAnswering, ScryptParams, Vault, ree
 from fieldapp.domain.events import Author
 from fieldapp.store.repository import EncryptedRepository
 from fieldapp.store.session import STORE, open_store, rotate_key
+from tests.integration.store_files import Snapshots, record_ends, records_end
 from tests.integration.test_repository import KEY, event
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -70,9 +71,9 @@ def refused(directory: Path, keeper: Keeper | None, error: type[StoreError],
     assert keeper is None or (keeper.document or {}) == anchor
 
 
-def store_of(directory: Path, keeper: Keeper | None, taps: int = 5,
-             close: bool = True) -> EncryptedRepository:
-    store = EncryptedRepository(directory, KEY, anchor=keeper)
+def store_of(directory: Path, keeper: Keeper | None, taps: int = 5, close: bool = True,
+             snapshots: Snapshots | None = None) -> EncryptedRepository:
+    store = EncryptedRepository(directory, KEY, anchor=keeper, snapshot=snapshots or Snapshots())
     for n in range(1, taps + 1):
         store.append([event(n)])
     if close:
@@ -80,21 +81,8 @@ def store_of(directory: Path, keeper: Keeper | None, taps: int = 5,
     return store
 
 
-def power_cut(*_: object) -> None:
-    raise OSError("power cut")
-
-
 def journal(directory: Path, number: int = 1) -> Path:
     return directory / f"journal-{number:08d}.log"
-
-
-def frames(path: Path) -> list[int]:
-    """Where each record of a journal ends."""
-    blob, ends, offset = path.read_bytes(), [], 29
-    while offset < len(blob):
-        offset += 8 + int.from_bytes(blob[offset:offset + 4], "big")
-        ends.append(offset)
-    return ends
 
 
 # --- the journal, after a clean close --------------------------------------------------------
@@ -113,7 +101,7 @@ def test_records_removed_from_the_journals_end_are_refused(tmp_path: Path,
     keeper, directory = Keeper(), tmp_path / "store"
     store_of(directory, keeper)
     path = journal(directory)
-    path.write_bytes(path.read_bytes()[:cut(frames(path))])
+    path.write_bytes(path.read_bytes()[:cut(record_ends(path))])
     refused(directory, keeper, RolledBackStoreError,
             r"journal-00000001.log holds \d record\(s\), fewer than the 5 the vault recorded")
 
@@ -147,9 +135,10 @@ def test_a_deleted_journal_is_refused_not_replaced_by_an_empty_one(
 def test_a_missing_journal_number_is_refused(tmp_path: Path) -> None:
     """The snapshot names journal 2; only journal 3 is there."""
     keeper, directory = Keeper(), tmp_path / "store"
-    store = store_of(directory, keeper, close=False)
+    snapshots = Snapshots()
+    store = store_of(directory, keeper, close=False, snapshots=snapshots)
     store.compact()  # snapshot: carry on in journal 2
-    store._storage.write_json = power_cut  # type: ignore[method-assign]
+    snapshots.cut()
     store.append([event(8)])
     with pytest.raises(OSError):
         store.compact()  # journal 3 begun; this snapshot never written
@@ -182,15 +171,16 @@ def test_a_whole_record_damaged_at_the_journals_end_is_refused_even_without_a_va
     directory = tmp_path / "store"
     store_of(directory, None)
     blob = bytearray(journal(directory).read_bytes())
-    blob[-1] ^= 1
+    blob[records_end(journal(directory)) - 1] ^= 1
     journal(directory).write_bytes(bytes(blob))
     refused(directory, None, TamperedStoreError, "record 5 has been altered")
 
 
 def test_an_earlier_journal_ending_in_a_cut_off_record_is_refused(tmp_path: Path) -> None:
     keeper, directory = Keeper(), tmp_path / "store"
-    store = store_of(directory, keeper, close=False)
-    store._storage.write_json = power_cut  # type: ignore[method-assign]
+    snapshots = Snapshots()
+    store = store_of(directory, keeper, close=False, snapshots=snapshots)
+    snapshots.cut()
     with pytest.raises(OSError):
         store.compact()
     store.close()
@@ -242,8 +232,7 @@ def test_a_power_cut_at_any_anchor_loses_nothing_and_the_store_opens(tmp_path: P
         store = EncryptedRepository(directory, KEY, anchor=keeper)  # save 1
         store.append([event(4)])
         store.start_compaction()  # saves 2 and 3, in the background
-        assert store._compactor is not None
-        store._compactor.join()
+        store.wait_for_snapshot()
         store.append([event(5)])
         store.close()  # the last save
     keeper.fail_at = None

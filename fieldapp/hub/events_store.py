@@ -12,7 +12,7 @@ import json
 import os
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Final
@@ -162,8 +162,12 @@ def sqlite_writer(engine: Engine) -> AbstractContextManager[Any]:
 
 
 class EventStore:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine,
+                 connect: Callable[[Engine], AbstractContextManager[Any]] = driver_connection
+                 ) -> None:
+        """`connect`: the driver connection a push is stored on (a test's stands between)."""
         self.engine = engine
+        self._connect = connect
         self._writer = sqlite_writer(engine)
         # The push path runs on the driver (fieldapp.hub.driver_sql says why).
         dialect = engine.dialect
@@ -201,7 +205,7 @@ class EventStore:
 
     def _ingest_once(self, school_id: str, device_id: str, push: Push,
                      bodies: dict[str, str], staff_id: str | None) -> PushResult:
-        with self._writer, driver_connection(self.engine) as connection:
+        with self._writer, self._connect(self.engine) as connection:
             cursor = connection.cursor()
             off = {} if staff_id is None else self._off_visit(cursor, school_id, device_id,
                                                                staff_id, push.events)

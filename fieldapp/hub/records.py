@@ -8,13 +8,15 @@ written anywhere. The same record id with another envelope is a conflict, never 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 
 from sqlalchemy import (
     Column,
+    Connection,
     DateTime,
     Engine,
     Index,
@@ -77,8 +79,11 @@ class SealedStore:
     opened with the key each was sealed to."""
 
     def __init__(self, engine: Engine, keys: HubKeyPair,
-                 retired: Sequence[HubKeyPair] = ()) -> None:
+                 retired: Sequence[HubKeyPair] = (),
+                 begin: Callable[[], AbstractContextManager[Connection]] | None = None) -> None:
+        """`begin`: the transaction records are stored in (a test's stands between)."""
         self.engine = engine
+        self._begin = begin or engine.begin
         self.keys = keys
         self._held_keys = {key.fingerprint(): key for key in (*retired, keys)}
         self._events = EventStore(engine)
@@ -139,7 +144,7 @@ class SealedStore:
                refused: list[Rejected], now: datetime) -> PushResult:
         already: list[str] = []
         clashes = list(conflicts)
-        with self.engine.begin() as connection:
+        with self._begin() as connection:
             held = {row.record_id: row for row in connection.execute(
                 select(sealed_records.c.record_id, sealed_records.c.envelope)
                 .where(sealed_records.c.school_id == school_id,

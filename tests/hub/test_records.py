@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -14,8 +13,9 @@ from sqlalchemy.exc import IntegrityError
 from fieldapp.crypto.sealing import HubKeyPair, SealedRecord, seal
 from fieldapp.domain.events import Author, Event, EventType, new_event_id
 from fieldapp.hub.audit import AuditLog
-from fieldapp.hub.records import SealedStore
+from fieldapp.hub.records import SealedStore, sealed_records
 from fieldapp.sync.records import visit_record
+from tests.hub.races import Race
 from tests.samples import sample
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -45,27 +45,18 @@ def test_phones_racing_with_the_same_record_store_it_once(engine: Engine) -> Non
     assert held is not None and store.open("uplands", held).visit_id == "visit-1"
 
 
-def test_a_lost_race_is_retried_then_reported(engine: Engine,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    store = SealedStore(engine, KEYS)
-    real, calls = store._store, {"n": 0}
+def test_a_lost_race_is_retried_then_reported(engine: Engine) -> None:
+    """Another worker stores a record between this push's check and its insert: the push is
+    tried again and finds it held. Met at every try, the database's error is reported."""
+    store = SealedStore(engine, KEYS, begin=Race(engine, sealed_records, races=1))
+    result = store.ingest("uplands", ANN, [record("rec-2")], [], NOW, ON)
+    assert result.stored == () and result.already == ("rec-2",)
 
-    def racing(*args: Any) -> Any:
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise IntegrityError("insert", {}, Exception("duplicate key"))
-        return real(*args)
-
-    monkeypatch.setattr(store, "_store", racing)
-    assert store.ingest("uplands", ANN, [record("rec-2")], [], NOW, ON).stored == (
-        "rec-2",)
-
-    def always(*args: Any) -> Any:
-        raise IntegrityError("insert", {}, Exception("duplicate key"))
-
-    monkeypatch.setattr(store, "_store", always)
+    store = SealedStore(engine, KEYS, begin=Race(engine, sealed_records, races=3))
     with pytest.raises(IntegrityError):
-        store.ingest("uplands", ANN, [record("rec-3")], [], NOW, ON)
+        store.ingest("uplands", ANN, [record(f"rec-{n}") for n in (3, 4, 5)], [], NOW, ON)
+    assert {r.record_id for r in store.for_visit("uplands", "visit-1")} == {
+        "rec-2", "rec-3", "rec-4", "rec-5"}
 
 
 def test_the_audit_log_pages_back_newest_first_one_school_at_a_time(engine: Engine) -> None:

@@ -25,7 +25,16 @@ import httpx
 
 from fieldapp.crypto.keystore import Keystore
 from fieldapp.crypto.storage import StoreError
-from fieldapp.crypto.vault import DEFAULT_KDF, KDF_FLOOR, WHY_LONG, ScryptParams, Vault, VaultError
+from fieldapp.crypto.vault import (
+    DEFAULT_KDF,
+    KDF_FLOOR,
+    WHY_LONG,
+    ScryptParams,
+    Vault,
+    VaultError,
+    WeakPin,
+    Wiped,
+)
 from fieldapp.domain import commands as c
 from fieldapp.domain.events import Author
 from fieldapp.domain.facts import not_at_home_text, safe_phrase
@@ -158,6 +167,26 @@ class PhoneService:
         vault = Vault.open(self.data / VAULT, self.keystore)
         self._store = open_store(vault, pin, self.clock(), duress_sender)
         self.wiped = False
+
+    def change_pin(self, pin: str, new_pin: str, again: str) -> None:
+        """A new PIN in place of `pin`; the duress PIN stays. WeakPin says why a new one is
+        refused (the repeat differs, too easy, the duress PIN); WrongPin counts as a wrong
+        unlock does, and the last one wipes the phone (Wiped: set up again)."""
+        store = self._store
+        if store is None:
+            raise NotOpen("the phone is locked: unlock it with your PIN")
+        if new_pin != again:
+            raise WeakPin("the new PIN and its repeat differ: type the same PIN twice")
+        try:
+            store.vault.change_pin(pin, new_pin)
+        except Wiped:  # the vault deleted the keys and the files: let the store go
+            self._stop_syncing()
+            with self._tap:
+                self._store = None
+            store.session.lock()
+            store.repository.close(wiped=True)
+            self.wiped = True
+            raise
 
     def lock(self) -> None:
         self._stop_syncing()
@@ -417,4 +446,4 @@ def _card(state: VisitState, pack: Pack, me: Author, now: datetime) -> Card:
 
 
 __all__ = ["WHY_LONG", "Call", "Card", "NotOpen", "PhoneService", "ServiceError", "Settings",
-           "Setup", "VaultError"]
+           "Setup", "VaultError", "Wiped"]

@@ -15,7 +15,7 @@ from fieldapp.app.service import Setup
 from fieldapp.screens.form import ActionForm
 from fieldapp.screens.help import CallScreen
 from fieldapp.screens.settings import SettingsScreen
-from fieldapp.screens.setup import Enrol, FirstRun, Unlock
+from fieldapp.screens.setup import ChangePin, Enrol, FirstRun, Unlock
 from fieldapp.screens.shell import Shell, ShellContext
 from fieldapp.screens.today import Today
 from fieldapp.screens.visit import VisitScreen
@@ -25,6 +25,7 @@ CHECK_EVERY: Final = 15.0  # seconds: the idle lock, and a sync every fourth tim
 ROUTES: Final = [
     ft.Route(index=True, component=Today),
     ft.Route(path="settings", component=SettingsScreen),
+    ft.Route(path="pin", component=ChangePin),
     ft.Route(path="visit/:visit_id", children=[
         ft.Route(index=True, component=VisitScreen),
         ft.Route(path="do/:action", component=ActionForm),

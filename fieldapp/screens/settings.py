@@ -1,5 +1,6 @@
-"""Settings: the school, reception's number, the auto-lock, sync now, the theme, licences;
-and on Android, a word about battery optimisation stopping sync in the background."""
+"""Settings: the school, reception's number, the auto-lock, sync now, the theme, a change of
+PIN, licences; and on Android, a word about battery optimisation stopping sync in the
+background."""
 
 from __future__ import annotations
 
@@ -62,6 +63,8 @@ def SettingsScreen() -> ft.Control:
         button("High-contrast dark theme" if not shell.dark else "Light theme",
                lambda: toggle_theme(), ident="theme", filled=False, colour=INFO),
         button("Lock now", lambda: lock(), ident="lock", filled=False, colour=INFO),
+        button("Change my PIN", lambda: go("/pin"), ident="settings-pin", filled=False,
+               colour=INFO),
         button("Send my position with alerts", allow_location, ident="allow-location",
                filled=False, colour=INFO,
                says="Allow location: your last known position goes with a help alert"),

@@ -1,4 +1,5 @@
-"""First run (the PIN and the duress PIN), enrolment with the school's slip, and unlock.
+"""First run (the PIN and the duress PIN), enrolment with the school's slip, unlock, and a
+change of PIN from the settings.
 
 A duress unlock looks exactly like a normal one: the same screen follows, the same words."""
 
@@ -8,9 +9,9 @@ from typing import Any
 
 import flet as ft
 
-from fieldapp.app.service import WHY_LONG, ServiceError, VaultError
-from fieldapp.screens.look import GAP, STOP, TITLE, button, text
-from fieldapp.screens.shell import use_shell
+from fieldapp.app.service import WHY_LONG, ServiceError, VaultError, Wiped
+from fieldapp.screens.look import GAP, STOP, TITLE, back, button, text
+from fieldapp.screens.shell import go, use_shell, while_open
 
 
 def _pin_field(label: str, ident: str, ref: Any, on_submit: Any = None) -> ft.Control:
@@ -132,3 +133,40 @@ def Unlock() -> ft.Control:
         text(error, colour=STOP, key="error"),
         button("Unlock", lambda: unlock(), ident="unlock"),
     ], spacing=GAP * 2, horizontal_alignment=ft.CrossAxisAlignment.STRETCH)
+
+
+@ft.component
+@while_open
+def ChangePin() -> ft.Control:
+    """The PIN now, the new one twice. A wrong PIN counts as a wrong unlock does. It says
+    nothing of the duress PIN (which stays): the screen is the same after either unlock, and
+    someone making you open the phone may be reading it."""
+    shell = use_shell()
+    error, set_error = ft.use_state("")
+    pin: Any = ft.use_ref("")
+    new: Any = ft.use_ref("")
+    again: Any = ft.use_ref("")
+
+    def change() -> None:
+        try:
+            shell.phone.change_pin(_value(pin), _value(new), _value(again))
+        except Wiped:
+            shell.changed()  # the keys and the store are gone: set up again
+            return
+        except VaultError as refused:
+            set_error(_said(refused))
+            return
+        shell.changed("PIN changed: use the new one from now on")
+        go("/settings")
+
+    return ft.Column([
+        ft.Row([back("Back to settings", lambda: go("/settings")),
+                text("Change your PIN", TITLE, ft.FontWeight.BOLD)]),
+        text("Type the PIN you use now, then the new one twice."),
+        _pin_field("Your PIN now", "pin-now", pin),
+        _pin_field("The new PIN", "pin-new", new),
+        _pin_field("The new PIN again", "pin-again", again, lambda _: change()),
+        text(error, colour=STOP, key="error"),
+        button("Change PIN", lambda: change(), ident="change-pin"),
+    ], spacing=GAP * 2, scroll=ft.ScrollMode.AUTO,
+        horizontal_alignment=ft.CrossAxisAlignment.STRETCH)

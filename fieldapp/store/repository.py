@@ -736,14 +736,15 @@ class EncryptedRepository:
             error, self._compaction_error = self._compaction_error, None
             raise error
 
-    def close(self) -> None:
+    def close(self, wiped: bool = False) -> None:
         """Wait for a snapshot being written, record the anchor (exact now: nothing more
-        will be written) and let the key go."""
+        will be written) and let the key go. `wiped`: the vault and the files are gone
+        already (too many wrong PINs), so there is nothing to record."""
         with self._lock:
-            if self._compactor is not None:
-                self._compactor.join()
+            self.wait_for_snapshot()
             if self._key:
                 self._journal.close()
-                self._record_anchor()
+                if not wiped:
+                    self._record_anchor()
             self._key = b""
             self._storage.close()

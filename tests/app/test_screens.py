@@ -79,6 +79,33 @@ def test_settings_show_the_school_and_reception_and_lock_the_phone(
         screen.shot("locked")
 
 
+def test_the_pin_is_changed_from_the_settings(phone: PhoneService, browser: Any) -> None:
+    new = "40617283"
+    with served(phone, Calls(phone)) as url:
+        screen = page_of(browser, "change-pin", url)
+        screen.tap("settings")
+        screen.tap("settings-pin")
+        screen.type("pin-now", "13572469")
+        screen.type("pin-new", new)
+        screen.type("pin-again", new)
+        screen.tap("change-pin")
+        screen.sees("9 attempts left")
+        screen.shot("wrong-pin")
+        screen.type("pin-now", PIN)
+        screen.type("pin-again", "40617284")
+        screen.tap("change-pin")
+        screen.sees("its repeat differ")
+        screen.type("pin-again", new)
+        screen.tap("change-pin")
+        screen.sees("PIN changed")
+        screen.by_id("settings-pin").wait_for()  # back in the settings
+        screen.tap("lock")
+        screen.type("unlock-pin", new)
+        screen.tap("unlock")
+        screen.by_id("settings").wait_for()
+    assert phone.setup() is Setup.READY
+
+
 def test_offline_is_a_banner_with_the_count_waiting_and_problems_are_said(
         phone: PhoneService, hub: Hub, browser: Any) -> None:
     phone.act("visit-1", "sign_out", SIGN_OUT)

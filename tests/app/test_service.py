@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from fieldapp.app.service import NotOpen, PhoneService, ServiceError, Setup
-from fieldapp.crypto.vault import WeakPin, WrongPin
+from fieldapp.crypto.vault import WeakPin, Wiped, WrongPin
 from fieldapp.domain.events import Event, EventType, new_event_id
 from fieldapp.domain.forms import FormError
 from fieldapp.domain.guide import Stage
@@ -157,6 +157,41 @@ def test_a_duress_unlock_opens_the_same_visits_and_raises_a_silent_alert(
     alerts = [e for e in hub.events() if e.type is EventType.DURESS_ALERT]
     assert [(e.visit_id, e.author.staff_id) for e in alerts] == [("visit-1", "staff-ann")]
     assert ann.state("visit-1").alerts == ()  # nor does a pull bring it back
+
+
+def test_a_pin_change_asks_for_the_pin_and_keeps_the_duress_pin(ann: PhoneService) -> None:
+    new = "40617283"
+    with pytest.raises(WeakPin, match="its repeat differ"):
+        ann.change_pin(PIN, new, "40617284")
+    with pytest.raises(WrongPin, match="9 attempts left"):
+        ann.change_pin("13572469", new, new)
+    with pytest.raises(WeakPin, match="differ from the PIN and the duress PIN"):
+        ann.change_pin(PIN, DURESS, DURESS)
+    ann.change_pin(PIN, new, new)
+    assert ann.setup() is Setup.READY and len(ann.today()) == 1  # still open
+    ann.lock()
+    with pytest.raises(WrongPin, match="9 attempts left"):  # the counter was reset
+        ann.unlock(PIN)
+    ann.unlock(new)
+    assert [c.visit_id for c in ann.today()] == ["visit-1"]
+    ann.lock()
+    ann.unlock(DURESS)
+    assert [c.visit_id for c in ann.today()] == ["visit-1"]
+    ann.lock()
+    with pytest.raises(NotOpen, match="locked"):
+        ann.change_pin(new, PIN, PIN)
+
+
+def test_the_tenth_wrong_pin_in_a_pin_change_wipes_the_phone(ann: PhoneService) -> None:
+    for left in range(9, 0, -1):
+        with pytest.raises(WrongPin, match=f"{left} attempt"):
+            ann.change_pin("13572469", "40617283", "40617283")
+    with pytest.raises(Wiped, match="too many wrong PINs"):
+        ann.change_pin("13572469", "40617283", "40617283")
+    assert ann.setup() is Setup.NEW and ann.wiped
+    assert sorted(p.name for p in ann.data.rglob("*") if p.is_file()) == []
+    with pytest.raises(NotOpen, match="locked"):
+        ann.today()
 
 
 def test_an_unreachable_hub_is_said_in_the_status_and_nothing_is_lost(

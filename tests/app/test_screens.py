@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from fieldapp.app.service import PhoneService, Setup
+from fieldapp.crypto.vault import WrongPin
 from fieldapp.domain import commands as c
 from fieldapp.domain.events import EventType
 from fieldapp.domain.journeys import PAIR
@@ -104,6 +105,22 @@ def test_the_pin_is_changed_from_the_settings(phone: PhoneService, browser: Any)
         screen.tap("unlock")
         screen.by_id("settings").wait_for()
     assert phone.setup() is Setup.READY
+
+
+def test_the_last_wrong_pin_in_a_pin_change_wipes_the_phone(phone: PhoneService,
+                                                            browser: Any) -> None:
+    for _ in range(9):  # nine wrong already, at unlocks or changes
+        with pytest.raises(WrongPin):
+            phone.change_pin("13572469", "40617283", "40617283")
+    with served(phone, Calls(phone)) as url:
+        screen = page_of(browser, "change-pin-wipe", url)
+        screen.tap("settings")
+        screen.tap("settings-pin")
+        for ident in ("pin-now", "pin-new", "pin-again"):
+            screen.type(ident, "13572469" if ident == "pin-now" else "40617283")
+        screen.tap("change-pin")
+        screen.by_id("new-pin").wait_for()  # wiped: set up again
+    assert phone.setup() is Setup.NEW
 
 
 def test_offline_is_a_banner_with_the_count_waiting_and_problems_are_said(

@@ -214,12 +214,13 @@ class PhoneService:
     def idle_lock(self) -> bool:
         """Lock if the school's idle time has passed since the last tap; True if locked."""
         store = self._store
-        if store is not None:
-            after = self.lock_after()
-            with self._idle:
-                locked = store.session.is_locked(self.clock(), after)
-            if locked:
-                self.lock()
+        if store is None:
+            return True
+        after = self.lock_after()
+        with self._idle:
+            locked = store.session.is_locked(self.clock(), after)
+        if locked:
+            self.lock()
         return self._store is None
 
     def lock_after(self) -> int:

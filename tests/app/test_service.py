@@ -114,7 +114,7 @@ def test_the_phone_locks_after_the_schools_idle_time(ann: PhoneService, clock: C
     assert ann.touch()
     clock.advance(ann.lock_after() + 0.5)
     assert not ann.touch()
-    assert ann.setup() is Setup.LOCKED
+    assert ann.setup() is Setup.LOCKED and ann.idle_lock()
     with pytest.raises(NotOpen, match="locked"):
         ann.today()
     with pytest.raises(NotOpen, match="locked"):

@@ -180,48 +180,49 @@ class PhoneService:
         try:
             store.vault.change_pin(pin, new_pin)
         except Wiped:  # the vault deleted the keys and the files: let the store go
-            self._stop_syncing()
-            with self._tap:
-                self._store = None
-            store.session.lock()
-            store.repository.close(wiped=True)
+            self._let_go()
+            store.close(wiped=True)
             self.wiped = True
             raise
 
     def lock(self) -> None:
-        self._stop_syncing()
-        with self._tap:  # a tap being saved is saved first
-            store, self._store = self._store, None
+        store = self._let_go()
         if store is not None:
             store.session.lock()
             store.close()
 
+    def _let_go(self) -> OpenStore | None:
+        """Stop syncing and take the open store away from the screens: a tap being saved is
+        saved first. The caller closes what it gets."""
+        self._stop_syncing()
+        with self._tap:
+            store, self._store = self._store, None
+        return store
+
     def touch(self) -> bool:
         """A tap: keep the phone open. False (and locked) once the school's idle time passed."""
         store = self._store
-        if store is None:
-            return False
-        after = self.lock_after()
-        with self._idle:
-            now = self.clock()
-            locked = store.session.is_locked(now, after)
-            if not locked:
-                store.session.touch(now)
-        if locked:
-            self.lock()
-        return not locked
+        return store is not None and not self._idle_passed(store, tap=True)
 
     def idle_lock(self) -> bool:
         """Lock if the school's idle time has passed since the last tap; True if locked."""
         store = self._store
-        if store is None:
-            return True
+        if store is not None:
+            self._idle_passed(store, tap=False)
+        return self._store is None
+
+    def _idle_passed(self, store: OpenStore, tap: bool) -> bool:
+        """Lock if the idle time has passed (True), else count a `tap` from now. The clock
+        is read and judged in one step (see `_idle`)."""
         after = self.lock_after()
         with self._idle:
-            locked = store.session.is_locked(self.clock(), after)
+            now = self.clock()
+            locked = store.session.is_locked(now, after)
+            if tap and not locked:
+                store.session.touch(now)
         if locked:
             self.lock()
-        return self._store is None
+        return locked
 
     def lock_after(self) -> int:
         pack = self._pack_or_none()
@@ -407,9 +408,7 @@ class PhoneService:
 
     def wipe(self) -> None:
         """The school revoked this phone: the keys and everything held go."""
-        self._stop_syncing()
-        with self._tap:  # on the sync's thread: a tap being saved on screen finishes first
-            store, self._store = self._store, None
+        store = self._let_go()  # on the sync's thread: a tap on screen is saved first
         vault = Vault.open(self.data / VAULT, self.keystore) if store is None else store.vault
         if store is not None:
             store.repository.close()

@@ -41,9 +41,10 @@ class OpenStore:
     session: Unlocked
     repository: EncryptedRepository
 
-    def close(self) -> None:
-        """Close the store (its anchor is recorded exactly) and lock the session."""
-        self.repository.close()
+    def close(self, wiped: bool = False) -> None:
+        """Close the store (its anchor is recorded exactly, unless `wiped`: the vault and
+        the files are gone) and lock the session."""
+        self.repository.close(wiped)
         self.session.lock()
 
 
